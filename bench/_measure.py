@@ -1,0 +1,69 @@
+"""Shared by the benchmarks: time a command in a child process and read its peak memory.
+
+Each measurement runs the command as a fresh process and reads its own resource usage with
+os.wait4, so the peak RSS is that of the command alone. Absolute times vary between runs on a
+shared machine; compare the ratios printed by one run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Measurement:
+    label: str
+    seconds: list[float]
+    peak_mib: float
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def run_once(cmd: Sequence[str], cwd: str | Path | None = None, env: dict | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB) of one run of *cmd*; raises if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
+    if proc.stderr:
+        proc.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(label: str, cmd: Sequence[str], repeat: int = 5, setup=None, **kwargs) -> Measurement:
+    times, peak = [], 0.0
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        seconds, mib = run_once(cmd, **kwargs)
+        times.append(seconds)
+        peak = max(peak, mib)
+    return Measurement(label, times, peak)
+
+
+def expedition_cmd() -> list[str]:
+    """The installed console script next to this Python, else `python -m expedition`."""
+    script = Path(sys.executable).parent / "expedition"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "expedition"]
+
+
+def report(title: str, rows: list[Measurement], baseline: Measurement) -> None:
+    print(f"\n{title}")
+    print(f"{'what':<44} {'median s':>9} {'x baseline':>11} {'peak MiB':>9}")
+    for m in rows:
+        print(f"{m.label:<44} {m.median:>9.3f} {m.median / baseline.median:>11.2f} {m.peak_mib:>9.0f}")

@@ -1,0 +1,84 @@
+"""`expedition data add` and `expedition data list`: deliveries into data/raw, read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from expedition.cli import _render
+from expedition.cli._options import JsonOpt, ProjectOpt, QuietOpt
+
+app = typer.Typer(help="Add deliveries to the expedition and list them.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    path: Annotated[Path, typer.Argument(help="The delivered file (CSV, TSV, Parquet, XLSX, JSONL).")],
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Dataset name (default: from the file name).")
+    ] = None,
+    description: Annotated[str, typer.Option(help="What the dataset holds (first delivery).")] = "",
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Copy a delivery into data/raw read-only and record its hash, rows and columns."""
+    from expedition.datasets import add_dataset
+    from expedition.project import open_project
+
+    result = add_dataset(open_project(project), path, name, description=description)
+    if json_:
+        _render.print_json(result.to_dict())
+        return
+    if quiet:
+        return
+    d = result.delivery
+    if result.status == "unchanged":
+        _render.note(
+            f"[yellow]Already registered:[/yellow] this file is delivery v{d.version} of "
+            f"'{result.dataset}' (same SHA-256); nothing copied."
+        )
+        return
+    what = "New version" if result.status == "versioned" else "Added"
+    _render.ok(
+        f"{what}: '{result.dataset}' v{d.version} → {d.file} "
+        f"({d.rows:,} rows, {len(d.columns)} columns, read-only)"
+    )
+    _render.note(f"  sha256 {d.sha256}")
+
+
+@app.command("list")
+def list_(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
+    """List every dataset and its deliveries."""
+    from expedition.config import plain
+    from expedition.project import open_project
+
+    config = open_project(project).config
+    if json_:
+        _render.print_json(
+            {
+                name: {
+                    "description": ds.description,
+                    "schema": ds.schema_,
+                    "deliveries": [plain(d.model_dump()) for d in ds.deliveries],
+                }
+                for name, ds in config.datasets.items()
+            }
+        )
+        return
+    if not config.datasets:
+        _render.note("No datasets yet. Add one with [bold]expedition data add FILE --name NAME[/bold].")
+        return
+    rows = []
+    for name, ds in config.datasets.items():
+        if not ds.deliveries:
+            rows.append([name, "—", "no deliveries yet", "", "", "", ""])
+        for d in ds.deliveries:
+            rows.append(
+                [name, f"v{d.version}", d.source, f"{d.rows:,}", len(d.columns), d.added.date(), d.sha256[:12]]
+            )
+    _render.console.print(
+        _render.table("Datasets", ["dataset", "version", "file", "rows", "cols", "added", "sha256"], rows)
+    )

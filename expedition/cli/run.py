@@ -1,0 +1,37 @@
+"""`expedition run`: run the steps listed in expedition.yaml."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from expedition.cli import _render
+from expedition.cli._options import JsonOpt, ProjectOpt, QuietOpt
+
+
+def run(
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Step ids to run (default: every step, in order).")
+    ] = None,
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the analysis steps and store their findings for `expedition pack`."""
+    from expedition.project import open_project
+    from expedition.runner import run as run_steps
+
+    proj = open_project(project)
+    with _render.step_progress(quiet=quiet or json_) as on_progress:
+        findings = run_steps(proj, ids, on_progress=on_progress)
+    if json_:
+        _render.print_json([f.to_dict() for f in findings])
+        return
+    if quiet:
+        return
+    for finding in findings:
+        _render.console.print(f"\n[bold]{finding.title}[/bold] [dim]({finding.id})[/dim]")
+        for line in finding.headlines:
+            _render.console.print(f"  • {line}")
+    _render.note("\nNext: [bold]expedition pack[/bold] builds the findings pack.")

@@ -1,0 +1,82 @@
+"""`expedition status`: the expedition at a glance."""
+
+from __future__ import annotations
+
+from expedition.cli import _render
+from expedition.cli._options import JsonOpt, ProjectOpt
+
+
+def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
+    """Show the expedition, its datasets, steps, last run and last pack."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from expedition.project import open_project
+
+    proj = open_project(project)
+    config = proj.config
+    info = config.expedition
+    last_run = proj.last("run")
+    last_pack = proj.last("pack")
+    stored = {
+        step.id: (proj.results_dir / step.id / "finding.json").exists() for step in config.steps
+    }
+    if json_:
+        _render.print_json(
+            {
+                "project": str(proj.root),
+                "expedition": info.model_dump(mode="json"),
+                "disclosure": config.disclosure.model_dump(),
+                "datasets": {
+                    name: {"deliveries": len(ds.deliveries), "latest": ds.latest.file if ds.latest else None}
+                    for name, ds in config.datasets.items()
+                },
+                "steps": [{"id": s.id, "step": s.step, "has_finding": stored[s.id]} for s in config.steps],
+                "last_run": last_run,
+                "last_pack": last_pack,
+            }
+        )
+        return
+
+    head = Text()
+    head.append(f"{info.title}\n", style="bold")
+    if info.question:
+        head.append(f"{info.question}\n", style="italic")
+    details = []
+    if info.partners:
+        details.append(", ".join(info.partners))
+    if info.lead:
+        details.append(f"lead {info.lead}")
+    if info.start or info.end:
+        details.append(f"{info.start or '?'} → {info.end or '?'}")
+    details.append(f"counts below {config.disclosure.min_count} suppressed")
+    head.append(" · ".join(details))
+
+    datasets = _render.table(
+        "Datasets", ["name", "deliveries", "latest", "rows", "cols"], [], expand=False
+    )
+    for name, ds in config.datasets.items():
+        latest = ds.latest
+        datasets.add_row(
+            name,
+            str(len(ds.deliveries)),
+            latest.file if latest else "— (add one with `expedition data add`)",
+            f"{latest.rows:,}" if latest else "",
+            str(len(latest.columns)) if latest else "",
+        )
+    steps = _render.table("Steps", ["id", "step", "dataset", "finding"], [], expand=False)
+    for step in config.steps:
+        steps.add_row(step.id, step.step, step.dataset or "", "stored" if stored[step.id] else "not run yet")
+
+    footer = Text()
+    footer.append("Last run: ", style="bold")
+    footer.append(f"{last_run['time']} ({len(last_run.get('steps', []))} steps)\n" if last_run else "never\n")
+    footer.append("Last pack: ", style="bold")
+    footer.append(f"{last_pack['path']} ({last_pack['time']})" if last_pack else "none yet")
+
+    parts = [head]
+    parts.append(datasets if config.datasets else Text("\nNo datasets yet: `expedition data add FILE --name NAME`."))
+    parts.append(steps if config.steps else Text("\nNo steps yet: add them under 'steps:' in expedition.yaml."))
+    parts.append(footer)
+    _render.console.print(Panel(Group(*parts), title=f"expedition · {proj.root}", title_align="left", border_style="cyan"))

@@ -1,0 +1,386 @@
+"""The typed model of ``expedition.yaml``.
+
+``load_config(path)`` reads the file with a round-trip YAML parser (so line numbers are known and
+comments survive when the tool writes the file back) and validates it with pydantic. Every problem
+is reported with the file, the line and the field, and what was expected.
+
+``update_config(path, change)`` is the only way the tool edits ``expedition.yaml``: it applies a
+change to the parsed document (comments and ordering preserved), re-validates the result and writes
+it atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from expedition._io import atomic_write_text
+from expedition.errors import ConfigError
+
+CONFIG_FILE = "expedition.yaml"
+
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ExpeditionInfo(_Model):
+    """Who the expedition is for and what it asks."""
+
+    title: str = Field(min_length=1, description="the expedition's title")
+    slug: str = Field(pattern=SLUG_PATTERN, description="short name used for files and packs")
+    question: str = Field("", description="the policy question, in the partner's words")
+    partners: list[str] = Field(default_factory=list, description="partner organisations")
+    lead: str = Field("", description="the project lead")
+    start: date | None = None
+    end: date | None = None
+
+    @field_validator("partners", mode="before")
+    @classmethod
+    def _partners_from_text(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> ExpeditionInfo:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end date {self.end} is before start date {self.start}")
+        return self
+
+
+class DisclosureConfig(_Model):
+    """Statistical disclosure control applied to everything published."""
+
+    min_count: int = Field(10, ge=1, description="counts below this are never published")
+    round_to: int | None = Field(None, ge=2, description="round published counts to this base")
+
+
+class Delivery(_Model):
+    """One file delivered for a dataset, as recorded by `expedition data add`."""
+
+    version: int = Field(ge=1)
+    file: str = Field(description="path of the read-only copy, relative to the project")
+    source: str = Field(description="the name of the file as delivered")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    format: str
+    rows: int = Field(ge=0)
+    columns: list[str]
+    bytes: int = Field(ge=0)
+    added: datetime
+
+
+class DatasetConfig(_Model):
+    """A dataset: its contract and its deliveries, oldest first."""
+
+    description: str = ""
+    schema_: str | None = Field(None, alias="schema", description="path of the data contract")
+    deliveries: list[Delivery] = Field(default_factory=list)
+
+    @field_validator("deliveries", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @property
+    def latest(self) -> Delivery | None:
+        return self.deliveries[-1] if self.deliveries else None
+
+
+class StepConfig(_Model):
+    """One analysis step to run: which step, on which dataset, with which parameters."""
+
+    id: str = Field(pattern=STEP_ID_PATTERN, description="unique; names the finding and its files")
+    step: str = Field(min_length=1, description="a registered step (see `expedition steps`)")
+    dataset: str | None = Field(None, description="the dataset the step reads")
+    title: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class Config(_Model):
+    """The whole of ``expedition.yaml``."""
+
+    expedition: ExpeditionInfo
+    seed: int = Field(42, description="random seed for every step")
+    disclosure: DisclosureConfig = Field(default_factory=DisclosureConfig)
+    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    steps: list[StepConfig] = Field(default_factory=list)
+
+    @field_validator("datasets", "steps", "disclosure", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return [] if info.field_name == "steps" else {}
+        return value
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, value: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(
+                    f"dataset name {name!r} may use only letters, digits, '_', '-' and '.'"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _steps_consistent(self) -> Config:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice; step ids must be unique")
+            seen.add(step.id)
+            if step.dataset is not None and step.dataset not in self.datasets:
+                known = ", ".join(sorted(self.datasets)) or "none yet"
+                raise ValueError(
+                    f"step {step.id!r} reads dataset {step.dataset!r}, which is not declared "
+                    f"under 'datasets' (declared: {known})"
+                )
+        return self
+
+    def step(self, step_id: str) -> StepConfig:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    return yaml
+
+
+def flow_list(items: list[Any]) -> Any:
+    """A list that YAML writes on one line: ``[a, b, c]``."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def read_document(path: Path) -> Any:
+    """Parse a YAML file round-trip, turning syntax errors into ConfigError with a line."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path.name} does not exist",
+            "run `expedition new` to create an expedition, or pass --project DIR",
+            path=path,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            "save it as UTF-8",
+            path=path,
+        ) from None
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(
+            f"this is not valid YAML: {problem}",
+            "check indentation and quoting near that line (values containing ': ' need quotes)",
+            path=path,
+            line=line,
+        ) from None
+    except YAMLError as exc:
+        raise ConfigError(f"this is not valid YAML: {exc}", "fix the YAML syntax", path=path) from None
+
+
+def _line_of(document: Any, loc: tuple) -> int | None:
+    """The 1-based line of the node at *loc* in a round-trip document (or its nearest parent)."""
+    node = document
+    line = None
+    for key in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, dict) and key in node:
+                if lc is not None:
+                    line = lc.key(key)[0] + 1
+                node = node[key]
+            elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+                if lc is not None:
+                    line = lc.item(key)[0] + 1
+                node = node[key]
+            else:
+                break
+        except (KeyError, TypeError, IndexError, AttributeError):
+            break
+    return line
+
+
+def _field_path(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key in *loc* (for listing valid fields)."""
+    import typing
+
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            if not isinstance(part, str) or part not in _fields_by_key(model):
+                return None
+            model = _fields_by_key(model)[part].annotation
+        elif isinstance(part, (int, str)):
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            model = args[-1] if args else None
+        while typing.get_origin(model) is typing.Union or type(model).__name__ == "UnionType":
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            model = args[0] if args else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model
+    return None
+
+
+def _fields_by_key(model: type[BaseModel]) -> dict[str, Any]:
+    return {(info.alias or name): info for name, info in model.model_fields.items()}
+
+
+def _describe(error: dict) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        valid = ", ".join(_fields_by_key(model)) if model else ""
+        return "is not a known field" + (f"; valid fields here are: {valid}" if valid else "")
+    message = error["msg"]
+    message = re.sub(r"^Value error, ", "", message)
+    given = error.get("input")
+    if kind not in {"value_error", "assertion_error"} and not isinstance(given, (dict, list)):
+        message += f" (got {given!r})"
+    return message
+
+
+def config_from_document(document: Any, path: Path) -> Config:
+    """Validate a parsed document, reporting every problem with its line and field."""
+    if document is None:
+        raise ConfigError(
+            "the file is empty",
+            "start from `expedition new`, which writes a complete expedition.yaml",
+            path=path,
+        )
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"expected a mapping with 'expedition', 'datasets' and 'steps', got {type(document).__name__}",
+            "see the README for the layout of expedition.yaml",
+            path=path,
+            line=1,
+        )
+    try:
+        return Config.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        first_line = first_field = None
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = _line_of(document, loc)
+            field = _field_path(loc)
+            if first_line is None:
+                first_line, first_field = line, field
+            where = f"line {line}, " if line else ""
+            label = f"field '{field}'" if field else "the file"
+            problems.append(f"{where}{label}: {_describe(error)}")
+        if len(problems) == 1:
+            what = problems[0].split(": ", 1)[1]
+        else:
+            what = f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(
+            what,
+            "edit the file so each field holds what is expected (see the README for an example)",
+            path=path,
+            line=first_line,
+            field=first_field if len(problems) == 1 else None,
+        ) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate an ``expedition.yaml`` file (or the one inside a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    return config_from_document(read_document(path), path)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def dump_document(document: Any) -> str:
+    stream = io.StringIO()
+    _yaml().dump(document, stream)
+    return stream.getvalue()
+
+
+def update_config(path: str | Path, change: Callable[[Any], None]) -> Config:
+    """Apply *change* to the parsed ``expedition.yaml``, validate, and write it atomically.
+
+    *change* receives the round-trip document (a dict-like object that keeps comments) and edits
+    it in place. Nothing is written when the edited document is not valid.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    document = read_document(path)
+    config_from_document(document, path)
+    change(document)
+    config = config_from_document(document, path)
+    atomic_write_text(path, dump_document(document))
+    return config
+
+
+def plain(value: Any) -> Any:
+    """Convert pydantic-friendly values (dates, paths) to what YAML should hold."""
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

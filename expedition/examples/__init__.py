@@ -1,0 +1,5 @@
+"""Synthetic example data: generators with planted signal, and no real person behind any row."""
+
+from __future__ import annotations
+
+GENERATORS = {"referrals": "expedition.examples.referrals"}

@@ -1,0 +1,71 @@
+"""Provenance records and file manifests: what produced every number, and proof it is intact."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from expedition._io import sha256_file
+
+TRACKED_PACKAGES = (
+    "expedition",
+    "polars",
+    "pandera",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "scikit-learn",
+    "matplotlib",
+)
+
+
+def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of Python and the libraries whose behaviour shapes the results."""
+    versions = {"python": platform.python_version()}
+    for name in (*TRACKED_PACKAGES, *extra):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def command_line() -> str:
+    """The command that is running, as a user would type it."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in {"expedition", "__main__.py"}:
+        argv[0] = "expedition"
+    return " ".join(argv)
+
+
+def file_hashes(root: str | Path, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 of every file below *root*, keyed by POSIX relative path, sorted."""
+    root = Path(root)
+    hashes = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel in exclude:
+            continue
+        hashes[rel] = sha256_file(path)
+    return hashes
+
+
+def check_hashes(root: str | Path, expected: dict[str, str]) -> list[str]:
+    """Problems found when comparing the files below *root* with *expected* hashes."""
+    root = Path(root)
+    problems = []
+    for rel, digest in sorted(expected.items()):
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{rel}: listed in the manifest but missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{rel}: content changed since the pack was built (checksum differs)")
+    return problems
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"

@@ -1,0 +1,136 @@
+"""Finding an expedition on disk, and the canonical places inside it.
+
+A project is a folder holding ``expedition.yaml``. Commands find it like git finds a repository:
+by walking up from the current directory, unless ``--project DIR`` names it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from expedition.config import CONFIG_FILE, Config, load_config
+from expedition.errors import ProjectNotFoundError
+
+STATE_DIR = ".expedition"
+
+
+@dataclass(frozen=True)
+class Project:
+    """An expedition folder and its validated configuration."""
+
+    root: Path
+    config: Config
+
+    @classmethod
+    def load(cls, root: str | Path) -> Project:
+        root = Path(root).resolve()
+        return cls(root=root, config=load_config(root / CONFIG_FILE))
+
+    def reload(self) -> Project:
+        return Project.load(self.root)
+
+    # canonical paths ---------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def interim_dir(self) -> Path:
+        return self.root / "data" / "interim"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "data" / "quarantine"
+
+    @property
+    def schemas_dir(self) -> Path:
+        return self.root / "schemas"
+
+    @property
+    def findings_dir(self) -> Path:
+        """Where findings packs are written."""
+        return self.root / "findings"
+
+    @property
+    def state_dir(self) -> Path:
+        """Tool-managed state: stored findings, run history, caches. Kept out of git."""
+        return self.root / STATE_DIR
+
+    @property
+    def results_dir(self) -> Path:
+        """Stored findings from `expedition run`, one folder per step id."""
+        return self.state_dir / "findings"
+
+    def relative(self, path: Path) -> str:
+        try:
+            return Path(path).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    # history -------------------------------------------------------------------------------
+    @property
+    def history_path(self) -> Path:
+        return self.state_dir / "history.jsonl"
+
+    def record(self, event: str, **details: Any) -> None:
+        """Append an event (a run, a pack) to the project's history."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        entry = {"event": event, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        entry.update(details)
+        with open(self.history_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, default=str) + "\n")
+
+    def history(self, event: str | None = None) -> list[dict[str, Any]]:
+        if not self.history_path.exists():
+            return []
+        entries = []
+        for line in self.history_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event is None or entry.get("event") == event:
+                entries.append(entry)
+        return entries
+
+    def last(self, event: str) -> dict[str, Any] | None:
+        entries = self.history(event)
+        return entries[-1] if entries else None
+
+
+def find_project_root(start: str | Path | None = None) -> Path:
+    """Walk up from *start* (default: the current directory) to the folder with expedition.yaml."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ProjectNotFoundError(
+        f"no {CONFIG_FILE} in {here} or any folder above it",
+        "cd into an expedition, pass --project DIR, or create one with `expedition new NAME`",
+    )
+
+
+def open_project(project: str | Path | None = None) -> Project:
+    """Load the project named by *project* (a folder), or the one containing the current folder."""
+    if project is not None:
+        root = Path(project)
+        if not (root / CONFIG_FILE).is_file():
+            raise ProjectNotFoundError(
+                f"{root} holds no {CONFIG_FILE}",
+                "pass the folder of an expedition created by `expedition new`",
+                path=root,
+            )
+        return Project.load(root)
+    return Project.load(find_project_root())

@@ -1,0 +1,167 @@
+"""Running the steps listed in ``expedition.yaml``.
+
+``run(project)`` checks every selected step's name and parameters before any step runs (so a typo
+fails at once), then runs the steps in order on their dataset, attaches provenance to each
+`Finding` and stores it under ``.expedition/findings/<id>/`` for `expedition pack`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from expedition.config import StepConfig
+from expedition.datasets import delivery_path, scan_dataset
+from expedition.errors import ExpeditionError, StepError
+from expedition.finding import Finding, load_finding, save_finding
+from expedition.manifest import command_line, package_versions
+from expedition.project import Project
+from expedition.steps import Step, StepContext, StepParams, get_step
+
+#: ``on_progress(event, step_id, detail)`` with event one of
+#: "start" (detail: {"index", "total", "step"}), "progress" ({"fraction", "message"}),
+#: "done" ({"seconds"}).
+ProgressCallback = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    config: StepConfig
+    step: type[Step]
+    params: StepParams
+
+
+def plan(project: Project, ids: Sequence[str] | None = None) -> list[PlannedStep]:
+    """Resolve and validate the selected steps (all of them by default) without running any."""
+    config = project.config
+    if not config.steps:
+        raise StepError(
+            "expedition.yaml lists no steps",
+            "add a step under 'steps:' (see `expedition steps` for what is available), "
+            "or start from a recipe: `expedition new NAME --recipe first-look`",
+            path=project.config_path,
+        )
+    known = [s.id for s in config.steps]
+    if ids:
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise StepError(
+                f"no step with id {', '.join(repr(u) for u in unknown)} in expedition.yaml",
+                f"the step ids are: {', '.join(known)}",
+                path=project.config_path,
+            )
+        selected = [s for s in config.steps if s.id in ids]
+    else:
+        selected = list(config.steps)
+    planned = []
+    for entry in selected:
+        step_cls = get_step(entry.step)
+        params = step_cls.parse_params(entry.params, where=f"step '{entry.id}'")
+        if entry.dataset is None:
+            raise StepError(
+                f"step '{entry.id}' names no dataset",
+                "add 'dataset: NAME' to the step in expedition.yaml",
+                path=project.config_path,
+            )
+        planned.append(PlannedStep(entry, step_cls, params))
+    return planned
+
+
+def run(
+    project: Project,
+    ids: Sequence[str] | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> list[Finding]:
+    """Run the selected steps in order; return their findings (also stored in the project)."""
+    steps = plan(project, ids)
+    versions = package_versions()
+    command = command_line()
+    findings = []
+    notify = on_progress or (lambda event, step_id, detail: None)
+    for index, planned in enumerate(steps):
+        entry = planned.config
+        notify("start", entry.id, {"index": index, "total": len(steps), "step": entry.step})
+        started = time.perf_counter()
+        finding = _run_one(project, planned, versions, command, notify)
+        save_finding(finding, project.results_dir / entry.id)
+        notify("done", entry.id, {"seconds": time.perf_counter() - started})
+        findings.append(finding)
+    project.record("run", steps=[f.id for f in findings], command=command)
+    return findings
+
+
+def _run_one(
+    project: Project,
+    planned: PlannedStep,
+    versions: dict[str, str],
+    command: str,
+    notify: ProgressCallback,
+) -> Finding:
+    entry = planned.config
+    dataset = project.config.datasets[entry.dataset]
+    path = delivery_path(project, entry.dataset)
+    frame = scan_dataset(path, format=dataset.latest.format)
+    ctx = StepContext(
+        seed=project.config.seed,
+        dataset=entry.dataset,
+        disclosure=project.config.disclosure,
+        progress=lambda fraction, message: notify(
+            "progress", entry.id, {"fraction": fraction, "message": message}
+        ),
+    )
+    started = datetime.now(timezone.utc)
+    try:
+        finding = planned.step().run(frame, planned.params, ctx)
+    except ExpeditionError as exc:
+        if isinstance(exc, StepError) and not exc.what.startswith("step '"):
+            exc.what = f"step '{entry.id}': {exc.what}"
+        raise
+    except Exception as exc:
+        raise StepError(
+            f"step '{entry.id}' ({entry.step}) failed: {type(exc).__name__}: {exc}",
+            "run `expedition --debug run` for the full traceback; if the data look right, "
+            "please report it",
+        ) from exc
+    if not isinstance(finding, Finding):
+        raise StepError(
+            f"step '{entry.step}' returned {type(finding).__name__}, not a Finding",
+            "a step's run() must return expedition.Finding",
+        )
+    delivery = dataset.latest
+    provenance = {
+        "step": entry.step,
+        "step_version": planned.step.version,
+        "dataset": entry.dataset,
+        "delivery": delivery.version,
+        "data_file": delivery.file,
+        "data_sha256": delivery.sha256,
+        "contract": dataset.schema_,
+        "seed": project.config.seed,
+        "params": planned.params.model_dump(mode="json"),
+        "packages": versions,
+        "command": command,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return finding.with_(
+        id=entry.id,
+        title=entry.title or finding.title,
+        params=planned.params.model_dump(mode="json"),
+        provenance=provenance,
+    )
+
+
+def stored_findings(project: Project, ids: Sequence[str] | None = None) -> list[Finding]:
+    """The findings stored by the last run of each step, in the order of expedition.yaml."""
+    wanted = ids or [s.id for s in project.config.steps]
+    findings = []
+    for step_id in wanted:
+        folder: Path = project.results_dir / step_id
+        if (folder / "finding.json").exists():
+            findings.append(load_finding(folder))
+    return findings

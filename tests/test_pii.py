@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from expedition.pii import nhs_number_valid, redact, scan
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("lives at CM1 1AA now", "postcode"),
+        ("lives at co15 2ab now", "postcode"),
+        ("email jo.bloggs@example.org today", "email"),
+        ("call 07700 900123 today", "phone"),
+        ("call +44 7700 900123 today", "phone"),
+        ("call 01245 123456 today", "phone"),
+        ("NHS 943 476 5919 seen", "nhs_number"),
+        ("NI AB 12 34 56 C held", "ni_number"),
+        ("DOB 01/02/2010 noted", "date_of_birth"),
+        ("date of birth: 3 March 2012 noted", "date_of_birth"),
+        ("seen by Mr Smith yesterday", "name"),
+        ("a boy called Jamie Walker", "name"),
+    ],
+)
+def test_each_pattern_is_found_and_redacted(text, kind):
+    assert kind in [m.kind for m in scan(text)]
+    cleaned, kinds = redact(text)
+    assert kind in kinds
+    assert cleaned != text
+
+
+def test_ordinary_text_is_left_alone():
+    text = "The child has 3 siblings; 1234567890 points; referral from school in March 2021."
+    assert redact(text) == (text, [])
+
+
+def test_names_keep_their_context_word():
+    assert redact("Mr Smith and a girl called Riley.")[0] == "Mr [NAME] and a girl called [NAME]."
+
+
+def test_nhs_check_digit():
+    assert nhs_number_valid("943 476 5919")
+    assert not nhs_number_valid("943 476 5918")
+    assert not nhs_number_valid("12345")
+
+
+@given(st.lists(st.integers(0, 9), min_size=9, max_size=9))
+def test_nhs_numbers_with_a_valid_check_digit_are_always_found(digits):
+    total = sum(d * w for d, w in zip(digits, range(10, 1, -1)))
+    check = (11 - total % 11) % 11
+    if check == 10:
+        return  # no valid NHS number has this stem
+    number = "".join(map(str, digits)) + str(check)
+    assert nhs_number_valid(number)
+    text = f"patient {number[:3]} {number[3:6]} {number[6:]} seen"
+    assert "[NHS_NUMBER]" in redact(text)[0]
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_redaction_never_crashes_and_is_idempotent(text):
+    once, _ = redact(text)
+    twice, kinds = redact(once)
+    assert twice == once
+    assert kinds == []
