@@ -110,6 +110,9 @@ class Finding:
     documents: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: objects a step made that are never published (e.g. a fitted model); stored with joblib
+    #: beside the finding, never written to a pack
+    artifacts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, figure in self.figures.items():
@@ -167,14 +170,21 @@ def save_finding(finding: Finding, folder: str | Path) -> Path:
                 (tmp / "figures" / f"{name}.svg").write_bytes(figure.svg)
         for name, text in finding.documents.items():
             (tmp / "documents" / f"{name}.md").write_text(text, encoding="utf-8")
+        if finding.artifacts:
+            import joblib
+
+            (tmp / "artifacts").mkdir()
+            for name, obj in finding.artifacts.items():
+                joblib.dump(obj, tmp / "artifacts" / f"{name}.joblib")
         record = finding.to_dict()
         record["format"] = FINDING_FORMAT
+        record["artifacts"] = sorted(finding.artifacts)
         (tmp / "finding.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return folder
 
 
-def load_finding(folder: str | Path) -> Finding:
-    """Read a finding written by `save_finding`."""
+def load_finding(folder: str | Path, *, artifacts: bool = False) -> Finding:
+    """Read a finding written by `save_finding` (its artifacts too when *artifacts* is true)."""
     import polars as pl
 
     folder = Path(folder)
@@ -202,6 +212,11 @@ def load_finding(folder: str | Path) -> Finding:
         name: (folder / "documents" / f"{name}.md").read_text(encoding="utf-8")
         for name in record.get("documents", [])
     }
+    loaded = {}
+    for name in record.get("artifacts", []) if artifacts else []:
+        import joblib
+
+        loaded[name] = joblib.load(folder / "artifacts" / f"{name}.joblib")
     return Finding(
         id=record["id"],
         step=record["step"],
@@ -215,4 +230,5 @@ def load_finding(folder: str | Path) -> Finding:
         documents=documents,
         params=record["params"],
         provenance=record["provenance"],
+        artifacts=loaded,
     )

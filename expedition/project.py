@@ -73,6 +73,15 @@ class Project:
         """Stored findings from `expedition run`, one folder per step id."""
         return self.state_dir / "findings"
 
+    def quality_dir(self, dataset: str) -> Path:
+        """Data-quality evidence for one dataset, read by `expedition pack`.
+
+        Conventional files: ``profile.json`` / ``profile.html`` (from `expedition profile`),
+        ``validation.json`` / ``validation.html`` (from `expedition validate`, an HTML fragment)
+        and ``feedback.md`` (the shareable summary for the data owner).
+        """
+        return self.state_dir / "quality" / dataset
+
     def relative(self, path: Path) -> str:
         try:
             return Path(path).resolve().relative_to(self.root).as_posix()

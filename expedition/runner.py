@@ -29,6 +29,34 @@ ProgressCallback = Callable[[str, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
+class StepInput:
+    """What a step reads, and what identifies it for provenance (and caching)."""
+
+    frame: Any
+    fingerprint: dict[str, Any]
+    contract: Any = None
+    roles: dict[str, str] | None = None
+    personal: frozenset[str] = frozenset()
+
+
+def load_input(project: Project, dataset: str) -> StepInput:
+    """The data a step runs on: today the latest raw delivery of *dataset*."""
+    config = project.config.datasets[dataset]
+    delivery = config.latest
+    path = delivery_path(project, dataset)
+    return StepInput(
+        frame=scan_dataset(path, format=delivery.format if delivery else None),
+        fingerprint={
+            "dataset": dataset,
+            "delivery": delivery.version,
+            "data_file": delivery.file,
+            "data_sha256": delivery.sha256,
+            "contract": config.schema_,
+        },
+    )
+
+
+@dataclass(frozen=True)
 class PlannedStep:
     config: StepConfig
     step: type[Step]
@@ -103,20 +131,21 @@ def _run_one(
     notify: ProgressCallback,
 ) -> Finding:
     entry = planned.config
-    dataset = project.config.datasets[entry.dataset]
-    path = delivery_path(project, entry.dataset)
-    frame = scan_dataset(path, format=dataset.latest.format)
+    data = load_input(project, entry.dataset)
     ctx = StepContext(
         seed=project.config.seed,
         dataset=entry.dataset,
         disclosure=project.config.disclosure,
+        contract=data.contract,
+        roles=dict(data.roles or {}),
+        personal=data.personal,
         progress=lambda fraction, message: notify(
             "progress", entry.id, {"fraction": fraction, "message": message}
         ),
     )
     started = datetime.now(timezone.utc)
     try:
-        finding = planned.step().run(frame, planned.params, ctx)
+        finding = planned.step().run(data.frame, planned.params, ctx)
     except ExpeditionError as exc:
         if isinstance(exc, StepError) and not exc.what.startswith("step '"):
             exc.what = f"step '{entry.id}': {exc.what}"
@@ -132,15 +161,10 @@ def _run_one(
             f"step '{entry.step}' returned {type(finding).__name__}, not a Finding",
             "a step's run() must return expedition.Finding",
         )
-    delivery = dataset.latest
     provenance = {
         "step": entry.step,
         "step_version": planned.step.version,
-        "dataset": entry.dataset,
-        "delivery": delivery.version,
-        "data_file": delivery.file,
-        "data_sha256": delivery.sha256,
-        "contract": dataset.schema_,
+        **data.fingerprint,
         "seed": project.config.seed,
         "params": planned.params.model_dump(mode="json"),
         "packages": versions,

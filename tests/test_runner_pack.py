@@ -139,3 +139,16 @@ def test_pack_refuses_to_overwrite_and_needs_findings(ready):
     assert again.path == first.path and verify_pack(again.path).ok
     leftovers = [p.name for p in ready.findings_dir.iterdir() if p.name.startswith(".")]
     assert leftovers == [".gitkeep"]
+
+
+def test_findings_round_trip_with_artifacts_kept_out_of_the_pack(tmp_path, ready):
+    from sklearn.linear_model import LogisticRegression
+
+    from expedition.finding import load_finding, save_finding
+
+    finding = run(ready)[0].with_(artifacts={"model": LogisticRegression(C=0.5)})
+    folder = save_finding(finding, tmp_path / "f")
+    assert load_finding(folder).artifacts == {}
+    assert load_finding(folder, artifacts=True).artifacts["model"].C == 0.5
+    pack = build_pack(ready, [finding]).path
+    assert not any("joblib" in p.name for p in pack.rglob("*"))

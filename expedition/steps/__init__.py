@@ -66,18 +66,28 @@ class StepParams(BaseModel):
 
 @dataclass(frozen=True)
 class StepContext:
-    """What a step may know beyond its data and parameters."""
+    """What a step may know beyond its data and parameters.
+
+    ``roles`` maps column names to their role in the dataset's data contract ("identifier",
+    "protected", "target", "text", "geo", "date"), and ``personal`` names the columns the
+    contract flags as personal data; both are empty when the dataset has no contract.
+    """
 
     seed: int = 42
     dataset: str | None = None
     disclosure: DisclosureConfig = field(default_factory=DisclosureConfig)
     contract: Any = None
+    roles: dict[str, str] = field(default_factory=dict)
+    personal: frozenset[str] = frozenset()
     log: Callable[[str], None] = logger.info
     progress: Callable[[float, str], None] | None = None
 
     @property
     def min_count(self) -> int:
         return self.disclosure.min_count
+
+    def columns_with_role(self, role: str) -> list[str]:
+        return [column for column, r in self.roles.items() if r == role]
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.progress is not None:
