@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -49,17 +48,19 @@ class Chromium:
         cmd_read, cmd_write = (_high(fd) for fd in os.pipe())
         out_read, out_write = (_high(fd) for fd in os.pipe())
 
-        def wire() -> None:  # in the child: the pipe ends Chromium expects on fds 3 and 4
-            os.dup2(cmd_read, 3)
-            os.dup2(out_write, 4)
-
-        self.proc = subprocess.Popen(
+        # posix_spawn (not fork + preexec_fn) puts the pipe ends on fds 3 and 4, thread-safely
+        devnull = os.devnull
+        self.pid = os.posix_spawn(
+            binary,
             [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4),
-            preexec_fn=wire,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_DUP2, cmd_read, 3),
+                (os.POSIX_SPAWN_DUP2, out_write, 4),
+            ],
         )
         os.close(cmd_read)
         os.close(out_write)
@@ -114,11 +115,13 @@ class Chromium:
             self.send("Browser.close", timeout=5)
         except Exception:
             pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.1)
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
 
 
 class Page:

@@ -338,3 +338,23 @@ def test_a_rerun_with_the_same_result_keeps_the_sign_off(packable):
     save_finding(same.with_(provenance=provenance), packable.results_dir / same.id)
     assert review_status(packable).signed
     assert build_pack(packable, when=WHEN, final=True).status == "final"
+
+
+def test_personal_data_in_labels_and_pictures_never_reaches_the_pack(packable):
+    import polars as pl
+
+    from _packs import SVG
+    from expedition.finding import Table
+
+    frame = pl.DataFrame({"postcode": ["CM1 1AA", "CM2 9XY", "SS1 2AB"], "n": [3, 40, 55]})
+    svg = SVG.replace(b"<text>bars</text>", b"<text>Mr Brown</text>")
+    finding = district_finding(packable, "places", tables={"by_postcode": Table(frame, {"postcode": "label", "n": "count"})},
+                               figures={"map": Figure("Map", tiny_png(), svg, data=None)})
+    project = make_packable_again(packable, [finding])
+    result = build_pack(project, when=WHEN)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    primary = next(e for e in manifest["disclosure"]["log"] if e["rule"] == "primary")
+    assert primary["labels"] == {"postcode": "[POSTCODE]"}
+    assert any(e["reason"] == "withheld: its picture contains personal data" for e in manifest["disclosure"]["log"])
+    assert not list((result.path / "figures").glob("places__map*"))
+    assert verify_pack(result.path).ok

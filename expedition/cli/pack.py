@@ -64,7 +64,8 @@ def verify(
         _render.ok(
             f"{pack_path}: {report.checked} files match the manifest; {report.tables} tables and "
             f"every text checked for small counts, identifiers and personal data; "
-            f"provenance complete for {report.findings} findings ({report.status or 'unknown status'})"
+            f"provenance complete for {report.findings} finding{'s' if report.findings != 1 else ''} "
+            f"({report.status or 'unknown status'})"
         )
     else:
         _render.error_panel(

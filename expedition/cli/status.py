@@ -80,11 +80,12 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
         f"{last_pack['path']} ({last_pack.get('status', 'draft')}, {last_pack['time']})\n" if last_pack else "none yet\n"
     )
     footer.append("Review: ", style="bold")
-    latest = review.latest
-    if latest is None:
+    if review.latest is None:
         footer.append("none yet (`expedition review --by NAME` signs off the findings)")
+    elif review.signed:
+        footer.append(f"{review.describe()}; covers every stored finding")
     else:
-        footer.append(f"{latest.by} ({latest.role}) on {latest.date} — {review.describe()}")
+        footer.append(f"last by {review.latest.by} on {review.latest.date}; {review.describe()}")
 
     parts = [head]
     parts.append(datasets if config.datasets else Text("\nNo datasets yet: `expedition data add FILE --name NAME`."))

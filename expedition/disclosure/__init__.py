@@ -256,7 +256,7 @@ def gate_table(
     def note(reason: str, rule: str, column: str | None = None, row: int | None = None) -> None:
         labels = None
         if row is not None:
-            labels = {c: str(frame[c][row]) for c in label_cols}
+            labels = {c: redact(str(frame[c][row]), allow)[0] for c in label_cols}
         log.append(Suppression(finding_id, where, reason, column, row, rule, labels))
 
     label_cols: list[str] = []
@@ -309,7 +309,7 @@ def gate_table(
         for block in incomplete:
             note(
                 "the totals here are too small to protect every suppressed cell fully"
-                + (f" ({block.where})" if block.where else "")
+                + (f" ({redact(block.where, allow)[0]})" if block.where else "")
                 + "; do not publish those totals",
                 "warning",
                 column,
@@ -493,6 +493,16 @@ def apply_detailed(
                 )
             )
             continue
+        if figure.svg is not None and _svg_has_personal_data(figure.svg, allow):
+            log.append(
+                Suppression(
+                    finding.id,
+                    f"figure {name}",
+                    "withheld: its picture contains personal data",
+                    rule="withheld",
+                )
+            )
+            continue
         title, found_title = redact(figure.title, allow)
         alt, found_alt = redact(figure.alt, allow)
         if found_title or found_alt:
@@ -529,6 +539,16 @@ def apply_detailed(
         artifacts={},
     )
     return GatedFinding(safe, log, suppressed)
+
+
+def _svg_has_personal_data(svg: bytes, allow: list[str]) -> bool:
+    from expedition.disclosure.text import scan_text
+
+    try:
+        text = svg.decode("utf-8")
+    except UnicodeDecodeError:
+        return False  # not an SVG the pack will publish
+    return bool(scan_text(text, allow, markup=True))
 
 
 def _retitled(figure: Any, title: str, alt: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -137,8 +138,11 @@ def build_pack(
     status = _status(final, review)
     allow = _public_names(project, review)
     rules = project.config.disclosure
-    rules_text = rules.describe(magnitude=any(t.contributors for f in findings for t in f.tables.values()))
     info = project.config.expedition
+    info = info.model_copy(
+        update={"title": redact(info.title, allow)[0], "question": redact(info.question, allow)[0]}
+    )
+    rules_text = rules.describe(magnitude=any(t.contributors for f in findings for t in f.tables.values()))
     warnings: list[str] = []
 
     gated = [disclosure.apply_detailed(f, rules, allow=allow) for f in findings]
@@ -226,6 +230,7 @@ def build_pack(
         )
         context = _context(project, sections, records, log, quality, ethics, transparency_md, review,
                            status, when, name, record)
+        context["info"] = info
         context["rules_text"] = rules_text
         (tmp / "summary.md").write_text(redact(summary_md(context), allow)[0], encoding="utf-8")
         html = render_index(context)
@@ -315,6 +320,11 @@ def _rules_dict(rules: Any) -> dict[str, Any]:
     return data
 
 
+def _file_name(name: str) -> str:
+    """A table, figure or document name made safe as part of a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "unnamed"
+
+
 def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> list[dict[str, Any]]:
     for folder in ("tables", "figures", "documents", "model-cards"):
         (root / folder).mkdir()
@@ -323,7 +333,7 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
         finding, gated = section["finding"], section["gated"]
         record = finding.to_dict()
         for name, table in finding.tables.items():
-            rel = f"tables/{finding.id}__{name}.csv"
+            rel = f"tables/{finding.id}__{_file_name(name)}.csv"
             suppressed = gated.suppressed.get(name, {})
             (root / rel).write_bytes(table_csv(table, suppressed, symbol))
             record["tables"][name]["file"] = rel
@@ -332,10 +342,10 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
         record["figures"] = {}
         section["figure_views"] = []
         for (name, figure, svg), small in zip(section["figures"], section["embedded"]):
-            files = [f"figures/{finding.id}__{name}.png"]
+            files = [f"figures/{finding.id}__{_file_name(name)}.png"]
             (root / files[0]).write_bytes(figure.png)
             if svg is not None:
-                files.append(f"figures/{finding.id}__{name}.svg")
+                files.append(f"figures/{finding.id}__{_file_name(name)}.svg")
                 (root / files[1]).write_bytes(svg)
             record["figures"][name] = {**figure.meta(), "files": files}
             section["figure_views"].append(
@@ -347,7 +357,11 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
         document_files = {}
         section["documents"] = []
         for name, text in sorted(finding.documents.items()):
-            rel = f"model-cards/{finding.id}.md" if name == MODEL_CARD else f"documents/{finding.id}__{name}.md"
+            rel = (
+                f"model-cards/{finding.id}.md"
+                if name == MODEL_CARD
+                else f"documents/{finding.id}__{_file_name(name)}.md"
+            )
             (root / rel).write_text(text, encoding="utf-8")
             document_files[name] = rel
             section["documents"].append({"name": name, "file": rel, "html": render_markdown(text)})
