@@ -39,6 +39,8 @@ _API = {
     "available_steps": "expedition.steps",
     "run": "expedition.runner",
     "build_pack": "expedition.pack",
+    "verify_pack": "expedition.pack",
+    "sign_off": "expedition.review",
     "run_demo": "expedition.demo",
     "ExpeditionError": "expedition.errors",
 }

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -61,11 +61,140 @@ class ExpeditionInfo(_Model):
         return self
 
 
-class DisclosureConfig(_Model):
-    """Statistical disclosure control applied to everything published."""
+#: The rules teams are held to, as presets for ``disclosure.preset``. A preset fills every field it
+#: names; a project may make a preset stricter (a higher ``min_count``, a coarser rounding base
+#: that is a multiple of the preset's) but not weaker. ``custom`` leaves every field to the project.
+DISCLOSURE_PRESETS: dict[str, dict[str, Any]] = {
+    # ACRO's defaults (AI-SDC/ACRO default.yaml): threshold 10, zeros disclosive, the (2, 90%)
+    # dominance rule and the p% rule at 10% for magnitude tables; published counts rounded to 5.
+    "acro": {
+        "min_count": 10,
+        "zeros_disclosive": True,
+        "round_to": 5,
+        "dominance": {"n": 2, "k": 90.0},
+        "p_percent": 10.0,
+    },
+    # NHS Digital (NHS England) small-number suppression: 1-7 suppressed, the rest rounded to 5.
+    "nhs-digital": {"min_count": 8, "round_to": 5, "symbol": "*"},
+    # OpenSAFELY: counts of 7 or fewer redacted (zero included), then rounded to 5.
+    "opensafely": {"min_count": 8, "zeros_disclosive": True, "round_to": 5, "symbol": "[REDACTED]"},
+    # Department for Education: 1-5 shown as "c", with secondary suppression.
+    "dfe": {"min_count": 6, "symbol": "c"},
+    "custom": {},
+}
 
+
+class DominanceRule(_Model):
+    """The (n, k) dominance rule: a magnitude cell is sensitive when its n largest contributions
+    make up more than k% of it."""
+
+    n: int = Field(2, ge=1, description="how many of the largest contributions are added up")
+    k: float = Field(90.0, gt=0, le=100, description="the share (%) they may not exceed")
+
+
+class DisclosureConfig(_Model):
+    """Statistical disclosure control applied to everything published.
+
+    ``preset`` picks the rules a team is held to (see ``DISCLOSURE_PRESETS``): ``acro``,
+    ``nhs-digital``, ``opensafely``, ``dfe`` or ``custom`` (the project sets every field).
+    """
+
+    preset: Literal["acro", "nhs-digital", "opensafely", "dfe", "custom"] = Field(
+        "custom", description="the disclosure rules a team is held to; custom = the fields below"
+    )
     min_count: int = Field(10, ge=1, description="counts below this are never published")
     round_to: int | None = Field(None, ge=2, description="round published counts to this base")
+    zeros_disclosive: bool = Field(
+        False, description="treat zero counts as disclosive (a zero says everyone in a group shares a trait)"
+    )
+    dominance: DominanceRule | None = Field(
+        default_factory=DominanceRule,
+        description="(n, k) dominance rule for magnitude tables; null switches it off",
+    )
+    p_percent: float | None = Field(
+        10.0,
+        gt=0,
+        le=100,
+        description="p% rule for magnitude tables: the rest must exceed p% of the largest contribution",
+    )
+    symbol: str = Field("c", min_length=1, description="how a suppressed cell is shown")
+    public_names: list[str] = Field(
+        default_factory=list,
+        description="names of the team and reviewers, which personal-data redaction leaves alone",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset") or "custom"
+        rules = DISCLOSURE_PRESETS.get(preset)
+        if not rules:
+            return data  # custom, or an unknown name that field validation reports
+        out = dict(data)
+        for key, value in rules.items():
+            given = out.get(key)
+            if given is None:
+                out[key] = value
+            elif _weaker(key, given, value):
+                raise ValueError(
+                    f"preset {preset!r} sets {key} to {value!r}; {given!r} would weaken it "
+                    f"(remove {key}, make it stricter, or use preset: custom)"
+                )
+        return out
+
+    def describe(self, *, magnitude: bool = True) -> str:
+        """The rules in plain English (the magnitude rules only when *magnitude* tables exist)."""
+        zero = "Zero counts and counts" if self.zeros_disclosive else "Counts"
+        parts = [f"{zero} below {self.min_count} are suppressed (shown as “{self.symbol}”), "
+                 "with secondary suppression so that no total reveals them"]
+        if self.round_to:
+            parts.append(f"published counts are rounded to the nearest {self.round_to}")
+        if magnitude and self.dominance is not None:
+            parts.append(
+                f"a magnitude cell is suppressed when its {self.dominance.n} largest "
+                f"contributions exceed {self.dominance.k:g}% of it"
+            )
+        if magnitude and self.p_percent is not None:
+            parts.append(
+                f"{'or ' if self.dominance is not None else 'a magnitude cell is suppressed '}"
+                f"when the rest of it is within {self.p_percent:g}% of its largest contribution"
+            )
+        name = "" if self.preset == "custom" else f"Preset {self.preset}. "
+        return name + "; ".join(parts) + "."
+
+
+def _weaker(key: str, given: Any, preset: Any) -> bool:
+    """Whether a project's *given* value for *key* is weaker than the preset's."""
+    try:
+        if key == "min_count":
+            return int(given) < int(preset)
+        if key == "round_to":
+            return int(given) % int(preset) != 0
+        if key == "zeros_disclosive":
+            return bool(preset) and not bool(given)
+        if key == "p_percent":
+            return float(given) < float(preset)
+        if key == "dominance":
+            n, k = (given.get("n", 2), given.get("k", 90.0)) if isinstance(given, dict) else (
+                given.n, given.k)
+            return int(n) < int(preset["n"]) or float(k) > float(preset["k"])
+    except (TypeError, ValueError, AttributeError):
+        return False  # field validation reports the bad value itself
+    return False  # presentation (symbol) may be changed freely
+
+
+class TransparencyConfig(_Model):
+    """Facts for the transparency record that no other file holds (all optional; a missing
+    mandatory one is listed as a gap in the findings pack's transparency.md)."""
+
+    organisation: str = Field("", description="the organisation responsible (default: the first partner)")
+    team: str = Field("", description="the team responsible for the work")
+    senior_responsible_owner: str = Field("", description="role of the senior responsible owner")
+    contact: str = Field("", description="a contact e-mail address for questions about the work")
+    phase: str = Field("", description="e.g. exploration, pilot, production")
+    website: str = Field("", description="where to find out more")
 
 
 class Delivery(_Model):
@@ -122,6 +251,12 @@ class Config(_Model):
     disclosure: DisclosureConfig = Field(default_factory=DisclosureConfig)
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
     steps: list[StepConfig] = Field(default_factory=list)
+    transparency: TransparencyConfig = Field(default_factory=TransparencyConfig)
+
+    @field_validator("transparency", mode="before")
+    @classmethod
+    def _no_transparency_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("datasets", "steps", "disclosure", mode="before")
     @classmethod

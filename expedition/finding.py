@@ -42,6 +42,15 @@ class Table:
 
     ``denominators`` maps a rate or statistic column to the count column (or columns) it was
     computed from, so that suppressing a small count also suppresses what was derived from it.
+
+    ``dimensions`` names the label columns the table crosses (one, or two for a two-way table);
+    the other label columns split it into separate tables. The disclosure gate assumes every
+    total along a dimension is known to a reader. Left as None, the gate decides: two-way when the
+    last two label columns cross, else one-way along the last label column.
+
+    ``contributors`` maps a magnitude column (a sum over records, e.g. spend) to the columns
+    holding its largest single contributions, largest first. The gate applies the dominance and
+    p% rules with them and never publishes them.
     """
 
     frame: pl.DataFrame
@@ -49,6 +58,8 @@ class Table:
     title: str = ""
     description: str = ""
     denominators: dict[str, str | list[str]] = field(default_factory=dict)
+    dimensions: list[str] | None = None
+    contributors: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         columns = list(self.frame.columns)
@@ -69,15 +80,32 @@ class Table:
         for rate, sources in normalised.items():
             if rate not in columns or any(s not in columns for s in sources):
                 raise ValueError(f"denominator {rate!r} -> {sources!r} names a missing column")
+        if self.dimensions is not None:
+            object.__setattr__(self, "dimensions", list(self.dimensions))
+            bad_dims = [d for d in self.dimensions if self.kinds.get(d) not in {"label", "date"}]
+            if bad_dims or len(self.dimensions) > 2:
+                raise ValueError(
+                    f"dimensions {self.dimensions!r}: give one or two label or date columns"
+                )
+        contributors = {k: list(v) for k, v in self.contributors.items()}
+        object.__setattr__(self, "contributors", contributors)
+        for magnitude, tops in contributors.items():
+            if magnitude not in columns or not tops or any(t not in columns for t in tops):
+                raise ValueError(f"contributors {magnitude!r} -> {tops!r} names a missing column")
 
     def meta(self) -> dict[str, Any]:
-        return {
+        meta = {
             "title": self.title,
             "description": self.description,
             "kinds": dict(self.kinds),
             "denominators": dict(self.denominators),
             "rows": self.frame.height,
         }
+        if self.dimensions is not None:
+            meta["dimensions"] = list(self.dimensions)
+        if self.contributors:
+            meta["contributors"] = dict(self.contributors)
+        return meta
 
 
 @dataclass(frozen=True)
@@ -197,6 +225,8 @@ def load_finding(folder: str | Path, *, artifacts: bool = False) -> Finding:
             title=meta.get("title", ""),
             description=meta.get("description", ""),
             denominators=meta.get("denominators", {}),
+            dimensions=meta.get("dimensions"),
+            contributors=meta.get("contributors", {}),
         )
     figures = {}
     for name, meta in record["figures"].items():

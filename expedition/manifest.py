@@ -69,3 +69,65 @@ def check_hashes(root: str | Path, expected: dict[str, str]) -> list[str]:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+
+
+# --------------------------------------------------------------------------- findings packs
+
+#: What a finding's provenance must record for the pack to prove where its numbers came from.
+REQUIRED_PROVENANCE = (
+    "step",
+    "step_version",
+    "params",
+    "dataset",
+    "data_sha256",
+    "contract",
+    "seed",
+    "packages",
+    "command",
+    "finished",
+)
+
+SEAL_KEY = "manifest_sha256"
+
+
+def missing_provenance(provenance: Any) -> list[str]:
+    """The required provenance keys a finding lacks (``contract`` may be null and ``params``
+    empty, but neither may be absent)."""
+    if not isinstance(provenance, dict):
+        return list(REQUIRED_PROVENANCE)
+    missing = []
+    for key in REQUIRED_PROVENANCE:
+        if key not in provenance:
+            missing.append(key)
+        elif key not in {"contract", "params"} and provenance[key] in (None, "", {}):
+            missing.append(key)
+    return missing
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with the SHA-256 of its own content, so an edit to it is detected too."""
+    body = {k: v for k, v in manifest.items() if k != SEAL_KEY}
+    import hashlib
+
+    return {**body, SEAL_KEY: hashlib.sha256(_canonical(body)).hexdigest()}
+
+
+def seal_ok(manifest: dict[str, Any]) -> bool:
+    return manifest.get(SEAL_KEY) == seal(manifest)[SEAL_KEY]
+
+
+def compare_hashes(expected: dict[str, str], present: dict[str, str]) -> list[str]:
+    """Problems found comparing the files present (path -> SHA-256) with the expected ones."""
+    problems = []
+    for rel, digest in sorted(expected.items()):
+        if rel not in present:
+            problems.append(f"{rel}: listed in the manifest but missing")
+        elif present[rel] != digest:
+            problems.append(f"{rel}: content changed since the pack was built (checksum differs)")
+    for rel in sorted(set(present) - set(expected)):
+        problems.append(f"{rel}: not listed in the manifest (added after the pack was built)")
+    return problems

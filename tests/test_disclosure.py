@@ -37,7 +37,9 @@ def test_small_counts_and_their_rates_are_suppressed():
 def test_no_published_small_count_and_no_lone_hidden_cell(groups, threshold):
     rows = [(f"g{g}", f"c{i}", n) for g, counts in enumerate(groups) for i, n in enumerate(counts)]
     frame = pl.DataFrame(rows, schema=["variable", "category", "n"], orient="row")
-    table = Table(frame, {"variable": "label", "category": "label", "n": "count"})
+    # a stack of one-way tables, one per variable (categories c0, c1, ... recur across variables,
+    # which without `dimensions` the gate would protect as a two-way table)
+    table = Table(frame, {"variable": "label", "category": "label", "n": "count"}, dimensions=["category"])
     rules = DisclosureConfig(min_count=threshold)
     safe = safe_table(table, rules).frame
     published = safe["n"].drop_nulls().to_list()

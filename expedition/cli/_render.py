@@ -84,3 +84,7 @@ def step_progress(quiet: bool = False):
 
     with progress:
         yield on_progress
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]![/yellow] {message}")

@@ -13,8 +13,10 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     from rich.text import Text
 
     from expedition.project import open_project
+    from expedition.review import review_status
 
     proj = open_project(project)
+    review = review_status(proj)
     config = proj.config
     info = config.expedition
     last_run = proj.last("run")
@@ -35,6 +37,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
                 "steps": [{"id": s.id, "step": s.step, "has_finding": stored[s.id]} for s in config.steps],
                 "last_run": last_run,
                 "last_pack": last_pack,
+                "review": review.to_dict(),
             }
         )
         return
@@ -73,7 +76,16 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     footer.append("Last run: ", style="bold")
     footer.append(f"{last_run['time']} ({len(last_run.get('steps', []))} steps)\n" if last_run else "never\n")
     footer.append("Last pack: ", style="bold")
-    footer.append(f"{last_pack['path']} ({last_pack['time']})" if last_pack else "none yet")
+    footer.append(
+        f"{last_pack['path']} ({last_pack.get('status', 'draft')}, {last_pack['time']})\n" if last_pack else "none yet\n"
+    )
+    footer.append("Review: ", style="bold")
+    if review.latest is None:
+        footer.append("none yet (`expedition review --by NAME` signs off the findings)")
+    elif review.signed:
+        footer.append(f"{review.describe()}; covers every stored finding")
+    else:
+        footer.append(f"last by {review.latest.by} on {review.latest.date}; {review.describe()}")
 
     parts = [head]
     parts.append(datasets if config.datasets else Text("\nNo datasets yet: `expedition data add FILE --name NAME`."))

@@ -1,0 +1,204 @@
+"""Personal data in published text: redaction with the names a project may publish left alone.
+
+The patterns live in `expedition.pii`. This module adds what publishing needs:
+
+* an allow-list (the project lead, named reviewers, ``disclosure.public_names``, the contact
+  address in ``transparency``) whose matches are kept, so a signed-off reviewer's name survives;
+* markup-aware scanning and redaction for HTML and SVG, which looks at what a reader sees (text,
+  and ``alt``/``title``/``aria-label`` attributes) and never at embedded ``data:`` images, whose
+  base64 would otherwise be mistaken for postcodes and phone numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from expedition.pii import KINDS, scan
+
+_CONTEXT = re.compile(
+    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.? +|(?:called|named|name is|known as)\s+", re.IGNORECASE
+)
+_READABLE_ATTRIBUTES = {"alt", "title", "aria-label"}
+_SKIPPED_ELEMENTS = {"style", "script"}
+
+
+def _allowed(found: str, allow: Iterable[str]) -> bool:
+    found = found.casefold()
+    for name in allow:
+        name = name.strip().casefold()
+        if name and (name in found or (len(found) > 3 and found in name)):
+            return True
+    return False
+
+
+def find(text: str, allow: Iterable[str] = ()) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of each piece of personal data in *text* not on the allow-list."""
+    allow = list(allow)
+    return [
+        (m.kind, m.start, m.end)
+        for m in scan(text)
+        if not _allowed(text[m.start : m.end], allow)
+    ]
+
+
+def _redact_once(text: str, allow: list[str]) -> tuple[str, list[str]]:
+    matches = find(text, allow)
+    if not matches:
+        return text, []
+    pieces, last = [], 0
+    for kind, start, end in matches:
+        pieces.append(text[last:start])
+        if kind == "name":
+            head = _CONTEXT.match(text[start:end])
+            pieces.append((head.group(0) if head else "") + "[NAME]")
+        else:
+            pieces.append(f"[{kind.upper()}]")
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces), [kind for kind, _, _ in matches]
+
+
+def redact(text: str, allow: Iterable[str] = ()) -> tuple[str, list[str]]:
+    """Replace personal data with ``[KIND]`` tokens (keeping "Mr"/"called" so sentences read).
+
+    Repeated until nothing is found: overlapping matches are resolved to the first, so one
+    pass can leave a second name that the first match had partly covered.
+    """
+    allow = list(allow)
+    kinds: list[str] = []
+    for _ in range(5):
+        text, found = _redact_once(text, allow)
+        if not found:
+            break
+        kinds.extend(found)
+    return text, kinds
+
+
+@dataclass(frozen=True)
+class Found:
+    """Personal data found in a file: its kind and line, never the value itself."""
+
+    kind: str
+    line: int
+
+    @property
+    def label(self) -> str:
+        return KINDS.get(self.kind, self.kind)
+
+
+_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*,[^\"'<>\s)]*", re.IGNORECASE)
+_SKIPPED_BLOCK = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<!--|-->|<[^>]*>", re.DOTALL)
+_READABLE_ATTRIBUTE = re.compile(
+    r"""\s(?:alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
+)
+
+
+def _blank(match: re.Match[str]) -> str:
+    """What a skipped stretch becomes: its line breaks (so lines still count), or a space."""
+    breaks = match.group(0).count("\n")
+    return "\n" * breaks if breaks else " "
+
+
+_SPACES = re.compile(r"[^\S\n]{2,}")
+
+
+def readable_parts(markup: str) -> list[tuple[int, str]]:
+    """(line, text) of what a reader of an HTML/SVG document sees: its text and comments, and
+    its alt, title and aria-label attributes. Embedded data: URIs, styles and scripts are left
+    out. Regular expressions rather than a parser, so a page of several megabytes is quick."""
+    import html
+
+    text = _DATA_URI.sub(_blank, markup)
+    text = _SKIPPED_BLOCK.sub(_blank, text)
+    parts: list[tuple[int, str]] = []
+    for tag in _TAG.finditer(text):
+        for attr in _READABLE_ATTRIBUTE.finditer(tag.group(0)):
+            value = attr.group(1) if attr.group(1) is not None else attr.group(2)
+            if value.strip():
+                parts.append((text.count("\n", 0, tag.start()) + 1, html.unescape(value)))
+    body = _SPACES.sub(" ", _TAG.sub(_blank, text))
+    parts.append((1, html.unescape(body)))
+    return parts
+
+
+def scan_text(text: str, allow: Iterable[str] = (), *, markup: bool = False) -> list[Found]:
+    """Personal data in a file's text (for markup, only in what a reader sees)."""
+    allow = list(allow)
+    parts = readable_parts(text) if markup else [(1, text)]
+    found = []
+    for first_line, part in parts:
+        for kind, start, _ in find(part, allow):
+            found.append(Found(kind, first_line + part.count("\n", 0, start)))
+    return found
+
+
+class _Redactor(HTMLParser):
+    """Rebuilds markup unchanged except for personal data in what a reader sees."""
+
+    def __init__(self, allow: list[str]) -> None:
+        super().__init__(convert_charrefs=False)
+        self.allow = allow
+        self.out: list[str] = []
+        self.kinds: list[str] = []
+        self._skip = 0
+
+    def _clean(self, text: str) -> str:
+        cleaned, kinds = redact(text, self.allow)
+        self.kinds.extend(kinds)
+        return cleaned
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        raw = self.get_starttag_text() or ""
+        for name, value in attrs:
+            if value and name in _READABLE_ATTRIBUTES:
+                cleaned = self._clean(value)
+                if cleaned != value:
+                    raw = raw.replace(value, cleaned)
+        if tag in _SKIPPED_ELEMENTS:
+            self._skip += 1
+        self.out.append(raw)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag in _SKIPPED_ELEMENTS and self._skip:
+            self._skip -= 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED_ELEMENTS and self._skip:
+            self._skip -= 1
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data if self._skip else self._clean(data))
+
+    def handle_entityref(self, name: str) -> None:
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.out.append(f"&#{name};")
+
+    def handle_comment(self, data: str) -> None:
+        self.out.append(f"<!--{self._clean(data)}-->")
+
+    def handle_decl(self, decl: str) -> None:
+        self.out.append(f"<!{decl}>")
+
+    def handle_pi(self, data: str) -> None:
+        self.out.append(f"<?{data}>")
+
+    def unknown_decl(self, data: str) -> None:
+        self.out.append(f"<![{data}]>")
+
+
+def redact_markup(markup: str, allow: Iterable[str] = ()) -> tuple[str, list[str]]:
+    """Redact personal data in what a reader of an HTML/SVG document sees; keep the rest."""
+    redactor = _Redactor(list(allow))
+    redactor.feed(markup)
+    redactor.close()
+    if not redactor.kinds:
+        return markup, []
+    return "".join(redactor.out), redactor.kinds

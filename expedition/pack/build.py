@@ -1,0 +1,440 @@
+"""Building the findings pack: everything through the disclosure gate, written atomically,
+checked by `verify_pack` before it is renamed into place, and zipped reproducibly."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from expedition import disclosure
+from expedition._io import atomic_dir, sha256_file
+from expedition.disclosure.text import redact
+from expedition.errors import PackError
+from expedition.finding import Finding
+from expedition.manifest import (
+    command_line,
+    dumps,
+    file_hashes,
+    missing_provenance,
+    package_versions,
+    seal,
+)
+from expedition.pack.archive import write_zip
+from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_markdown
+from expedition.pack.quality import read_quality
+from expedition.pack.render import render_index, summary_md, table_csv, table_view
+from expedition.pack.transparency import build_record, parse_checklist
+from expedition.project import Project
+from expedition.review import ReviewStatus, review_status
+from expedition.runner import stored_findings
+
+PACK_FORMAT = 2
+MODEL_CARD = "model_card"
+
+
+@dataclass(frozen=True)
+class PackResult:
+    path: Path
+    findings: list[str]
+    files: int
+    suppressions: int
+    warnings: list[str] = field(default_factory=list)
+    zip: Path | None = None
+    status: str = "draft"
+    manifest_sha256: str = ""
+    zip_sha256: str = ""
+    index_bytes: int = 0
+    gaps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "zip": str(self.zip) if self.zip else None,
+            "status": self.status,
+            "findings": self.findings,
+            "files": self.files,
+            "suppressions": self.suppressions,
+            "transparency_gaps": self.gaps,
+            "index_bytes": self.index_bytes,
+            "manifest_sha256": self.manifest_sha256,
+            "zip_sha256": self.zip_sha256,
+            "warnings": self.warnings,
+        }
+
+
+def pack_name(project: Project, when: date | None = None) -> str:
+    when = when or date.today()
+    return f"{project.config.expedition.slug}-{when.isoformat()}"
+
+
+def _status(final: bool, review: ReviewStatus) -> dict[str, Any]:
+    if final:
+        return {"kind": "final", "label": f"FINAL — {review.describe()}"}
+    if review.signed:
+        return {"kind": "draft", "label": f"DRAFT — {review.describe()}; not yet built as final"}
+    return {"kind": "draft", "label": f"DRAFT — {review.describe()}"}
+
+
+def _public_names(project: Project, review: ReviewStatus) -> list[str]:
+    config = project.config
+    names = [config.expedition.lead, *config.expedition.partners]
+    facts = config.transparency
+    names += [facts.contact, facts.senior_responsible_owner, facts.team, facts.organisation]
+    names += [r.by for r in review.reviews]
+    names += list(config.disclosure.public_names)
+    return sorted({n.strip() for n in names if n and n.strip()})
+
+
+def _read_optional(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackError(f"{path.name} cannot be read ({exc})", "save it as UTF-8 text", path=path) from None
+
+
+def build_pack(
+    project: Project,
+    findings: list[Finding] | None = None,
+    *,
+    when: date | None = None,
+    replace: bool = False,
+    final: bool = False,
+) -> PackResult:
+    """Write ``findings/<slug>-<date>/`` and ``findings/<slug>-<date>.zip`` for *project*.
+
+    *findings* default to the stored ones. With ``final=True`` the pack is refused unless a
+    review sign-off covers every finding (see `expedition.review`). *replace* rebuilds a pack
+    that exists. Nothing is written unless the whole pack passes `verify_pack`.
+    """
+    findings = stored_findings(project) if findings is None else list(findings)
+    if not findings:
+        raise PackError("there are no findings to pack", "run the steps first with `expedition run`")
+    when = when or date.today()
+    name = pack_name(project, when)
+    dest = project.findings_dir / name
+    zip_path = project.findings_dir / f"{name}.zip"
+    if (dest.exists() or zip_path.exists()) and not replace:
+        raise PackError(
+            f"the pack {project.relative(dest)} already exists",
+            "use `expedition pack --force` to rebuild it, or move the old one away",
+            path=dest,
+        )
+    review = review_status(project, [f.id for f in findings])
+    if final and not review.signed:
+        raise PackError(
+            f"a final pack needs a review sign-off covering every finding; these are {review.describe()}",
+            "have a reviewer check the findings and sign off with `expedition review --by NAME`, "
+            "then run `expedition pack --final` (or build a draft with `expedition pack`)",
+        )
+    status = _status(final, review)
+    allow = _public_names(project, review)
+    rules = project.config.disclosure
+    info = project.config.expedition
+    info = info.model_copy(
+        update={"title": redact(info.title, allow)[0], "question": redact(info.question, allow)[0]}
+    )
+    rules_text = rules.describe(magnitude=any(t.contributors for f in findings for t in f.tables.values()))
+    warnings: list[str] = []
+
+    gated = [disclosure.apply_detailed(f, rules, allow=allow) for f in findings]
+    log = [entry for g in gated for entry in g.log]
+    sections = []
+    model_cards: dict[str, str] = {}
+    for original, g in zip(findings, gated):
+        finding = g.finding
+        if not original.tables:
+            warnings.append(f"finding {finding.id} has no tables: its numbers cannot be checked in the pack")
+        figures, broken = [], []
+        for fig_name, figure in finding.figures.items():
+            if not is_png(figure.png):
+                broken.append(fig_name)
+                warnings.append(
+                    f"finding {finding.id}: figure {fig_name!r} failed to render (no valid PNG) and is left out"
+                )
+                continue
+            svg = figure.svg if is_svg(figure.svg) else None
+            if figure.svg is not None and svg is None:
+                warnings.append(f"finding {finding.id}: figure {fig_name!r} has a broken SVG; only its PNG is kept")
+            figures.append((fig_name, figure, svg))
+        withheld = [e.where.removeprefix("figure ") for e in g.log if e.rule == "withheld" and e.finding == finding.id]
+        if MODEL_CARD in finding.documents:
+            model_cards[finding.id] = finding.documents[MODEL_CARD]
+        sections.append(
+            {"finding": finding, "gated": g, "figures": figures, "broken": broken, "withheld": withheld}
+        )
+
+    pngs = [figure.png for s in sections for _, figure, _ in s["figures"]]
+    embedded = iter(embed_all(pngs, cache=project.state_dir / "cache" / "figures"))
+    for section in sections:
+        section["embedded"] = [next(embedded) for _ in section["figures"]]
+
+    quality = read_quality(project, allow)
+    for q in quality:
+        warnings += q.warnings
+    ethics_raw = _read_optional(project.root / "ETHICS.md")
+    sharing_raw = _read_optional(project.root / "DATA_SHARING.md")
+    if ethics_raw is None:
+        warnings.append("ETHICS.md is missing: the pack records that the ethics checklist was not completed")
+    if sharing_raw is None:
+        warnings.append("DATA_SHARING.md is missing: the transparency record lists its fields as gaps")
+    ethics = redact(ethics_raw, allow)[0] if ethics_raw is not None else None
+    sharing = redact(sharing_raw, allow)[0] if sharing_raw is not None else None
+    record = build_record(
+        project,
+        findings=[s["finding"] for s in sections],
+        ethics=ethics,
+        sharing=sharing,
+        model_cards=model_cards,
+        reviews=review.covering,
+        quality=quality,
+        rules_text=rules_text,
+    )
+    transparency_md = redact(record.to_markdown(status["label"]), allow)[0]
+    if record.gaps:
+        warnings.append(
+            f"the transparency record has {len(record.gaps)} gap(s): "
+            + ", ".join(f.label for f in record.gaps)
+        )
+
+    with atomic_dir(dest, replace=replace) as tmp:
+        records = _write_findings(tmp, sections, rules.symbol)
+        _write_quality(tmp, quality)
+        (tmp / "transparency.md").write_text(transparency_md, encoding="utf-8")
+        if ethics is not None:
+            (tmp / "ETHICS.md").write_text(ethics, encoding="utf-8")
+        pack_info = {"name": name, "date": when.isoformat(), "status": status["kind"], "label": status["label"]}
+        (tmp / "findings.json").write_text(
+            json.dumps(
+                {
+                    "format": PACK_FORMAT,
+                    "pack": pack_info,
+                    "disclosure": _rules_dict(rules),
+                    "public_names": allow,
+                    "findings": records,
+                },
+                indent=2,
+                ensure_ascii=False,
+                default=str,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        context = _context(project, sections, records, log, quality, ethics, transparency_md, review,
+                           status, when, name, record)
+        context["info"] = info
+        context["rules_text"] = rules_text
+        (tmp / "summary.md").write_text(redact(summary_md(context), allow)[0], encoding="utf-8")
+        html = render_index(context)
+        (tmp / "index.html").write_text(html, encoding="utf-8")
+        manifest = seal(
+            {
+                "format": PACK_FORMAT,
+                "pack": pack_info,
+                "expedition": info.model_dump(mode="json"),
+                "command": command_line(),
+                "packages": package_versions(),
+                "review": [r.to_dict() for r in review.covering] if review.covering else None,
+                "disclosure": {
+                    "rules": _rules_dict(rules),
+                    "description": rules_text,
+                    "log": [entry.to_dict() for entry in log],
+                },
+                "data": {
+                    q.name: {"deliveries": q.deliveries, "quality": q.to_dict()} for q in quality
+                },
+                "findings": [
+                    {
+                        "id": s["finding"].id,
+                        "step": s["finding"].step,
+                        "title": s["finding"].title,
+                        "params": s["finding"].params,
+                        "provenance": s["finding"].provenance,
+                        "provenance_missing": missing_provenance(s["finding"].provenance),
+                    }
+                    for s in sections
+                ],
+                "transparency_gaps": [f.label for f in record.gaps],
+                "files": file_hashes(tmp),
+            }
+        )
+        (tmp / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
+        from expedition.pack.verify import verify_pack
+
+        check = verify_pack(tmp)
+        if not check.ok:
+            raise PackError(
+                "the pack failed its own checks, so nothing was written:\n"
+                + "\n".join(f"  - {p}" for p in check.problems),
+                "fix the findings (or the files named) and pack again; `expedition --debug pack` "
+                "shows more",
+            )
+        index_bytes = (tmp / "index.html").stat().st_size
+        fd, tmp_zip = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.tmp", dir=project.findings_dir)
+        os.close(fd)
+        try:
+            write_zip(tmp, Path(tmp_zip), name, when)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_zip)
+            raise
+        files = len(manifest["files"]) + 1
+    os.replace(tmp_zip, zip_path)
+    manifest_sha = manifest["manifest_sha256"]
+    zip_sha = sha256_file(zip_path)
+    project.record(
+        "pack",
+        path=project.relative(dest),
+        zip=project.relative(zip_path),
+        status=status["kind"],
+        findings=[s["finding"].id for s in sections],
+        manifest_sha256=manifest_sha,
+        zip_sha256=zip_sha,
+    )
+    return PackResult(
+        path=dest,
+        findings=[s["finding"].id for s in sections],
+        files=files,
+        suppressions=len(log),
+        warnings=warnings,
+        zip=zip_path,
+        status=status["kind"],
+        manifest_sha256=manifest_sha,
+        zip_sha256=zip_sha,
+        index_bytes=index_bytes,
+        gaps=len(record.gaps),
+    )
+
+
+def _rules_dict(rules: Any) -> dict[str, Any]:
+    data = rules.model_dump(mode="json")
+    data.pop("public_names", None)
+    return data
+
+
+def _file_name(name: str) -> str:
+    """A table, figure or document name made safe as part of a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "unnamed"
+
+
+def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> list[dict[str, Any]]:
+    for folder in ("tables", "figures", "documents", "model-cards"):
+        (root / folder).mkdir()
+    records = []
+    for section in sections:
+        finding, gated = section["finding"], section["gated"]
+        record = finding.to_dict()
+        for name, table in finding.tables.items():
+            rel = f"tables/{finding.id}__{_file_name(name)}.csv"
+            suppressed = gated.suppressed.get(name, {})
+            (root / rel).write_bytes(table_csv(table, suppressed, symbol))
+            record["tables"][name]["file"] = rel
+            record["tables"][name]["suppressed_cells"] = sum(sum(m) for m in suppressed.values())
+            section.setdefault("tables", []).append((name, table_view(table, suppressed, symbol), rel))
+        record["figures"] = {}
+        section["figure_views"] = []
+        for (name, figure, svg), small in zip(section["figures"], section["embedded"]):
+            files = [f"figures/{finding.id}__{_file_name(name)}.png"]
+            (root / files[0]).write_bytes(figure.png)
+            if svg is not None:
+                files.append(f"figures/{finding.id}__{_file_name(name)}.svg")
+                (root / files[1]).write_bytes(svg)
+            record["figures"][name] = {**figure.meta(), "files": files}
+            section["figure_views"].append(
+                {"title": figure.title, "alt": figure.alt or figure.title, "files": files,
+                 "uri": data_uri(small)}
+            )
+        record["figures_withheld"] = section["withheld"]
+        record["figures_failed"] = section["broken"]
+        document_files = {}
+        section["documents"] = []
+        for name, text in sorted(finding.documents.items()):
+            rel = (
+                f"model-cards/{finding.id}.md"
+                if name == MODEL_CARD
+                else f"documents/{finding.id}__{_file_name(name)}.md"
+            )
+            (root / rel).write_text(text, encoding="utf-8")
+            document_files[name] = rel
+            section["documents"].append({"name": name, "file": rel, "html": render_markdown(text)})
+        record["document_files"] = document_files
+        section.setdefault("tables", [])
+        records.append(record)
+    for folder in ("documents", "model-cards"):
+        if not any((root / folder).iterdir()):
+            (root / folder).rmdir()
+    return records
+
+
+def _write_quality(root: Path, quality: list[Any]) -> None:
+    for q in quality:
+        if not q.files:
+            continue
+        folder = root / "data-quality" / q.name
+        folder.mkdir(parents=True)
+        for name, content in sorted(q.files.items()):
+            (folder / name).write_bytes(content)
+
+
+def _context(
+    project: Project,
+    sections: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    log: list[Any],
+    quality: list[Any],
+    ethics: str | None,
+    transparency_md: str,
+    review: ReviewStatus,
+    status: dict[str, Any],
+    when: date,
+    name: str,
+    record: Any,
+) -> dict[str, Any]:
+    config = project.config
+    rules = config.disclosure
+    by_rule: dict[str, int] = {}
+    for entry in log:
+        by_rule[entry.rule or "other"] = by_rule.get(entry.rule or "other", 0) + 1
+    items = parse_checklist(ethics or "")
+    commands = sorted({str(s["finding"].provenance.get("command", "")) for s in sections} - {""})
+    datasets = []
+    for dataset_name, dataset in config.datasets.items():
+        for d in dataset.deliveries:
+            datasets.append({"name": dataset_name, "version": d.version, "source": d.source,
+                             "sha256": d.sha256, "rows": d.rows, "file": d.file})
+    transparency_body = transparency_md.split("\n", 1)[1] if "\n" in transparency_md else transparency_md
+    finished = sorted(str(s["finding"].provenance.get("finished", "")) for s in sections)
+    return {
+        "info": config.expedition,
+        "rules": rules,
+        "seed": config.seed,
+        "sections": sections,
+        "records": records,
+        "status": status,
+        "date": when.isoformat(),
+        "pack_name": name,
+        "findings_finished": finished[-1] if finished and finished[-1] else "",
+        "quality": quality,
+        "quality_reports": any(q.has_reports for q in quality),
+        "by_rule": sorted(by_rule.items()),
+        "suppressions": len(log),
+        "ethics_html": render_markdown(ethics) if ethics is not None else None,
+        "ethics_done": sum(1 for i in items if i.done),
+        "ethics_total": len(items),
+        "transparency_html": render_markdown(transparency_body),
+        "gaps": record.gaps,
+        "review": review,
+        "reviews": review.covering,
+        "commands": commands,
+        "datasets": datasets,
+        "packages": package_versions(),
+        "caveats": [(s["finding"], c) for s in sections for c in s["finding"].caveats],
+    }

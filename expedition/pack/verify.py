@@ -1,0 +1,242 @@
+"""`expedition pack verify`: check a finished pack (folder or zip) without trusting how it was built.
+
+Checks, each reported as a problem with the file it concerns:
+
+* integrity: the manifest's own seal, and the SHA-256 of every file (missing, changed, added);
+* disclosure: no count in any published table (by the kinds in ``findings.json``) below the
+  pack's threshold (nor a zero where zeros are disclosive), counts rounded where rounding is
+  required, no identifier column (by kind, or by a name such as ``nhs_number``), every column
+  of a table declared;
+* personal data: no pattern from `expedition.pii` in any text file (in HTML and SVG only what
+  a reader sees, not embedded images; in CSV and JSON only text values), names the pack
+  declares public excepted;
+* completeness: every finding's provenance (`manifest.REQUIRED_PROVENANCE`), its table and
+  figure files, index.html; a final pack carries its sign-off;
+* a zip whose entries would escape the pack's folder is refused (and never extracted).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expedition._io import sha256_bytes
+from expedition.disclosure.text import scan_text
+from expedition.errors import PackError
+from expedition.manifest import compare_hashes, missing_provenance, seal_ok
+from expedition.pack.archive import ZipSource, open_pack
+
+_IDENTIFIER_NAME = re.compile(
+    r"(^|_)(nhs_?(number|no|num)|ni_?(number|no)|national_insurance(_number)?|date_of_birth|dob|"
+    r"e_?mail(_address)?|phone(_number)?|telephone|mobile|full_?name|first_?name|forenames?|"
+    r"surname|last_?name|home_?address|address(_line_?\d)?|person_?id|patient_?id|child_?id|"
+    r"client_?id|pupil_?id|upn|uprn)($|_)"
+)
+_TEXT_SUFFIXES = {".md", ".txt", ".csv", ".json", ".html", ".htm", ".svg"}
+_STRING_KINDS = {"label", "text", "date"}
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    path: Path
+    checked: int
+    problems: list[str]
+    findings: int = 0
+    status: str = ""
+    tables: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "ok": self.ok,
+            "status": self.status,
+            "checked": self.checked,
+            "findings": self.findings,
+            "tables": self.tables,
+            "problems": self.problems,
+        }
+
+
+def _json_strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _json_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _json_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def verify_pack(path: str | Path) -> VerifyReport:
+    """Check a pack folder or zip; the report lists every problem found (none: it is sound)."""
+    path = Path(path)
+    source = open_pack(path)
+    try:
+        return _verify(path, source)
+    finally:
+        if isinstance(source, ZipSource):
+            source.close()
+
+
+def _verify(path: Path, source: Any) -> VerifyReport:
+    problems = list(source.problems)
+    files = source.files()
+    if "manifest.json" not in files:
+        raise PackError(
+            "there is no manifest.json, so the pack cannot be verified",
+            "pass the folder or the .zip written by `expedition pack`",
+            path=path,
+        )
+    try:
+        manifest = json.loads(source.read("manifest.json").decode("utf-8"))
+        expected = dict(manifest["files"])
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, ValueError) as exc:
+        return VerifyReport(path, 0, problems + [f"manifest.json is unreadable or damaged ({exc})"])
+    if not seal_ok(manifest):
+        problems.append("manifest.json: edited since the pack was built (its own checksum differs)")
+    contents = {rel: source.read(rel) for rel in files if rel != "manifest.json"}
+    problems += compare_hashes(expected, {rel: sha256_bytes(data) for rel, data in contents.items()})
+
+    status = str((manifest.get("pack") or {}).get("status", ""))
+    if status == "final" and not manifest.get("review"):
+        problems.append("manifest.json: marked final but records no review sign-off")
+    rules = (manifest.get("disclosure") or {}).get("rules") or {}
+    min_count = int(rules.get("min_count") or 10)
+    zeros = bool(rules.get("zeros_disclosive"))
+    round_to = rules.get("round_to")
+    symbol = str(rules.get("symbol") or "c")
+
+    records: list[dict[str, Any]] = []
+    public: list[str] = []
+    if "findings.json" not in contents:
+        problems.append("findings.json: missing")
+    else:
+        try:
+            data = json.loads(contents["findings.json"].decode("utf-8"))
+            records = list(data.get("findings") or [])
+            public = [str(p) for p in data.get("public_names") or []]
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+            problems.append(f"findings.json: unreadable ({exc})")
+    if "index.html" not in contents:
+        problems.append("index.html: missing")
+
+    listed = {f.get("id"): f for f in manifest.get("findings") or [] if isinstance(f, dict)}
+    tables = 0
+    string_columns: dict[str, set[str]] = {}
+    for record in records:
+        fid = record.get("id", "?")
+        provenance = (listed.get(fid) or {}).get("provenance", record.get("provenance"))
+        missing = missing_provenance(provenance)
+        if missing:
+            problems.append(f"finding {fid}: provenance incomplete (no {', '.join(missing)})")
+        for name, meta in (record.get("tables") or {}).items():
+            tables += 1
+            problems += _check_table(fid, name, meta, contents, min_count, zeros, round_to, symbol)
+            kinds = meta.get("kinds") or {}
+            string_columns[meta.get("file", "")] = {c for c, k in kinds.items() if k in _STRING_KINDS}
+        for name, meta in (record.get("figures") or {}).items():
+            for rel in meta.get("files") or []:
+                if rel not in contents:
+                    problems.append(f"finding {fid}: figure {name} file {rel} is missing")
+    for fid in set(listed) - {r.get("id") for r in records}:
+        problems.append(f"finding {fid}: in manifest.json but not in findings.json")
+
+    for rel, data in sorted(contents.items()):
+        suffix = Path(rel).suffix.lower()
+        if suffix not in _TEXT_SUFFIXES:
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{rel}: not UTF-8 text")
+            continue
+        problems += _scan_file(rel, text, suffix, public, string_columns.get(rel))
+    try:
+        manifest_text = source.read("manifest.json").decode("utf-8")
+        problems += _scan_file("manifest.json", manifest_text, ".json", public, None)
+    except UnicodeDecodeError:
+        pass
+    return VerifyReport(path, len(expected) + 1, problems, len(records), status, tables)
+
+
+def _scan_file(rel: str, text: str, suffix: str, public: list[str], columns: set[str] | None) -> list[str]:
+    if suffix == ".json":
+        try:
+            strings = _json_strings(json.loads(text))
+        except json.JSONDecodeError:
+            return [f"{rel}: not valid JSON"]
+        found = [f for s in strings for f in scan_text(s, public)]
+        where = lambda f: ""  # noqa: E731 - JSON has no useful line
+    elif suffix == ".csv":
+        found = []
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, [])
+        keep = [i for i, c in enumerate(header) if columns is None or c in columns]
+        for line, row in enumerate(reader, start=2):
+            for i in keep:
+                if i < len(row):
+                    found += [type(f)(f.kind, line) for f in scan_text(row[i], public)]
+        where = lambda f: f" on line {f.line}"  # noqa: E731
+    else:
+        found = scan_text(text, public, markup=suffix in {".html", ".htm", ".svg"})
+        where = lambda f: f" on line {f.line}"  # noqa: E731
+    return [f"{rel}: looks like personal data ({f.label}){where(f)}" for f in found]
+
+
+def _check_table(
+    fid: str,
+    name: str,
+    meta: dict[str, Any],
+    contents: dict[str, bytes],
+    min_count: int,
+    zeros: bool,
+    round_to: Any,
+    symbol: str,
+) -> list[str]:
+    rel = meta.get("file")
+    label = f"finding {fid}: table {name}"
+    if not rel or rel not in contents:
+        return [f"{label}: its file {rel or '(none)'} is missing"]
+    kinds = meta.get("kinds") or {}
+    problems = []
+    rows = list(csv.reader(io.StringIO(contents[rel].decode("utf-8", errors="replace"))))
+    header = rows[0] if rows else []
+    for column in header:
+        kind = kinds.get(column)
+        if kind is None:
+            problems.append(f"{rel}: column {column!r} has no declared kind, so it cannot be checked")
+        elif kind == "identifier":
+            problems.append(f"{rel}: column {column!r} is an identifier and must not be published")
+        if _IDENTIFIER_NAME.search(re.sub(r"[^a-z0-9]+", "_", column.lower())):
+            problems.append(f"{rel}: column {column!r} looks like a personal identifier")
+    counts = [i for i, c in enumerate(header) if kinds.get(c) == "count"]
+    for line, row in enumerate(rows[1:], start=2):
+        for i in counts:
+            if i >= len(row):
+                continue
+            cell = row[i].strip()
+            if cell in {"", symbol}:
+                continue
+            try:
+                value = float(cell)
+            except ValueError:
+                problems.append(f"{rel} line {line}: count {header[i]!r} is not a number")
+                continue
+            if not math.isfinite(value):
+                continue
+            if 0 < value < min_count:
+                problems.append(f"{rel} line {line}: count {header[i]!r} is below the threshold of {min_count}")
+            elif value == 0 and zeros:
+                problems.append(f"{rel} line {line}: count {header[i]!r} is a zero, and zeros are disclosive")
+            elif round_to and value % int(round_to):
+                problems.append(f"{rel} line {line}: count {header[i]!r} is not rounded to {round_to}")
+    return problems

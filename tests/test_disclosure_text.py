@@ -1,0 +1,51 @@
+"""Personal data in published text: allow-listed names, markup, embedded images."""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from expedition.disclosure.text import find, redact, redact_markup, scan_text
+from expedition.pii import scan
+
+PIECES = ["Mr Smith", "called Jamie", "07700 900123", "CM1 1AA", "jo@example.org", "943 476 5919",
+          "QQ 12 34 56 C", "DOB 01/02/2013", "Dr Jane Smith", "the", "referral", "12,345", "Essex", ". "]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=12))
+def test_redaction_leaves_nothing_to_find(pieces):
+    text = " ".join(pieces)
+    cleaned, _ = redact(text)
+    assert scan(cleaned) == []
+    kept, _ = redact(text, allow=["Jane Smith"])
+    assert all(text[m.start:m.end] != "Dr Jane Smith" for m in scan(kept)) or "Dr Jane Smith" in kept
+    assert find(kept, ["Jane Smith"]) == []
+
+
+def test_public_names_are_kept_and_others_redacted():
+    text = "Signed off by Dr Jane Smith; Mr Brown called 07700 900123."
+    cleaned, kinds = redact(text, allow=["Jane Smith"])
+    assert cleaned == "Signed off by Dr Jane Smith; Mr [NAME] called [PHONE]."
+    assert sorted(kinds) == ["name", "phone"]
+
+
+def test_markup_is_scanned_for_what_a_reader_sees_only():
+    # base64 that happens to contain postcode- and phone-like runs must not be flagged
+    noise = base64.b64encode(b"\x00" * 30).decode() + "/ab12cd/0123456789/"
+    page = (
+        '<html><head><style>.a1 2ab { color: red }</style></head><body>\n'
+        f'<img src="data:image/png;base64,{noise}" alt="Chart of referrals">\n'
+        '<p>Nothing personal here.</p>\n'
+        '<p title="Ring 07700 900123">x</p>\n'
+        '<!-- written for Mr Brown -->\n'
+        '</body></html>'
+    )
+    found = scan_text(page, markup=True)
+    assert [(f.kind, f.line) for f in found] == [("phone", 4), ("name", 5)]
+    cleaned, kinds = redact_markup(page)
+    assert noise in cleaned and ".a1 2ab" in cleaned  # images and styles untouched
+    assert 'title="Ring [PHONE]"' in cleaned and "Mr [NAME]" in cleaned
+    assert scan_text(cleaned, markup=True) == []
