@@ -40,6 +40,9 @@ _API = {
     "run": "expedition.runner",
     "build_pack": "expedition.pack",
     "run_demo": "expedition.demo",
+    "validate": "expedition.validate",
+    "infer_schema": "expedition.schema",
+    "load_contract": "expedition.schema",
     "ExpeditionError": "expedition.errors",
 }
 
