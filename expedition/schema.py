@@ -111,7 +111,7 @@ class CheckSpec:
 
     kind: str
     args: Mapping[str, Any]
-    line: int | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
 
     # The Polars expression that is true where a value passes ------------------------------
     def expr(self, col: pl.Expr, dtype: str) -> pl.Expr:
@@ -325,7 +325,7 @@ class ColumnSpec:
     units: str | None = None
     role: str | None = None
     personal: bool = False
-    line: int | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def polars_dtype(self) -> Any:
@@ -369,7 +369,7 @@ class RuleSpec:
     name: str
     check: str
     description: str = ""
-    line: int | None = None
+    line: int | None = field(default=None, compare=False, repr=False)
 
     def expr(self) -> pl.Expr:
         import polars as pl
@@ -476,7 +476,17 @@ class Contract:
                     error=f"rule {rule.name!r}: {rule.check}",
                 )
             )
-        unique = [list(key) for key in self.unique] or None
+        # pandera's own compound-key check counts repeated empty values as duplicates and stops
+        # at the first failing key; keys it would judge differently become explicit checks
+        native = len(self.unique) == 1 and not any(self.columns[c].nullable for c in self.unique[0])
+        unique = [list(self.unique[0])] if native else None
+        for key in () if native else self.unique:
+            cols = [pl.col(c) for c in key]
+            repeated = pl.struct(cols).is_duplicated() & pl.all_horizontal([c.is_not_null() for c in cols])
+            frame_checks.append(
+                pa.Check(lambda data, r=repeated: data.lazyframe.select(r.not_()),
+                         name=f"unique {'+'.join(key)}", error=f"({', '.join(key)}) unique together")
+            )
         return pa.DataFrameSchema(
             columns,
             checks=frame_checks,
@@ -611,7 +621,7 @@ def human_format(fmt: str) -> str:
     """``%d/%m/%Y`` -> ``DD/MM/YYYY``: a strftime format as people write it."""
     for code, words in (("%Y", "YYYY"), ("%m", "MM"), ("%d", "DD"), ("%H", "hh"), ("%M", "mm"),
                         ("%S", "ss"), ("%.f", ".ffffff"), ("%y", "YY"), ("%b", "Mon"),
-                        ("%B", "Month"), ("%z", "±hhmm")):
+                        ("%B", "Month"), ("%z", "±hh:mm")):
         fmt = fmt.replace(code, words)
     return fmt
 
@@ -1048,6 +1058,12 @@ def _value(value: Any, dtype: str, fmt: str | None) -> Any:
     return str(value)
 
 
+_SAMPLE: dict[str, Any] = {
+    **{name: 1 for name in NUMERIC}, "string": "a", "categorical": "a", "boolean": True,
+    "date": date(2000, 1, 1), "datetime": datetime(2000, 1, 1), "time": time(12, 0),
+}
+
+
 def _read_rule(r: _Reader, parent: list, i: int, entry: Any, columns: dict[str, ColumnSpec],
                names: set[str]) -> RuleSpec:
     import polars as pl
@@ -1082,8 +1098,8 @@ def _read_rule(r: _Reader, parent: list, i: int, entry: Any, columns: dict[str, 
             r.fail(f"rule {name!r} uses column {column!r}, which is not declared"
                    f"{_suggest(column, columns)}", "declare it under 'columns:' or fix the name",
                    entry, "check", f"{where}.check")
-    # evaluate on two empty rows of the declared types: catches type clashes and aggregates
-    probe = pl.DataFrame({c: pl.Series([None, None], dtype=columns[c].polars_dtype)
+    # evaluate on two rows of the declared types: catches type clashes and aggregates
+    probe = pl.DataFrame({c: pl.Series([_SAMPLE[columns[c].dtype]] * 2).cast(columns[c].polars_dtype)
                           for c in referenced} or {"_": [None, None]})
     try:
         result = probe.select(expr.alias("ok"))
@@ -1123,7 +1139,10 @@ def parse_expr(col: pl.Expr, dtype: str, fmt: str | None = None) -> pl.Expr:
     if dtype == "date":
         return value.str.to_date(fmt or DEFAULT_FORMATS["date"], strict=False)
     if dtype == "datetime":
-        return value.str.to_datetime(fmt, strict=False, time_unit="us")
+        parsed = value.str.to_datetime(fmt, strict=False, time_unit="us")
+        if fmt and "%z" in fmt:  # times with an offset are stored as UTC
+            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return parsed
     if dtype == "time":
         return value.str.to_time(fmt or DEFAULT_FORMATS["time"], strict=False)
     raise AssertionError(dtype)  # pragma: no cover
@@ -1196,10 +1215,11 @@ def scan_text(
 # --------------------------------------------------------------------------- inference
 
 NULL_TOKENS = ("NA", "N/A", "n/a", "na", "NULL", "null", "None", "#N/A", "-", "NaN", "nan")
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y")
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m")
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f",
-                    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M",
-                    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
+                    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z",
+                    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S",
+                    "%d/%m/%Y %H:%M")
 #: Share of non-empty values that must parse as a type for a column to get that type.
 PARSE_SHARE = 0.99
 MAX_ALLOWED_VALUES = 20
@@ -1228,10 +1248,12 @@ _TARGET_HINT = re.compile(r"(outcome|target|label|rereferr|re_referr|escalat|reo
                           r"churn|^y$)")
 _GEO_HINT = re.compile(r"^(lat|latitude|lon|lng|long|longitude|easting|northing|x_coord|y_coord)$"
                        r"|latitude|longitude|lsoa|msoa|^oa_|_oa$|ward_code|lad_code|^lad$")
-_PERSONAL_HINT = re.compile(r"(^|_)(name|first_?name|surname|forename|full_?name|email|e_mail|phone|"
-                            r"mobile|telephone|tel|address|street|postcode|post_code|dob|"
-                            r"date_of_birth|birth_?date|nhs|nhs_number|ni_number|nino|"
-                            r"national_insurance)($|_)")
+_PERSONAL_HINT = re.compile(
+    r"^(name|first_?name|last_?name|given_?name|surname|forename|full_?name|"
+    r"(child|client|person|parent|mother|father|carer|patient|victim|suspect)_name)$"
+    r"|(^|_)(email|e_mail|phone|mobile|telephone|tel|address|street|postcode|post_code|dob|"
+    r"date_of_birth|birth_?date|nhs|nhs_number|ni_number|nino|national_insurance)($|_)"
+)
 
 
 def _normal(name: str) -> str:
@@ -1257,10 +1279,17 @@ def infer_schema(
     """
     import polars as pl
 
+    where = Path(source["file"]) if source else Path("the delivery")
     if isinstance(data, (str, Path)):
-        frame = scan_text(data).collect()
-    elif isinstance(data, pl.LazyFrame):
-        frame = data.collect()
+        where = Path(data)
+        data = scan_text(data)
+    if isinstance(data, pl.LazyFrame):
+        from expedition.datasets import _data_error
+
+        try:
+            frame = data.collect()
+        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
+            raise _data_error(exc, where) from None
     else:
         frame = data
     n_rows = frame.height
