@@ -91,6 +91,8 @@ FALSE_WORDS = ("false", "f", "no", "n", "0")
 DEFAULT_FORMATS = {"date": "%Y-%m-%d", "time": "%H:%M:%S"}
 
 GENERATED_MARK = "# expedition-generated: sha256="
+#: Columns validation adds to the quarantine file: the row number and the reasons.
+RESERVED = ("_row", "_reasons")
 
 TOP_KEYS = ("version", "dataset", "description", "strict", "null_values", "rows", "unique", "rules",
             "columns")
@@ -753,6 +755,10 @@ def contract_from_document(document: Any, path: Path) -> Contract:
                "least its dtype", document, "columns" if "columns" in document else None, "columns")
     columns: dict[str, ColumnSpec] = {}
     for name, spec in columns_doc.items():
+        if str(name) in RESERVED or str(name).startswith("__"):
+            r.fail(f"column name {name!r} is reserved for the quarantine file",
+                   "rename the column (names starting with '__' are reserved too)", columns_doc,
+                   name, f"columns.{name}")
         columns[str(name)] = _read_column(r, columns_doc, str(name), spec)
 
     description = document.get("description") or ""

@@ -131,6 +131,7 @@ def test_the_example_contract_has_the_roles_other_steps_read():
          "true or false for each row"),
         ("columns:\n  a: {dtype: int64}\nunique: [[a, b]]\n", 3, "unique key names column 'b'"),
         ("columns:\n  a: {dtype: int64}\nrows: {min: -1}\n", 3, "rows.min"),
+        ("columns:\n  a: {dtype: int64}\n  _row: {dtype: int64}\n", 3, "reserved"),
     ],
 )
 def test_a_broken_contract_names_the_file_line_and_column(tmp_path, text, line, words):
