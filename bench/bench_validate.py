@@ -16,14 +16,18 @@ What each line measures (each a fresh process, so start-up and imports count for
   each to its type (a bad value becomes a failure, not a crash), evaluate every check as a
   Polars expression, count the failing rows per check.
 * ``plain Polars: checks + split`` — the same, also writing the valid rows and the failing rows
-  to Parquet: the same work product as ours, minus the reasons and the report.
+  to Parquet (one query, three outputs, as ours): the same work product as ours, minus the
+  reasons and the report.
 * ``expedition validate`` — the command end to end: contract loaded, every row checked, valid
   rows to data/interim, failing rows with every reason to data/quarantine, validation.json and
   validation.html written.
-* ``pandera (pandas backend)`` — ``pandas.read_csv``, types converted vectorised (a bad value
-  becomes missing), then ``DataFrameSchema.validate(lazy=True)`` with the same checks, collecting
-  the failing row indexes. (Letting pandera coerce is far slower: once a column holds one bad
-  value it converts value by value.)
+* ``pandera (pandas backend)`` — ``pandas.read_csv``, types converted vectorised by pandas (a bad
+  value becomes missing, which the nullable checks catch), then
+  ``DataFrameSchema.validate(lazy=True)`` with the same checks, collecting the failing row
+  indexes. The kindest set-up for pandera: it writes nothing and finds no bad type itself.
+* ``pandera (pandas backend, coerce=True)`` (up to ``--coerce-rows``, 1M by default) — the same
+  job as ours: pandera converts the types and reports the rows whose values do not convert. Once
+  a column holds one bad value it converts value by value, which is far slower.
 * ``Great Expectations`` (1M rows only; installed into bench/.work/ge-venv on first use) —
   ``pandas.read_csv``, types converted, then a suite of the same expectations run with
   ``result_format="SUMMARY"`` (counts and a sample, not every failing row: kinder to it than
@@ -194,9 +198,9 @@ def _polars_expressions():
         if dtype == "string":
             value = raw
         elif dtype == "date":
-            value = raw.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+            value = raw.str.to_date("%Y-%m-%d", strict=False)
         else:
-            value = raw.str.strip_chars().cast(types[dtype], strict=False)
+            value = raw.cast(types[dtype], strict=False)
         typed.append(value.alias(f"t_{name}"))
         v = pl.col(f"t_{name}")
         if dtype != "string":
@@ -232,29 +236,35 @@ def worker_floor(path: str, out: str | None) -> None:
 
     typed, checks = _polars_expressions()
     names = [c.meta.output_name() for c in checks]
-    frame = (
+    plan = (
         pl.scan_csv(path, infer_schema=False)
         .with_columns(typed)
         .with_columns(checks)
         .with_columns(pl.all_horizontal(names).alias("ok"))
-        .collect()
     )
-    counts = frame.select([pl.col(n).not_().sum() for n in names])
-    assert counts.width == len(names)
-    if out:
-        frame.filter(pl.col("ok")).select(pl.col("^t_.*$")).write_parquet(f"{out}/valid.parquet")
-        frame.filter(pl.col("ok").not_()).select(list(COLUMNS)).write_parquet(f"{out}/invalid.parquet")
+    counts = plan.select([pl.col(n).not_().sum() for n in names])
+    if not out:
+        assert counts.collect().width == len(names)
+        return
+    valid, invalid, counts = pl.collect_all([
+        plan.filter(pl.col("ok")).select(pl.col("^t_.*$")),
+        plan.filter(pl.col("ok").not_()).select(list(COLUMNS)),
+        counts,
+    ])
+    valid.write_parquet(f"{out}/valid.parquet", compression="lz4")
+    invalid.write_parquet(f"{out}/invalid.parquet", compression="lz4")
 
 
-def worker_pandera_pandas(path: str) -> None:
+def worker_pandera_pandas(path: str, coerce: bool = False) -> None:
     import pandas as pd
     import pandera.pandas as pa
 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    # Types are converted vectorised first (a bad value becomes missing, which the nullable
-    # checks catch): pandera's own coercion falls back to converting value by value once a
-    # column holds one bad value, which is far slower (minutes at 200,000 rows).
-    frame = _pandas_types(frame)
+    if not coerce:
+        # Types converted vectorised first (a bad value becomes missing, which the nullable
+        # checks catch): pandera's own coercion converts value by value once a column holds
+        # a bad value, to report which rows failed, and is far slower.
+        frame = _pandas_types(frame)
     types = {"string": str, "int64": "Int64", "float64": float, "date": "datetime64[ns]"}
     columns = {}
     for name, (dtype, nullable, spec) in COLUMNS.items():
@@ -272,7 +282,7 @@ def worker_pandera_pandas(path: str) -> None:
             else:
                 checks.append(pa.Check.str_length(arg[0], arg[1]))
         columns[name] = pa.Column(types[dtype], checks=checks, nullable=nullable,
-                                  unique=name == UNIQUE)
+                                  unique=name == UNIQUE, coerce=coerce)
     schema = pa.DataFrameSchema(columns, strict=True)
     try:
         schema.validate(frame, lazy=True)
@@ -380,6 +390,8 @@ def main() -> None:
     parser.add_argument("--no-ge", action="store_true", help="skip Great Expectations")
     parser.add_argument("--no-pandas", action="store_true", help="skip pandera's pandas backend")
     parser.add_argument("--ge-rows", type=int, default=1_000_000)
+    parser.add_argument("--coerce-rows", type=int, default=1_000_000,
+                        help="largest size at which pandera also coerces types itself (slow)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -392,6 +404,7 @@ def main() -> None:
             "read": lambda: worker_read(args.path),
             "floor": lambda: worker_floor(args.path, args.out),
             "pandas": lambda: worker_pandera_pandas(args.path),
+            "pandas-coerce": lambda: worker_pandera_pandas(args.path, coerce=True),
             "ge": lambda: worker_ge(args.path),
         }[args.worker]()
         return
@@ -400,6 +413,7 @@ def main() -> None:
     python = sys.executable
     me = str(Path(__file__).resolve())
     summary = []
+    coerced: list[tuple[int, Measurement, Measurement]] = []
     for rows in [int(s) for s in args.sizes.split(",")]:
         data = ensure_data(rows)
         project = ensure_project(rows, data)
@@ -420,6 +434,11 @@ def main() -> None:
             pandas = measure("pandera (pandas backend)",
                              [python, me, "--worker", "pandas", "--path", str(data)], 1)
             rows_out.append(pandas)
+            if rows <= args.coerce_rows:
+                coerce = measure("pandera (pandas backend, coerce=True)",
+                                 [python, me, "--worker", "pandas-coerce", "--path", str(data)], 1)
+                rows_out.append(coerce)
+                coerced.append((rows, coerce, ours))
         if not args.no_ge and rows <= args.ge_rows:
             ge_py = ge_python()
             if ge_py:
@@ -441,6 +460,10 @@ def main() -> None:
         if pandas:
             print(f"  {rows:,} rows: pandera pandas / expedition = {pandas.median / ours.median:.1f}x "
                   f"(target ≥ 5x at 5M: {'met' if pandas.median >= 5 * ours.median else 'NOT met'})")
+        for size, coerce, mine in coerced:
+            if size == rows:
+                print(f"  {rows:,} rows: pandera pandas coercing types itself / expedition = "
+                      f"{coerce.median / mine.median:.1f}x")
         if ge:
             print(f"  {rows:,} rows: Great Expectations / expedition = {ge.median / ours.median:.1f}x "
                   f"(target ≥ 10x at 1M: {'met' if ge.median >= 10 * ours.median else 'NOT met'})")

@@ -549,7 +549,7 @@ class Contract:
             entry["description"] = col.description
             if col.units:
                 entry["units"] = col.units
-            checks = CommentedMap()
+            items = []
             for check in col.checks:
                 value = check.to_yaml_value()
                 if isinstance(value, list):
@@ -557,8 +557,12 @@ class Contract:
                 elif isinstance(value, dict):
                     value = CommentedMap(value)
                     value.fa.set_flow_style()
-                checks[check.kind] = value
-            entry["checks"] = checks
+                items.append((check.kind, value))
+            kinds = [kind for kind, _ in items]
+            if len(set(kinds)) == len(kinds):
+                entry["checks"] = CommentedMap(items)
+            else:  # two checks of one kind: a list of one-key mappings
+                entry["checks"] = CommentedSeq(CommentedMap([item]) for item in items)
             columns[name] = entry
             notes = self.observed.get("columns", {}).get(name)
             if notes:
@@ -1125,10 +1129,12 @@ def _read_rule(r: _Reader, parent: list, i: int, entry: Any, columns: dict[str, 
 # --------------------------------------------------------------------------- reading deliveries
 
 
-def parse_expr(col: pl.Expr, dtype: str, fmt: str | None = None) -> pl.Expr:
+def parse_expr(col: pl.Expr, dtype: str, fmt: str | None = None, *, strip: bool = True) -> pl.Expr:
     """Text read as *dtype*; a value that does not parse becomes null (and fails the type check).
 
-    Spaces around numbers, dates and booleans are ignored; text is kept exactly as delivered.
+    With *strip*, spaces around numbers, dates and booleans are ignored; text is always kept
+    exactly as delivered. (`validate` parses without stripping first, since stripping every value
+    costs more than parsing, and parses again with it only when a failing value has spaces.)
     """
     import polars as pl
 
@@ -1136,11 +1142,13 @@ def parse_expr(col: pl.Expr, dtype: str, fmt: str | None = None) -> pl.Expr:
         return col
     if dtype == "categorical":
         return col.cast(pl.Categorical)
-    value = col.str.strip_chars()
+    value = col.str.strip_chars() if strip else col
     if dtype in NUMERIC:
         return value.cast(polars_dtype(dtype), strict=False)
     if dtype == "boolean":
         words = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
+        if not strip:
+            value = value.str.strip_chars()  # rare enough: booleans always tolerate spaces
         return value.str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Boolean)
     if dtype == "date":
         return value.str.to_date(fmt or DEFAULT_FORMATS["date"], strict=False)
@@ -1155,7 +1163,8 @@ def parse_expr(col: pl.Expr, dtype: str, fmt: str | None = None) -> pl.Expr:
 
 
 def cast_expr(
-    col: pl.Expr, source: Any, dtype: str, fmt: str | None = None, *, typed: pl.Expr | None = None
+    col: pl.Expr, source: Any, dtype: str, fmt: str | None = None, *,
+    typed: pl.Expr | None = None, strip: bool = True,
 ) -> tuple[pl.Expr, pl.Expr | None]:
     """(the column as *dtype*, an expression true where a present value failed to convert).
 
@@ -1168,7 +1177,7 @@ def cast_expr(
 
     target = polars_dtype(dtype)
     if source == pl.String:
-        converted = parse_expr(col, dtype, fmt)
+        converted = parse_expr(col, dtype, fmt, strip=strip)
         if dtype == "string":
             return converted, None
         t = converted if typed is None else typed

@@ -445,3 +445,15 @@ def test_the_docstring_example_runs():
     import expedition.validate as module
 
     assert doctest.testmod(module).failed == 0
+
+
+def test_spaces_around_numbers_and_dates_are_ignored(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("columns:\n  n: {dtype: int64}\n  d: {dtype: date}\n  t: {dtype: string}\n")
+    frame = pl.DataFrame({"n": ["1", " 2", "3 ", "4 4"], "d": ["2021-01-01", " 2021-01-02"] * 2,
+                          "t": [" a", "b ", "c", "d"]})
+    valid, quarantine, _ = validate(frame, path)
+    assert valid["n"].to_list() == [1, 2, 3]
+    assert valid["d"].to_list() == [date(2021, 1, 1), date(2021, 1, 2), date(2021, 1, 1)]
+    assert valid["t"].to_list() == [" a", "b ", "c"]  # text is kept exactly as delivered
+    assert quarantine[REASONS].to_list() == [["n: not a whole number (int64)"]]
