@@ -53,7 +53,20 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 sys.path.insert(0, str(HERE))
 
-from _measure import Measurement, expedition_cmd, measure, report  # noqa: E402
+from _measure import Measurement, expedition_cmd, measure, report, run_once  # noqa: E402
+
+
+def interleaved(commands: dict[str, list[str]], repeat: int) -> dict[str, Measurement]:
+    """Measure several commands taking turns, so a busy spell on the shared machine falls on
+    all of them alike rather than on whichever happened to run then."""
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    peaks = dict.fromkeys(commands, 0.0)
+    for _ in range(repeat):
+        for label, cmd in commands.items():
+            seconds, mib = run_once(cmd)
+            times[label].append(seconds)
+            peaks[label] = max(peaks[label], mib)
+    return {label: Measurement(label, times[label], peaks[label]) for label in commands}
 
 DISTRICTS = ["Basildon", "Braintree", "Brentwood", "Castle Point", "Chelmsford", "Colchester",
              "Epping Forest", "Harlow", "Maldon", "Rochford", "Tendring", "Uttlesford"]
@@ -386,7 +399,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,5000000")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-ge", action="store_true", help="skip Great Expectations")
     parser.add_argument("--no-pandas", action="store_true", help="skip pandera's pandas backend")
     parser.add_argument("--ge-rows", type=int, default=1_000_000)
@@ -419,15 +432,15 @@ def main() -> None:
         project = ensure_project(rows, data)
         out = WORK / f"floor-out-{rows}"
         out.mkdir(exist_ok=True)
-        r = args.repeat
-        read = measure("polars read (typed)", [python, me, "--worker", "read", "--path", str(data)], r)
-        floor = measure("plain Polars: checks",
-                        [python, me, "--worker", "floor", "--path", str(data)], r)
-        split = measure("plain Polars: checks + split",
-                        [python, me, "--worker", "floor", "--path", str(data), "--out", str(out)], r)
-        ours = measure("expedition validate",
-                       [*expedition_cmd(), "validate", "bench", "--max-invalid", "100", "-q",
-                        "--project", str(project)], r)
+        timed = interleaved({
+            "polars read (typed)": [python, me, "--worker", "read", "--path", str(data)],
+            "plain Polars: checks": [python, me, "--worker", "floor", "--path", str(data)],
+            "plain Polars: checks + split": [python, me, "--worker", "floor", "--path", str(data),
+                                             "--out", str(out)],
+            "expedition validate": [*expedition_cmd(), "validate", "bench", "--max-invalid", "100",
+                                    "-q", "--project", str(project)],
+        }, args.repeat)
+        read, floor, split, ours = timed.values()
         rows_out: list[Measurement] = [read, floor, split, ours]
         pandas = ge = None
         if not args.no_pandas:

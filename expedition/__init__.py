@@ -43,6 +43,9 @@ _API = {
     "validate": "expedition.validate",
     "infer_schema": "expedition.schema",
     "load_contract": "expedition.schema",
+    "draft_contract": "expedition.schema",
+    "validate_datasets": "expedition.validate",
+    "ensure_validated": "expedition.validate",
     "ExpeditionError": "expedition.errors",
 }
 

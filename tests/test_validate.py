@@ -457,3 +457,11 @@ def test_spaces_around_numbers_and_dates_are_ignored(tmp_path):
     assert valid["d"].to_list() == [date(2021, 1, 1), date(2021, 1, 2), date(2021, 1, 1)]
     assert valid["t"].to_list() == [" a", "b ", "c"]  # text is kept exactly as delivered
     assert quarantine[REASONS].to_list() == [["n: not a whole number (int64)"]]
+
+
+def test_the_public_api_names_resolve():
+    import expedition
+
+    assert callable(expedition.validate) and callable(expedition.validate_datasets)
+    assert callable(expedition.infer_schema) and callable(expedition.load_contract)
+    assert callable(expedition.draft_contract) and callable(expedition.ensure_validated)
