@@ -15,7 +15,7 @@ app = typer.Typer(help="Data contracts: draft one from the data, then edit it.",
 
 @app.command("infer")
 def infer(
-    name: Annotated[str, typer.Argument(help="The dataset to draft a contract for.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The dataset to draft a contract for.")],
     force: ForceOpt = False,
     project: ProjectOpt = None,
     json_: JsonOpt = False,

@@ -13,7 +13,8 @@ from expedition.cli._options import JsonOpt, ProjectOpt, QuietOpt
 def validate(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Datasets to validate (default: every dataset with a delivery)."),
+        typer.Argument(metavar="NAME",
+                       help="Datasets to validate (default: every dataset with a delivery)."),
     ] = None,
     max_invalid: Annotated[
         float,
