@@ -366,7 +366,8 @@ def _plan(
                 f"{name}:unique", name, "unique", f"'{name}' is unique", "duplicated",
                 f"each '{name}' should appear once: check for records sent twice or "
                 "re-used references",
-                (c.is_duplicated() & c.is_not_null()).not_(), (name,)))
+                # through a struct: the same answer, about twice as fast as on a text column
+                (pl.struct(c).is_duplicated() & c.is_not_null()).not_(), (name,)))
         for check_id, check in zip(col.check_ids(), col.checks):
             checks.append(_Check(
                 check_id, name, check.kind, f"'{name}' {check.describe()}", check.failure(),
