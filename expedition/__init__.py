@@ -42,6 +42,12 @@ _API = {
     "verify_pack": "expedition.pack",
     "sign_off": "expedition.review",
     "run_demo": "expedition.demo",
+    "validate": "expedition.validate",
+    "infer_schema": "expedition.schema",
+    "load_contract": "expedition.schema",
+    "draft_contract": "expedition.schema",
+    "validate_datasets": "expedition.validate",
+    "ensure_validated": "expedition.validate",
     "ExpeditionError": "expedition.errors",
 }
 

@@ -1,8 +1,10 @@
 """`expedition demo`: the referrals example, end to end, in one call.
 
-Scaffolds an expedition (or reuses one this demo made before), generates the synthetic referrals,
-adds them as a delivery, runs every step and builds the findings pack. Each stage of the tool that
-exists is exercised, so the demo grows as the tool does.
+Scaffolds an expedition (or reuses one this demo made before), generates the synthetic referrals
+(with five clearly planted bad rows), adds them as a delivery, drafts the data contract with
+`schema infer`, validates the delivery (the planted rows are quarantined), runs every step on the
+validated rows and builds the findings pack. Each stage of the tool that exists is exercised, so
+the demo grows as the tool does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from expedition.pack import PackResult, build_pack
 from expedition.project import Project
 from expedition.runner import run
 from expedition.scaffold import new_project
+from expedition.schema import DraftResult, contract_path, draft_contract, is_unedited_draft
+from expedition.validate import DatasetValidation, validate_dataset
 
 EXAMPLE = "referrals"
 MARKER = ".expedition/demo"
@@ -37,6 +41,8 @@ class DemoResult:
     findings: list[Finding]
     pack: PackResult
     stages: list[str] = field(default_factory=list)
+    contract: DraftResult | None = None
+    validation: DatasetValidation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +50,8 @@ class DemoResult:
             "delivery": self.added.to_dict(),
             "findings": [f.id for f in self.findings],
             "pack": self.pack.to_dict(),
+            "contract": str(self.contract.path) if self.contract else None,
+            "validation": self.validation.report.to_dict()["rows"] if self.validation else None,
         }
 
 
@@ -104,15 +112,31 @@ def run_demo(
         update_config(root / CONFIG_FILE, adopt)
 
     project = Project.load(dest)
-    stage("data", f"generating {rows:,} synthetic referrals and adding them as a delivery")
+    stage("data", f"generating {rows:,} synthetic referrals (5 planted bad rows) and adding them "
+                  "as a delivery")
     with tempfile.TemporaryDirectory() as tmp:
-        data_file = write(Path(tmp) / "referrals.csv", rows=rows, seed=seed)
+        data_file = write(Path(tmp) / "referrals.csv", rows=rows, seed=seed, bad_rows=True)
         added = add_dataset(project, data_file, "referrals")
     project = project.reload()
+
+    path = contract_path(project, EXAMPLE)
+    contract = None
+    if path.exists() and not is_unedited_draft(path.read_text(encoding="utf-8")):
+        stage("schema", f"keeping the edited contract {project.relative(path)}")
+    else:
+        stage("schema", f"drafting the data contract {project.relative(path)} (schema infer)")
+        contract = draft_contract(project, EXAMPLE)
+        project = project.reload()
+
+    stage("validate", "validating the delivery against its contract")
+    validation = validate_dataset(project, EXAMPLE, max_invalid=1.0, feedback=True)
+    stage("validate", f"{validation.report.summary()}: the planted bad rows, with their reasons, "
+                      f"in {validation.quarantine_file}")
 
     stage("run", f"running {len(project.config.steps)} step(s)")
     findings = run(project, on_progress=on_progress)
 
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
-    return DemoResult(root=dest, added=added, findings=findings, pack=pack)
+    return DemoResult(root=dest, added=added, findings=findings, pack=pack, contract=contract,
+                      validation=validation)

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from expedition.config import StepConfig
-from expedition.datasets import delivery_path, scan_dataset
 from expedition.errors import ExpeditionError, StepError
 from expedition.finding import Finding, load_finding, save_finding
 from expedition.manifest import command_line, package_versions
 from expedition.project import Project
 from expedition.steps import Step, StepContext, StepParams, get_step
+from expedition.validate import open_validated, require_validated
 
 #: ``on_progress(event, step_id, detail)`` with event one of
 #: "start" (detail: {"index", "total", "step"}), "progress" ({"fraction", "message"}),
@@ -40,19 +40,18 @@ class StepInput:
 
 
 def load_input(project: Project, dataset: str) -> StepInput:
-    """The data a step runs on: today the latest raw delivery of *dataset*."""
-    config = project.config.datasets[dataset]
-    delivery = config.latest
-    path = delivery_path(project, dataset)
+    """The data a step runs on: the validated rows of *dataset* (``data/interim/NAME.parquet``).
+
+    Raises StepError when the dataset was never validated, or its latest delivery or contract
+    changed since (`expedition validate NAME` or `expedition run --validate` fixes it).
+    """
+    data = open_validated(project, dataset)
     return StepInput(
-        frame=scan_dataset(path, format=delivery.format if delivery else None),
-        fingerprint={
-            "dataset": dataset,
-            "delivery": delivery.version,
-            "data_file": delivery.file,
-            "data_sha256": delivery.sha256,
-            "contract": config.schema_,
-        },
+        frame=data.frame,
+        fingerprint=data.fingerprint,
+        contract=data.contract,
+        roles=data.contract.roles,
+        personal=data.contract.personal,
     )
 
 
@@ -96,6 +95,8 @@ def plan(project: Project, ids: Sequence[str] | None = None) -> list[PlannedStep
                 path=project.config_path,
             )
         planned.append(PlannedStep(entry, step_cls, params))
+    for dataset in dict.fromkeys(p.config.dataset for p in planned):
+        require_validated(project, dataset)  # before any step runs, not half-way through
     return planned
 
 

@@ -36,6 +36,24 @@ def referrals_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def validated():
+    """Make a dataset ready for steps as a user would: draft its contract, validate the delivery.
+
+    validated(project, "referrals") -> the reloaded Project.
+    """
+    from expedition.schema import draft_contract
+    from expedition.validate import validate_dataset
+
+    def prepare(project, dataset: str):
+        draft_contract(project, dataset)
+        project = project.reload()
+        validate_dataset(project, dataset)
+        return project
+
+    return prepare
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """The openly licensed datasets beside the project, when present."""
     if not SHARED_DATA.is_dir():

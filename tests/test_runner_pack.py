@@ -22,10 +22,10 @@ def with_steps(project: Project, steps: list[dict]) -> Project:
 
 
 @pytest.fixture
-def ready(project, referrals_csv) -> Project:
+def ready(project, referrals_csv, validated) -> Project:
     add_dataset(project, referrals_csv, "referrals")
     return with_steps(
-        project.reload(),
+        validated(project.reload(), "referrals"),
         [{"id": "overview", "step": "eda", "dataset": "referrals",
           "params": {"outcome": "rereferred_12m", "outcome_value": "yes"}}],
     )

@@ -99,6 +99,7 @@ def root(
 def _register() -> None:
     from expedition.cli import data, demo, new, pack, run, status, steps
     from expedition.cli import review as review_cmd
+    from expedition.cli import schema, validate
 
     app.command("new")(new.new)
     app.command("demo")(demo.demo)
@@ -107,6 +108,8 @@ def _register() -> None:
     app.add_typer(steps.app, name="steps")
     app.command("run")(run.run)
     app.add_typer(pack.app, name="pack")
+    app.add_typer(schema.app, name="schema")
+    app.command("validate")(validate.validate)
     app.command("review")(review_cmd.review)
 
 

@@ -19,14 +19,15 @@ def demo(
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Build the example expedition end to end: scaffold, add data, run the steps, pack."""
+    """Build the example expedition end to end: scaffold, add data, draft the contract, validate,
+    run the steps, pack."""
     from expedition.demo import run_demo
 
     silent = quiet or json_
 
     def on_stage(stage: str, message: str) -> None:
         if not silent:
-            _render.err_console.print(f"[bold cyan]{stage:>5}[/bold cyan]  {message}")
+            _render.err_console.print(f"[bold cyan]{stage:>8}[/bold cyan]  {message}")
 
     with _render.step_progress(quiet=silent) as on_progress:
         result = run_demo(directory, rows=rows, on_stage=on_stage, on_progress=on_progress)

@@ -17,12 +17,25 @@ def run(
     project: ProjectOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    validate: Annotated[
+        bool,
+        typer.Option("--validate",
+                     help="First validate the datasets whose delivery or contract changed."),
+    ] = False,
 ) -> None:
     """Run the analysis steps and store their findings for `expedition pack`."""
     from expedition.project import open_project
     from expedition.runner import run as run_steps
 
     proj = open_project(project)
+    if validate:
+        from expedition.validate import ensure_validated
+
+        datasets = [s.dataset for s in proj.config.steps if s.dataset and (not ids or s.id in ids)]
+        for checked in ensure_validated(proj, datasets):
+            if not (quiet or json_):
+                _render.err_console.print(
+                    f"validated [bold]{checked.dataset}[/bold]: {checked.report.summary()}")
     with _render.step_progress(quiet=quiet or json_) as on_progress:
         findings = run_steps(proj, ids, on_progress=on_progress)
     if json_:

@@ -24,7 +24,7 @@ notes ("visit", "weekend", "telephone", "letter", ...).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -272,10 +272,53 @@ def generate(rows: int = 5_000, seed: int = 2026) -> pl.DataFrame:
     ).sort("referral_date", "referral_id")
 
 
-def write(path: str | Path, rows: int = 5_000, seed: int = 2026) -> Path:
-    """Write the synthetic referrals to CSV (or Parquet, by extension)."""
+#: The bad rows `plant_bad_rows` adds, so validation has something to quarantine:
+#: (row index in the generated table, what is wrong).
+PLANTED = (
+    (11, "age is '12a', not a whole number"),
+    (23, "referral date 2023-02-31 does not exist"),
+    (37, "referral id repeated from the next row (both rows are quarantined)"),
+    (38, "referral id shared with the row before"),
+    (52, "closed 30 days before it was referred"),
+)
+
+
+def plant_bad_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """The referrals as text with five clearly planted bad rows (see ``PLANTED``).
+
+    The demo adds these so that `expedition validate` shows its quarantine at work; everything
+    else in the table is valid. Needs at least 100 rows.
+    """
+    import polars as pl
+
+    if frame.height < 100:
+        raise ValueError("plant_bad_rows needs at least 100 rows")
+    text = frame.with_columns(pl.all().cast(pl.String))
+    ids = text.get_column("referral_id").to_list()
+    changes = {
+        "age": {11: "12a"},
+        "referral_date": {23: "2023-02-31"},
+        "referral_id": {37: ids[38]},
+        "closure_date": {52: (frame.item(52, "referral_date") - timedelta(days=30)).isoformat()},
+    }
+    columns = []
+    for column, rows in changes.items():
+        values = text.get_column(column).to_list()
+        for index, value in rows.items():
+            values[index] = value
+        columns.append(pl.Series(column, values, dtype=pl.String))
+    return text.with_columns(columns)
+
+
+def write(path: str | Path, rows: int = 5_000, seed: int = 2026, *, bad_rows: bool = False) -> Path:
+    """Write the synthetic referrals to CSV (or Parquet, by extension).
+
+    With *bad_rows*, five planted bad rows (see ``PLANTED``) are written too, every column as text.
+    """
     path = Path(path)
     frame = generate(rows, seed)
+    if bad_rows:
+        frame = plant_bad_rows(frame)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
         frame.write_parquet(path)

@@ -67,6 +67,8 @@ def test_run_json_equals_the_api(cli, project_dir, referrals_csv):
         "steps:\n  - id: overview\n    step: eda\n    dataset: referrals\n"
         "    params: {outcome: rereferred_12m, outcome_value: 'yes'}",
     ))
+    assert cli("schema", "infer", "referrals", "-q", "-p", p).exit_code == 0
+    assert cli("validate", "-q", "-p", p).exit_code == 0
     result = cli("run", "--json", "-p", p)
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
