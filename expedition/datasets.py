@@ -18,7 +18,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -156,15 +156,16 @@ def _binary_error(path: Path, head: bytes) -> DataError:
     )
 
 
-def _valid_utf8_prefix(data: bytes) -> tuple[bool, bool]:
-    """(decodes as UTF-8 allowing a character cut at either end, holds non-ASCII characters)."""
+def _valid_utf8_prefix(data: bytes, *, cut: bool = True) -> tuple[bool, bool]:
+    """(decodes as UTF-8, holds non-ASCII characters); with *cut*, a character cut at either
+    end of the window is allowed."""
     start = 0
-    while start < min(3, len(data)) and 0x80 <= data[start] < 0xC0:
+    while cut and start < min(3, len(data)) and 0x80 <= data[start] < 0xC0:
         start += 1  # a window that begins inside a multi-byte character
     try:
         text = data[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(data) - start - 3:
+        if not (cut and exc.reason == "unexpected end of data"):
             return False, not data[start : start + exc.start].isascii()
         text = data[start : start + exc.start].decode("utf-8")
     return True, not text.isascii()
@@ -248,7 +249,7 @@ def _decide_encoding(path: Path, head: bytes, size: int) -> tuple[str, bool]:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf16", True
     bom = head.startswith(codecs.BOM_UTF8)
-    ok, seen_utf8 = _valid_utf8_prefix(head[3:] if bom else head)
+    ok, seen_utf8 = _valid_utf8_prefix(head[3:] if bom else head, cut=len(head) < size)
     if not ok:
         if seen_utf8 or bom:
             bad = _first_bad_utf8(head)
@@ -500,6 +501,7 @@ class OpenedDataset:
     layout: TextLayout | None = None
     date_formats: dict[str, str] = field(default_factory=dict)
     estimated_rows: int | None = None
+    read_as_text: dict[str, str] = field(default_factory=dict)
 
 
 def open_dataset(
@@ -516,9 +518,9 @@ def open_dataset(
     _check_readable(path)
     fmt = format or detect_format(path)
     overrides = dict(schema_overrides or {})
+    if fmt in {"csv", "tsv"}:
+        return _open_text_recovering(path, fmt, overrides, encoding)
     try:
-        if fmt in {"csv", "tsv"}:
-            return _open_text(path, fmt, overrides, encoding)
         if fmt == "parquet":
             frame = pl.scan_parquet(path)
             rows = frame.select(pl.len()).collect().item()
@@ -554,6 +556,36 @@ def _estimate_lines(path: Path) -> int | None:
     return int(size / (len(head) / lines)) if lines else None
 
 
+def _open_text_recovering(
+    path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None
+) -> OpenedDataset:
+    """`_open_text`, reading the head again when it shows text in a column typed from its
+    first rows, or bytes that are not UTF-8."""
+    notes: dict[str, str] = {}
+    for _ in range(64):
+        try:
+            opened = _open_text(path, fmt, overrides, encoding)
+        except DataError:
+            raise
+        except Exception as exc:  # polars raises several exception types for unreadable input
+            recovery = read_failure(exc, path, format=fmt)
+            if recovery.encoding and recovery.encoding != encoding:
+                encoding = recovery.encoding
+                continue
+            fresh = {c: t for c, t in recovery.schema_overrides.items() if c not in overrides}
+            if not fresh:
+                raise _data_error(exc, path) from None
+            overrides = {**overrides, **fresh}
+            notes.update(dict.fromkeys(fresh, recovery.reason))
+            continue
+        return replace(opened, read_as_text={**notes, **opened.read_as_text})
+    raise DataError(
+        "too many columns change type part-way through the file",
+        "export the file again, checking that each column holds one kind of value",
+        path=path,
+    )
+
+
 def _open_text(path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None) -> OpenedDataset:
     import polars as pl
 
@@ -573,8 +605,9 @@ def _open_text(path: Path, fmt: str, overrides: dict[str, Any], encoding: str | 
     head = pl.read_csv(source, n_rows=head_rows, **options, schema_overrides=overrides or None)
     date_formats: dict[str, str] = {}
     conversions = []
+    schema = head.schema
     for name in head.columns:
-        if name in overrides or head.schema[name] != pl.String:
+        if name in overrides or schema[name] != pl.String:
             continue
         found = _detect_date_format(head.get_column(name))
         if found is None:

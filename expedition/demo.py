@@ -19,6 +19,7 @@ from expedition.datasets import AddResult, add_dataset
 from expedition.errors import ScaffoldError
 from expedition.finding import Finding
 from expedition.pack import PackResult, build_pack
+from expedition.profile import Profile, profile_dataset
 from expedition.project import Project
 from expedition.runner import run
 from expedition.scaffold import new_project
@@ -37,6 +38,7 @@ class DemoResult:
     findings: list[Finding]
     pack: PackResult
     stages: list[str] = field(default_factory=list)
+    profile: Profile | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class DemoResult:
             "delivery": self.added.to_dict(),
             "findings": [f.id for f in self.findings],
             "pack": self.pack.to_dict(),
+            "profile": self.profile.stored if self.profile is not None else None,
         }
 
 
@@ -110,9 +113,12 @@ def run_demo(
         added = add_dataset(project, data_file, "referrals")
     project = project.reload()
 
+    stage("profile", "profiling the delivery into the data-quality evidence")
+    profiled = profile_dataset(project, "referrals")
+
     stage("run", f"running {len(project.config.steps)} step(s)")
     findings = run(project, on_progress=on_progress)
 
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
-    return DemoResult(root=dest, added=added, findings=findings, pack=pack)
+    return DemoResult(root=dest, added=added, findings=findings, pack=pack, profile=profiled)

@@ -141,6 +141,22 @@ def _is_pandas(value: Any) -> bool:
     return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns")
 
 
+def _from_pandas(frame: Any) -> pl.DataFrame:
+    """A pandas DataFrame as Polars (column by column when pyarrow is not installed)."""
+    import polars as pl
+
+    try:
+        return pl.from_pandas(frame)
+    except ImportError:
+        columns = {}
+        for name, series in frame.items():
+            if series.dtype.kind in "biufmM":
+                columns[str(name)] = series.to_numpy()
+            else:
+                columns[str(name)] = series.astype(object).where(series.notna(), None).tolist()
+        return pl.DataFrame(columns)
+
+
 def profile(
     source: str | Path | pl.DataFrame | pl.LazyFrame | Any,
     *,
@@ -170,7 +186,7 @@ def profile(
         result, info = _profile_file(Path(source), format, sample_rows, seed, on_progress)
     else:
         if _is_pandas(source):
-            source = pl.from_pandas(source)
+            source = _from_pandas(source)
         if not isinstance(source, (pl.DataFrame, pl.LazyFrame)):
             raise DataError(
                 f"cannot profile a {type(source).__name__}",
@@ -266,7 +282,7 @@ def _profile_file(
                 ],
             )
         info["date_formats"] = dict(opened.date_formats)
-        info["read_as_text"] = read_as_text
+        info["read_as_text"] = {**opened.read_as_text, **read_as_text}
         return result, info
     raise DataError(
         f"more than {_MAX_REREADS} columns change type part-way through the file",

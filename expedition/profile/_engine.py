@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 SAMPLE_ROWS = 100_000
 SAMPLE_CELLS = 20_000_000
 BATCH_CELLS = 4_000_000
+MIN_BATCH_ROWS = 1_000
+MAX_BATCH_ROWS = 200_000
 EXACT_VALUES = 50_000
 EXACT_VALUES_TOTAL = 4_000_000
 KMV_K = 16_384
@@ -111,8 +113,9 @@ def _mix64(values: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def kmv_estimate(hashes: np.ndarray, k: int = KMV_K) -> tuple[int, bool]:
+def kmv_estimate(hashes: np.ndarray, k: int | None = None) -> tuple[int, bool]:
     """(distinct count, exact?) from the smallest distinct 64-bit hashes kept."""
+    k = k or KMV_K
     if len(hashes) < k:
         return len(hashes), True
     kth = float(hashes[k - 1]) / 2.0**64
@@ -333,7 +336,7 @@ class _Pass:
             ColumnState(name, i, dtype, column_kind(dtype)) for i, (name, dtype) in enumerate(schema.items())
         ]
         width = max(len(self.columns), 1)
-        self.sample_rows = max(1_000, min(sample_rows, SAMPLE_CELLS // width))
+        self.sample_rows = min(sample_rows, max(1_000, SAMPLE_CELLS // width))
         self.exact_values = max(100, min(EXACT_VALUES, EXACT_VALUES_TOTAL // width))
         self.seed = seed
         self.rows = 0
@@ -670,7 +673,7 @@ def absorb_table(s: ColumnState, table: pl.DataFrame) -> None:
     if s.kind == "other" or table.height == 0:
         return
     name = _namer(s.index)
-    present = table.filter(pl.col("value").is_not_null())
+    present = table.filter(pl.col("value").is_not_null()).sort("value")  # a fixed order: fixed sums
     derive, exprs = stat_exprs(s, pl.col("value"), pl.col("n"), name)
     work = present.with_columns(derive) if derive else present
     if exprs:
@@ -746,7 +749,7 @@ def batches(frame: pl.LazyFrame | pl.DataFrame, width: int) -> Iterator[pl.DataF
     """The data in batches of about ``BATCH_CELLS`` cells (streaming for lazy frames)."""
     import polars as pl
 
-    rows = max(1_000, min(200_000, BATCH_CELLS // max(width, 1)))
+    rows = max(MIN_BATCH_ROWS, min(MAX_BATCH_ROWS, BATCH_CELLS // max(width, 1)))
     if isinstance(frame, pl.DataFrame):
         yield from frame.iter_slices(rows)
         return

@@ -15,6 +15,7 @@ from expedition import pii
 from expedition.profile._engine import ColumnState, PassResult, _key_dtype, kmv_estimate, number_expr
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 SCHEMA_VERSION = 1
@@ -123,7 +124,14 @@ class _Column:
         self.blank, self.blank_exact = self._blank()
         self.nonblank = state.count - self.blank
         self.values: pl.Series | None = None  # distinct text values checked for patterns
-        if state.kind == "string" or (state.kind == "numeric" and state.dtype.is_integer()):
+        ten_digits = (
+            state.kind == "numeric"
+            and state.dtype.is_integer()
+            and state.minimum is not None
+            and 10**8 <= state.minimum
+            and state.maximum < 10**10
+        )  # whole numbers are checked only when they could be NHS numbers
+        if state.kind == "string" or ten_digits:
             values = sample.drop_nulls().cast(pl.String).str.strip_chars()
             values = values.filter(values != "").unique(maintain_order=True)
             self.values = values.head(checked)
@@ -151,6 +159,8 @@ class _Column:
         import polars as pl
 
         if self.s.kind == "numeric":
+            if self.s.dtype.is_integer() and self.sample.null_count() == 0:
+                return self.sample.cast(pl.Float64)
             x = self.sample.cast(pl.Float64)
         elif self.s.number_text:
             x = self.sample.to_frame("v").select(number_expr(pl.col("v"))).to_series()
@@ -217,7 +227,7 @@ class _Column:
         if shares:
             kind, share = max(shares.items(), key=lambda kv: (kv[1], kv[0]))
             if share >= THRESHOLDS["pattern_column"]:
-                label = pii.KINDS[kind]
+                label = PATTERN_LABELS[kind][1]
                 return _PII_SEMANTIC[kind], f"{share:.0%} of checked values are {_plural(label)}"
         distinct_share = _share(self.distinct or 0, s.count) or 0.0
         if s.kind == "numeric":
@@ -255,6 +265,8 @@ class _Column:
             return "identifier", f"{distinct_share:.0%} distinct, short values without spaces"
         if words & _ID_WORDS and distinct_share >= 0.9 and spaced < 0.1:
             return "identifier", f"named like an identifier, {distinct_share:.0%} distinct"
+        if (self.distinct or 0) <= 50 and mean_length < 50:
+            return "categorical", f"{self.distinct:,} distinct values"
         if spaced >= 0.5 and (mean_length >= 20 or distinct_share >= 0.5) or mean_length >= 50:
             return "text", f"mostly words with spaces, {mean_length:.0f} characters on average"
         if (self.distinct or 0) <= THRESHOLDS["high_cardinality"] or distinct_share <= 0.05:
@@ -271,7 +283,7 @@ class _Column:
         if semantic in PERSONAL_TYPES:
             kind = PERSONAL_TYPES[semantic]
             patterns.append(
-                {"pattern": kind, "label": pii.KINDS[kind], "share": round(self.pattern_shares().get(kind, 0.0), 4),
+                {"pattern": kind, "label": PATTERN_LABELS[kind][1], "share": round(self.pattern_shares().get(kind, 0.0), 4),
                  "match": "whole value"}
             )
         elif semantic in {"text", "categorical", "identifier"} and self.s.kind == "string":
@@ -279,7 +291,7 @@ class _Column:
                 checked = self.values.len() if self.values is not None else 0
                 if share >= THRESHOLDS["pattern_text"] or share * checked >= 3:
                     patterns.append(
-                        {"pattern": kind, "label": pii.KINDS[kind], "share": round(share, 4), "match": "inside text"}
+                        {"pattern": kind, "label": PATTERN_LABELS[kind][1], "share": round(share, 4), "match": "inside text"}
                     )
         hint = pii.column_hint(self.name)
         if not patterns and hint is None:
@@ -291,6 +303,17 @@ class _Column:
             "checked_values": self.values.len() if self.values is not None else 0,
         }
 
+
+#: What each personal-data pattern finds, with its article, for messages.
+PATTERN_LABELS = {
+    "email": ("an", "e-mail address"),
+    "nhs_number": ("an", "NHS number"),
+    "ni_number": ("a", "National Insurance number"),
+    "date_of_birth": ("a", "date of birth"),
+    "phone": ("a", "UK phone number"),
+    "postcode": ("a", "UK postcode"),
+    "name": ("a", "person's name"),
+}
 
 _HINT_LABELS = {
     "name": "a person's name",
@@ -332,12 +355,19 @@ def _top_values(c: _Column, masked: str | None, semantic: str) -> tuple[list[dic
         scale = s.count / values.len() if values.len() else 1.0
     if table.height == 0:
         return [], exact
-    if table.height > TOP_VALUES:
+    if table.height > 2_000:
         cut = table.get_column("n").top_k(TOP_VALUES).min()
         table = table.filter(pl.col("n") >= cut)
-    top = table.sort(["n", "value"], descending=[True, False], nulls_last=True).head(TOP_VALUES)
+    if table.height > 2_000:  # many ties: let Polars sort
+        top = table.sort(["n", "value"], descending=[True, False], nulls_last=True).head(TOP_VALUES)
+        pairs = list(zip(top.get_column("value").to_list(), top.get_column("n").to_list()))
+    else:
+        pairs = sorted(
+            zip(table.get_column("value").to_list(), table.get_column("n").to_list()),
+            key=lambda vn: (-vn[1], vn[0]),
+        )[:TOP_VALUES]
     out = []
-    for value, n in zip(top.get_column("value").to_list(), top.get_column("n").to_list()):
+    for value, n in pairs:
         count = int(round(n * scale))
         if masked:
             shown = MASK
@@ -350,7 +380,7 @@ def _top_values(c: _Column, masked: str | None, semantic: str) -> tuple[list[dic
 
 
 def _numeric(c: _Column) -> dict[str, Any] | None:
-    import polars as pl
+    import numpy as np
 
     s = c.s
     m = s.moments
@@ -361,15 +391,15 @@ def _numeric(c: _Column) -> dict[str, Any] | None:
     outliers = None
     histogram = None
     if x is not None and x.len():
-        qs = x.to_frame("x").select(
-            [pl.col("x").quantile(q, interpolation="linear").alias(k) for k, q in QUANTILES.items()]
-        ).row(0, named=True)
+        arr = x.to_numpy()
+        values = np.quantile(arr, list(QUANTILES.values()))  # linear interpolation
+        qs = dict(zip(QUANTILES, (float(v) for v in values)))
         quantiles = {k: _clean(v) for k, v in qs.items()}
         q1, q3 = qs["p25"], qs["p75"]
         iqr = q3 - q1
         low_fence, high_fence = q1 - 1.5 * iqr, q3 + 1.5 * iqr
-        n_out = int(((x < low_fence) | (x > high_fence)).sum())
-        scale = m.n / x.len()
+        n_out = int(((arr < low_fence) | (arr > high_fence)).sum())
+        scale = m.n / len(arr)
         count = int(round(n_out * scale))
         outliers = {
             "low_fence": _clean(low_fence),
@@ -378,7 +408,7 @@ def _numeric(c: _Column) -> dict[str, Any] | None:
             "share": _clean(_share(count, m.n)),
             "exact": c.sample_exact,
         }
-        histogram = _histogram(c, x, scale)
+        histogram = _histogram(c, arr, scale)
     return {
         "min": _clean(s.num_min),
         "max": _clean(s.num_max),
@@ -397,7 +427,7 @@ def _numeric(c: _Column) -> dict[str, Any] | None:
     }
 
 
-def _histogram(c: _Column, x: pl.Series, scale: float) -> dict[str, Any]:
+def _histogram(c: _Column, x: np.ndarray, scale: float) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
@@ -417,7 +447,7 @@ def _histogram(c: _Column, x: pl.Series, scale: float) -> dict[str, Any]:
     low, high = float(low), float(high)
     if high == low:
         high = low + 1.0
-    counts, edges = np.histogram(x.to_numpy(), bins=HISTOGRAM_BINS, range=(low, high))
+    counts, edges = np.histogram(x, bins=HISTOGRAM_BINS, range=(low, high))
     return {
         "kind": "bins",
         "edges": [_clean(float(e)) for e in edges],
@@ -654,8 +684,13 @@ def _column_alerts(col: dict[str, Any], c: _Column, rows: int) -> list[dict[str,
         )
     personal = col["personal"]
     if personal:
-        reasons = [f"{p['share']:.0%} of checked values {'are' if p['match'] == 'whole value' else 'contain'} "
-                   f"{_plural(p['label'])} (pattern '{p['pattern']}')" for p in personal["patterns"]]
+        reasons = [
+            f"{p['share']:.0%} of checked values are {_plural(p['label'])} (pattern '{p['pattern']}')"
+            if p["match"] == "whole value"
+            else f"{p['share']:.0%} of checked values contain {PATTERN_LABELS[p['pattern']][0]} "
+            f"{p['label']} (pattern '{p['pattern']}')"
+            for p in personal["patterns"]
+        ]
         if personal["name_hint"]:
             reasons.append(f"the column name suggests {personal['name_hint_label']}")
         alerts.append(
