@@ -510,8 +510,13 @@ def open_dataset(
     format: str | None = None,
     schema_overrides: Mapping[str, Any] | None = None,
     encoding: str | None = None,
+    parse_dates: bool = True,
 ) -> OpenedDataset:
-    """`scan_dataset` with what it found out: text layout, date formats, estimated rows."""
+    """`scan_dataset` with what it found out: text layout, date formats, estimated rows.
+
+    With ``parse_dates=False`` the date columns of a CSV stay text (``date_formats`` still says
+    which they are and in which layout), for readers that parse them more cheaply themselves.
+    """
     import polars as pl
 
     path = Path(path)
@@ -519,7 +524,7 @@ def open_dataset(
     fmt = format or detect_format(path)
     overrides = dict(schema_overrides or {})
     if fmt in {"csv", "tsv"}:
-        return _open_text_recovering(path, fmt, overrides, encoding)
+        return _open_text_recovering(path, fmt, overrides, encoding, parse_dates)
     try:
         if fmt == "parquet":
             frame = pl.scan_parquet(path)
@@ -557,14 +562,14 @@ def _estimate_lines(path: Path) -> int | None:
 
 
 def _open_text_recovering(
-    path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None
+    path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None, parse_dates: bool = True
 ) -> OpenedDataset:
     """`_open_text`, reading the head again when it shows text in a column typed from its
     first rows, or bytes that are not UTF-8."""
     notes: dict[str, str] = {}
     for _ in range(64):
         try:
-            opened = _open_text(path, fmt, overrides, encoding)
+            opened = _open_text(path, fmt, overrides, encoding, parse_dates)
         except DataError:
             raise
         except Exception as exc:  # polars raises several exception types for unreadable input
@@ -586,7 +591,9 @@ def _open_text_recovering(
     )
 
 
-def _open_text(path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None) -> OpenedDataset:
+def _open_text(
+    path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None, parse_dates: bool = True
+) -> OpenedDataset:
     import polars as pl
 
     layout = inspect_text(path, encoding=encoding)
@@ -614,14 +621,19 @@ def _open_text(path: Path, fmt: str, overrides: dict[str, Any], encoding: str | 
             continue
         kind, fmt_ = found
         date_formats[name] = fmt_
-        column = pl.col(name).str.strip_chars()
+        column = pl.col(name)
+        values = head.get_column(name).drop_nulls()
+        if not (values == values.str.strip_chars()).all():
+            column = column.str.strip_chars()  # only when the first rows have spaces around dates
         conversions.append(
-            column.str.to_date(fmt_) if kind == "date" else column.str.to_datetime(fmt_, time_unit="us")
+            column.str.to_date(fmt_, cache=False)
+            if kind == "date"
+            else column.str.to_datetime(fmt_, time_unit="us", cache=False)
         )
     frame = pl.scan_csv(
         source, **options, schema_overrides=({n: pl.String for n in date_formats} | overrides) or None
     )
-    if conversions:
+    if conversions and parse_dates:
         frame = frame.with_columns(conversions)
     rows = None
     if layout.bytes_per_row:

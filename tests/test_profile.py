@@ -290,3 +290,23 @@ def test_compare_finds_material_changes():
     same = expedition.profile.compare(expedition.profile(old), expedition.profile(old.clone()))
     assert not same.changed and same.alerts == []
     assert "<svg" not in same.to_html() and same.to_html().startswith("<!DOCTYPE html>")
+
+
+def test_hash_memory_is_bounded_and_then_estimates_are_labelled(monkeypatch):
+    n = 6_000
+    frame = pl.DataFrame({"code": [f"K{i}" for i in range(n)], "v": [i % 50 for i in range(n)]})
+    frame = pl.concat([frame, frame.head(300)])  # 300 duplicate rows
+    monkeypatch.setattr(_engine, "EXACT_VALUES", 500)
+    monkeypatch.setattr(_engine, "BATCH_CELLS", 1)
+    exact = expedition.profile(frame).to_dict()
+    assert exact["dataset"]["duplicate_rows"] == 300 and exact["dataset"]["duplicate_rows_exact"]
+    monkeypatch.setattr(_engine, "HASH_BYTES", 8 * 2_500)  # room for 2,500 hashes only
+    still_exact = expedition.profile(frame).to_dict()  # fewer distinct rows than the sketch holds
+    assert still_exact["dataset"]["duplicate_rows"] == 300 and still_exact["dataset"]["duplicate_rows_exact"]
+    monkeypatch.setattr(_engine, "KMV_K", 512)
+    bounded = expedition.profile(frame).to_dict()
+    assert bounded["dataset"]["duplicate_rows_exact"] is False
+    assert abs(bounded["dataset"]["duplicate_rows"] - 300) < 6_000 * 0.15  # k = 512: about ±4.4%
+    code = next(c for c in bounded["columns"] if c["name"] == "code")
+    assert code["unique"] is False and code["unique_exact"] is False
+    assert "duplicate rows and unique columns" in bounded["statistics"]["approximate"]

@@ -190,3 +190,34 @@ def test_the_shared_police_file(shared_data):
     assert doc["dataset"]["rows"] == 14_786
     types = {c["name"]: c["semantic_type"] for c in doc["columns"]}
     assert types["Latitude"] == "latitude" and types["Longitude"] == "longitude"
+
+
+def test_date_times_read_as_text_give_the_same_statistics_as_parsed_ones(tmp_path, monkeypatch):
+    from datetime import datetime, timedelta
+
+    from expedition.profile import _engine
+
+    monkeypatch.setattr(_engine, "EXACT_VALUES", 1_000)  # counted batch by batch, not exactly
+    monkeypatch.setattr(_engine, "BATCH_CELLS", 1)
+    start = datetime(2021, 3, 1, 8, 30)
+    stamps = [start + timedelta(minutes=97 * i, seconds=i % 60) for i in range(12_000)]
+    frame = pl.DataFrame({"when": stamps, "day": [s.date() for s in stamps]})
+    path = tmp_path / "times.csv"
+    frame.write_csv(path)
+    doc = profile_unchanged(path)
+    when = column(doc, "when")
+    assert when["physical_type"].startswith("Datetime") and when["semantic_type"] == "datetime"
+    assert when["stored_as_text"] is None and when["distinct"] == 12_000
+    assert when["temporal"]["min"] == min(stamps).isoformat() and when["temporal"]["max"] == max(stamps).isoformat()
+    months = frame.group_by(pl.col("when").dt.truncate("1mo")).len().sort("when")
+    assert [r["count"] for r in when["temporal"]["records"]] == months["len"].to_list()
+    assert column(doc, "day")["physical_type"] == "Date"
+    # an impossible date part-way through: the column is text, as the reader would have it
+    lines = path.read_text().splitlines()
+    lines[11_000] = "2021-02-30T10:00:00.000000," + lines[11_000].split(",")[1]
+    path.write_text("\n".join(lines) + "\n")
+    doc = profile_unchanged(path)
+    when = column(doc, "when")
+    assert when["physical_type"] == "String" and when["stored_as_text"]["not_parsed"] == 1
+    assert when["stored_as_text"]["examples_not_parsed"] == ["2021-02-30T10:00:00.000000"]
+    assert "when" in doc["source"]["read_as_text"]

@@ -234,13 +234,15 @@ def _profile_file(
 ) -> tuple[Any, dict[str, Any]]:
     """One pass over a file; read again (at most a few times) when a later row needs other types."""
     from expedition.datasets import open_dataset, read_failure
-    from expedition.profile._engine import ReadFailure, run_pass
+    from expedition.profile._engine import DateLayoutMismatch, ReadFailure, run_pass
 
     overrides: dict[str, Any] = {}
     read_as_text: dict[str, str] = {}
     encoding: str | None = None
     for _ in range(_MAX_REREADS):
-        opened = open_dataset(path, format=format, schema_overrides=overrides, encoding=encoding)
+        opened = open_dataset(
+            path, format=format, schema_overrides=overrides, encoding=encoding, parse_dates=False
+        )
         try:
             result = run_pass(
                 opened.frame,
@@ -248,7 +250,14 @@ def _profile_file(
                 seed=seed,
                 estimated_rows=opened.estimated_rows,
                 on_progress=on_progress,
+                native_dates=opened.date_formats,
             )
+        except DateLayoutMismatch as exc:
+            import polars as pl
+
+            overrides[exc.column] = pl.String
+            read_as_text[exc.column] = f"'{exc.column}' has dates in more than one layout (or other text)"
+            continue
         except ReadFailure as exc:
             recovery = read_failure(exc.error, path, format=opened.format)
             if recovery.encoding and recovery.encoding != encoding:

@@ -10,8 +10,10 @@ memory), so memory stays bounded however large the file is. For every batch one 
   ``EXACT_VALUES`` distinct values; beyond that the distinct count is a K-minimum-values
   estimate (``KMV_K`` smallest 64-bit hashes, relative standard error about 0.8%) and the top
   values are estimated from the sample;
-* duplicate rows and single-column keys: exact by 64-bit hashes of every row while the data
-  have at most ``HASH_ROWS`` rows (collision chance below one in a million), estimated above;
+* duplicate rows and single-column keys: exact by 64-bit hashes of every row (and of every value
+  of a column that may be a key) while those hashes fit in ``HASH_BYTES`` (collision chance
+  below one in a million); beyond that, key columns and then duplicates are estimated, so
+  memory stays bounded;
 * a uniform random sample of up to ``SAMPLE_ROWS`` rows: the rows whose seeded hash of their
   row number is smallest (bottom-k sampling), so the same data and seed give the same sample.
   Quantiles, histograms, outliers, correlations and pattern checks use it; when the data have
@@ -42,7 +44,7 @@ MAX_BATCH_ROWS = 200_000
 EXACT_VALUES = 50_000
 EXACT_VALUES_TOTAL = 4_000_000
 KMV_K = 16_384
-HASH_ROWS = 20_000_000
+HASH_BYTES = 256 * 2**20
 SEED = 20_261_124
 PLAN_VALUES = 2_000
 _COUNT = "\x1fn"
@@ -194,6 +196,7 @@ class ColumnState:
     number_max: float | None = None
     date_kind: str | None = None
     date_formats: list[str] = field(default_factory=list)
+    native_format: str | None = None  # a date column read as text, to be parsed cheaply here
     date_counts: dict[str, int] = field(default_factory=dict)
     date_parsed: int = 0
     # values
@@ -331,10 +334,25 @@ class PassResult:
 
 
 class _Pass:
-    def __init__(self, schema: pl.Schema, *, sample_rows: int, seed: int, estimated_rows: int | None = None) -> None:
+    def __init__(
+        self,
+        schema: pl.Schema,
+        *,
+        sample_rows: int,
+        seed: int,
+        estimated_rows: int | None = None,
+        native_dates: dict[str, str] | None = None,
+    ) -> None:
         self.columns = [
             ColumnState(name, i, dtype, column_kind(dtype)) for i, (name, dtype) in enumerate(schema.items())
         ]
+        for s in self.columns:
+            fmt = (native_dates or {}).get(s.name)
+            if fmt is not None and s.kind == "string":
+                s.native_format = fmt
+                s.date_kind = "date" if fmt in DATE_FORMATS else "datetime"
+                s.date_formats = [fmt]
+                s.date_counts = {fmt: 0}
         width = max(len(self.columns), 1)
         self.sample_rows = min(sample_rows, max(1_000, SAMPLE_CELLS // width))
         self.exact_values = max(100, min(EXACT_VALUES, EXACT_VALUES_TOTAL // width))
@@ -355,6 +373,11 @@ class _Pass:
         self._row_hashes: list[np.ndarray] | None = []
         self._row_kmv: np.ndarray | None = None
         self._planned = False
+
+    def _hash_bytes(self) -> int:
+        """Memory held by the hashes kept for exact duplicate and key checks."""
+        held = sum(h.nbytes for h in self._row_hashes or [])
+        return held + sum(sum(h.nbytes for h in s.key_hashes) for s in self.columns if s.key_hashes)
 
     # -- expressions ---------------------------------------------------------------------------
     def _build(self) -> tuple[list[pl.Expr], list[pl.Expr]]:
@@ -398,7 +421,7 @@ class _Pass:
         batch = _normalise(batch)
         if not self._planned:
             for s in self.columns:
-                if s.kind == "string":
+                if s.kind == "string" and s.native_format is None:
                     plan_text_column(s, batch.get_column(s.name).cast(pl.String))
             self._planned = True
         n = batch.height
@@ -410,6 +433,11 @@ class _Pass:
         rebuild = False
         for s in self.columns:
             rebuild |= self._update(s, values, n, batch)
+        while self._hash_bytes() > HASH_BYTES and any(s.key_hashes is not None for s in self.columns):
+            # too many rows to keep every value's hash: the key check becomes an estimate
+            last = [s for s in self.columns if s.key_hashes is not None][-1]
+            last.key_hashes = None
+            rebuild = True
         if rebuild:
             self._exprs = None
         self._update_rows(batch)
@@ -444,15 +472,18 @@ class _Pass:
             smallest = distinct.get_column("value").hash(self.seed).bottom_k(KMV_K)
             s.kmv = _merge_kmv(None, smallest.to_numpy().astype(np.uint64))
             unique_so_far = s.nulls == 0 and int(distinct.get_column("n").max() or 0) <= 1
-            s.key_possible = s.key_possible and unique_so_far and _key_dtype(s.dtype)
-            if s.key_possible and self.rows + n <= HASH_ROWS:
+            s.key_possible = s.key_possible and unique_so_far and _key_dtype(s.dtype) and not s.native_format
+            if s.key_possible and self._hash_bytes() + 8 * (self.rows + n) <= HASH_BYTES:
                 s.key_hashes = [distinct.get_column("value").hash(self.seed).to_numpy().astype(np.uint64)]
             return True
         merge_stats(s, v, key)
         if s.date_kind is not None or s.kind == "temporal":
             if s.day_counts is None:
                 s.day_counts = Counts()
-            s.day_counts.add(_counts_frame(v[key + "days"]))
+            days = _counts_frame(v[key + "days"])
+            if _iso_fast(s):
+                days = _iso_days(s, days, v, key)
+            s.day_counts.add(days)
             if s.day_counts.upper_bound > 100_000:
                 s.day_counts.frame()
         new = np.asarray(v[key + "kmv"].to_numpy(), dtype=np.uint64)
@@ -465,9 +496,6 @@ class _Pass:
             estimate, _ = kmv_estimate(s.kmv) if s.kmv is not None else (0, True)
             if nulls or estimate < 0.9 * s.count:
                 s.key_hashes, s.key_possible = None, False
-                rebuild = True
-            elif self.rows + n > HASH_ROWS:
-                s.key_hashes = None  # too many rows to keep every hash: the key check is estimated
                 rebuild = True
             else:
                 s.key_hashes.append(np.asarray(v[key + "keys"].to_numpy(), dtype=np.uint64))
@@ -483,7 +511,7 @@ class _Pass:
         except Exception:  # a column type Polars cannot hash: duplicates stay unknown
             self._row_hashes, self._row_kmv = None, None
             return
-        if self._row_hashes is not None and self.rows + len(hashes) <= HASH_ROWS:
+        if self._row_hashes is not None and self._hash_bytes() + hashes.nbytes <= HASH_BYTES:
             self._row_hashes.append(hashes)
             return
         if self._row_hashes is not None:  # past the cap: keep a KMV sketch from here on
@@ -503,7 +531,10 @@ class _Pass:
         keep = np.ones(len(hashes), dtype=bool) if self._threshold is None else hashes < self._threshold
         if not keep.any():
             return
-        self._sample_frames.append(batch.filter(pl.Series(keep)))
+        kept = batch.filter(pl.Series(keep))
+        if kept.height < batch.height // 2:
+            kept = _compact(kept)
+        self._sample_frames.append(kept)
         self._sample_hashes.append(hashes[keep])
         self._sample_index.append(index[keep])
         self._sample_kept += int(keep.sum())
@@ -542,7 +573,7 @@ class _Pass:
             duplicates = int(len(hashes) - pl.Series(hashes).n_unique()) if len(hashes) else 0
             dup_exact = True
         elif self._row_kmv is not None:
-            distinct, _ = kmv_estimate(self._row_kmv)
+            distinct, dup_exact = kmv_estimate(self._row_kmv)
             duplicates = max(self.rows - distinct, 0)
         for s in self.columns:
             if s.counts is not None:
@@ -552,6 +583,8 @@ class _Pass:
             if s.day_counts is not None:
                 s.days = s.day_counts.frame()
                 s.day_counts = None
+            if s.native_format is not None:
+                sample = _settle_native_dates(s, sample)
             if s.key_hashes is not None:
                 hashes = np.concatenate(s.key_hashes)
                 s.key_possible = len(hashes) == s.count == self.rows and pl.Series(hashes).n_unique() == len(hashes)
@@ -570,6 +603,80 @@ class _Pass:
         )
 
 
+#: ISO layouts whose text sorts in time order, checked with a regular expression and counted by
+#: their first ten characters instead of being parsed value by value (much faster, same result).
+ISO_LAYOUTS = {
+    "%Y-%m-%d": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+    "%Y-%m-%dT%H:%M:%S%.f": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?$",
+    "%Y-%m-%d %H:%M:%S%.f": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?$",
+    "%Y-%m-%dT%H:%M": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d$",
+    "%Y-%m-%d %H:%M": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) ([01]\d|2[0-3]):[0-5]\d$",
+}
+
+
+def _iso_fast(s: ColumnState) -> bool:
+    return s.native_format is not None and s.native_format in ISO_LAYOUTS
+
+
+def _parse_dates(values: pl.Expr | pl.Series, s: ColumnState) -> Any:
+    fmt = s.date_formats[0]
+    if s.date_kind == "date":
+        return values.str.to_date(fmt, strict=False)
+    return values.str.to_datetime(fmt, strict=False, time_unit="us")
+
+
+def _iso_days(s: ColumnState, days: pl.DataFrame, v: dict[str, Any], key: str) -> pl.DataFrame:
+    """Turn one batch's counts by ISO day text into counts by date, and its first and last
+    values into date-times; a day that does not exist (31 April) is not a date."""
+    import polars as pl
+
+    parsed = days.with_columns(pl.col("value").str.to_date("%Y-%m-%d", strict=False).alias("date"))
+    impossible = int(parsed.filter(pl.col("value").is_not_null() & pl.col("date").is_null()).get_column("n").sum() or 0)
+    if impossible:
+        s.date_parsed -= impossible
+        s.date_counts[s.date_formats[0]] -= impossible
+    low, high = _parse_dates(pl.Series([v[key + "min_text"], v[key + "max_text"]], dtype=pl.String), s).to_list()
+    s._update_min_max(low, high)
+    return parsed.select(pl.col("date").alias("value"), "n")
+
+
+def _settle_native_dates(s: ColumnState, sample: pl.DataFrame) -> pl.DataFrame:
+    """A date column read as text becomes a date column again when every value parsed (the
+    sample and value table are converted); otherwise the file must be read again with the column
+    as text, as the reader itself would have failed on it."""
+    import polars as pl
+
+    if s.count and s.date_parsed < s.count:
+        raise DateLayoutMismatch(s.name)
+    s.kind = "temporal"
+    s.dtype = pl.Date if s.date_kind == "date" else pl.Datetime("us")
+    if s.table is not None:
+        s.table = (
+            s.table.with_columns(_parse_dates(pl.col("value"), s).alias("value"))
+            .group_by("value")
+            .agg(pl.col("n").sum())
+        )
+    if s.name in sample.columns:
+        sample = sample.with_columns(_parse_dates(pl.col(s.name), s).alias(s.name))
+    s.date_kind, s.date_formats, s.date_counts = None, [], {}
+    s.len_min = s.len_max = None
+    s.len_sum = 0
+    return sample
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of *frame* that owns its memory: a few rows filtered from a batch otherwise keep
+    the whole batch's text buffers alive (Polars' string views point into them)."""
+    import io
+
+    import polars as pl
+
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
+
+
 def _key_dtype(dtype: Any) -> bool:
     import polars as pl
 
@@ -580,11 +687,13 @@ def _namer(index: int) -> Callable[[str], str]:
     return lambda key: f"{index}\x1f{key}"
 
 
-def _day_expr(s: ColumnState, col: pl.Expr, name: Callable[[str], str]) -> pl.Expr:
+def _day_expr(s: ColumnState, col: pl.Expr, name: Callable[[str], str], *, batch: bool = True) -> pl.Expr:
     import polars as pl
 
     if s.kind == "temporal":
         return col.cast(pl.Date)
+    if batch and _iso_fast(s):
+        return pl.col(name("day"))
     return pl.coalesce([pl.col(name(f"d{k}")) for k in range(len(s.date_formats))]).cast(pl.Date)
 
 
@@ -636,19 +745,31 @@ def stat_exprs(
     elif s.kind == "temporal":
         exprs += [col.min().alias(name("min")), col.max().alias(name("max"))]
     elif s.kind == "string":
-        derive.append(col.str.len_chars().alias(name("len")))
-        length = pl.col(name("len"))
-        exprs += [
-            length.min().alias(name("len_min")),
-            length.max().alias(name("len_max")),
-            total(length).alias(name("len_sum")),
-        ]
+        if s.native_format is None:  # a date column read as text needs no text lengths
+            derive.append(col.str.len_chars().alias(name("len")))
+            length = pl.col(name("len"))
+            exprs += [
+                length.min().alias(name("len_min")),
+                length.max().alias(name("len_max")),
+                total(length).alias(name("len_sum")),
+            ]
         if s.number_text:
             derive.append(number_expr(col).alias(name("x")))
             parsed = pl.col(name("x"))
             exprs += moments(parsed, parsed)
             exprs.append(tally(parsed.is_not_null() & col.str.contains(",", literal=True)).alias(name("separators")))
-        if s.date_kind is not None:
+        if s.date_kind is not None and w is None and _iso_fast(s):
+            fmt = s.date_formats[0]
+            valid = col.str.contains(ISO_LAYOUTS[fmt])
+            # if any value is not valid the file is read again with the column as text, so the
+            # day, minimum and maximum may be taken from every value
+            derive.append(col.str.slice(0, 10).alias(name("day")))
+            exprs += [
+                valid.sum().alias(name("dparsed")),  # also the count of its one layout
+                col.min().alias(name("min_text")),
+                col.max().alias(name("max_text")),
+            ]
+        elif s.date_kind is not None:
             parsed_names = [name(f"d{k}") for k in range(len(s.date_formats))]
             derive += [e.alias(n) for e, n in zip(date_exprs(col, s.date_kind, s.date_formats), parsed_names)]
             before: pl.Expr | None = None
@@ -681,7 +802,7 @@ def absorb_table(s: ColumnState, table: pl.DataFrame) -> None:
         merge_stats(s, {k: series[0] for k, series in zip(out.columns, out.get_columns())}, name(""))
     if s.kind == "temporal" or s.date_kind is not None:
         days = (
-            work.select(_day_expr(s, pl.col("value"), name).alias("value"), pl.col("n"))
+            work.select(_day_expr(s, pl.col("value"), name, batch=False).alias("value"), pl.col("n"))
             .group_by("value")
             .agg(pl.col("n").sum())
         )
@@ -710,17 +831,17 @@ def merge_stats(s: ColumnState, v: dict[str, Any], key: str) -> None:
     if s.kind == "temporal" or s.date_kind is not None:
         s._update_min_max(v.get(key + "min"), v.get(key + "max"))
     if s.kind == "string":
-        if v[key + "len_min"] is not None:
+        if v.get(key + "len_min") is not None:
             s.len_min = _lower(s.len_min, v[key + "len_min"])
             s.len_max = _upper(s.len_max, v[key + "len_max"])
-        s.len_sum += int(v[key + "len_sum"] or 0)
+        s.len_sum += int(v.get(key + "len_sum") or 0)
         if s.number_text:
             s.number_parsed += int(v[key + "n"] or 0)
             s.number_separators += int(v[key + "separators"] or 0)
         if s.date_kind is not None:
             s.date_parsed += int(v[key + "dparsed"] or 0)
             for f in s.date_formats:
-                s.date_counts[f] += int(v[key + f"fmt:{f}"] or 0)
+                s.date_counts[f] += int(v.get(key + f"fmt:{f}", v[key + "dparsed"]) or 0)
 
 
 def _lower(current: Any, new: Any) -> Any:
@@ -756,6 +877,14 @@ def batches(frame: pl.LazyFrame | pl.DataFrame, width: int) -> Iterator[pl.DataF
     yield from frame.collect_batches(chunk_size=rows, maintain_order=True)
 
 
+class DateLayoutMismatch(Exception):
+    """A column whose first rows were dates in one layout holds other values further on."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column
+
+
 class ReadFailure(Exception):
     """Reading the data failed part-way (not a bug in the profile): wraps Polars' error."""
 
@@ -771,8 +900,13 @@ def run_pass(
     seed: int = SEED,
     estimated_rows: int | None = None,
     on_progress: ProgressCallback | None = None,
+    native_dates: dict[str, str] | None = None,
 ) -> PassResult:
-    """Read *frame* once and return the merged statistics and the sample."""
+    """Read *frame* once and return the merged statistics and the sample.
+
+    *native_dates* names date columns left as text by the reader (with their layout): they are
+    profiled from their text and reported as the dates they are.
+    """
     import polars as pl
 
     started = time.perf_counter()
@@ -781,7 +915,7 @@ def run_pass(
     except Exception as exc:  # the source cannot even be opened
         raise ReadFailure(exc) from exc
     total = estimated_rows or (frame.height if isinstance(frame, pl.DataFrame) else None)
-    state = _Pass(schema, sample_rows=sample_rows, seed=seed, estimated_rows=total)
+    state = _Pass(schema, sample_rows=sample_rows, seed=seed, estimated_rows=total, native_dates=native_dates)
     iterator = batches(frame, len(schema))
     while True:
         try:

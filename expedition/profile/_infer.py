@@ -624,10 +624,22 @@ def _round(value: Any, digits: int = 4) -> Any:
     return round(value, digits) if isinstance(value, float) else value
 
 
+def cramers_v(table: np.ndarray) -> float:
+    """Cramér's V of a contingency table: sqrt(chi² / (n · (min(rows, columns) − 1))), chi² without
+    continuity correction (the same as scipy.stats.contingency.association(method="cramer"),
+    written out here so profiling does not import SciPy for three lines of arithmetic)."""
+    import numpy as np
+
+    observed = table.astype(float)
+    n = observed.sum()
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    return math.sqrt(chi2 / (n * (min(observed.shape) - 1)))
+
+
 def _associations(columns: list[tuple[_Column, str]], result: PassResult) -> dict[str, Any] | None:
     import numpy as np
     import polars as pl
-    from scipy.stats.contingency import association
 
     chosen = []
     for c, sem in columns:
@@ -654,7 +666,7 @@ def _associations(columns: list[tuple[_Column, str]], result: PassResult) -> dic
             table = np.zeros((len(a_codes), len(b_codes)), dtype=np.int64)
             for a, b, n in counts.iter_rows():
                 table[a_codes[a], b_codes[b]] = n
-            value = float(association(table, method="cramer", correction=False))
+            value = cramers_v(table)
             matrix[i][j] = matrix[j][i] = _round(_clean(value))
     return {
         "columns": [c.name for c in chosen],
@@ -916,8 +928,8 @@ def _is_key(c: _Column, rows: int) -> dict[str, Any]:
         return {"unique": c.distinct == rows, "exact": True}
     if s.key_checked or not s.key_possible:
         return {"unique": s.key_possible, "exact": True}
-    estimate, _ = kmv_estimate(s.kmv) if s.kmv is not None else (0, False)
-    return {"unique": estimate >= 0.98 * rows, "exact": False}
+    estimate, exact = kmv_estimate(s.kmv) if s.kmv is not None else (0, False)
+    return {"unique": estimate >= (rows if exact else 0.98 * rows), "exact": exact}
 
 
 def _legend(result: PassResult) -> dict[str, Any]:
