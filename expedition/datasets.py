@@ -1,6 +1,13 @@
 """Reading data files lazily with Polars, and registering deliveries in a project.
 
 ``scan_dataset(path)`` opens CSV/TSV, Parquet, Excel (.xlsx) and JSON lines as a Polars LazyFrame.
+Delimited text is read robustly: the encoding (UTF-8 with or without a byte-order mark,
+Windows-1252, UTF-16) and delimiter are sniffed without reading the whole file, other encodings
+and bare-CR line endings are copied to UTF-8 in a stream, blank and repeated column names are made
+unique, and date columns in common UK and ISO layouts are parsed. Problems that only appear
+part-way through a file (a ragged row, text in a numeric column, bytes in another encoding) are
+turned by ``read_failure`` into either a way to read the file again or a `DataError` naming the
+line.
 ``add_dataset(project, path, name)`` copies a delivery into ``data/raw/NAME/vN/``, makes the copy
 read-only, and records its SHA-256, format, rows, columns and time in ``expedition.yaml``. A
 second delivery with different content becomes the next version beside the first; the same content

@@ -14,7 +14,7 @@ Kolmogorov–Smirnov test:
   gap between the two cumulative distributions) and flags D ≥ 0.1 with p < 0.001.
 
 Category shares come from the exact value counts when both profiles have them (columns with at
-most 50,000 distinct values), and from the samples otherwise.
+most 1,000 distinct values), and from the samples otherwise.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ SAMPLE_CELLS = 20_000_000
 BATCH_CELLS = 4_000_000
 MIN_BATCH_ROWS = 1_000
 MAX_BATCH_ROWS = 200_000
-EXACT_VALUES = 50_000
+EXACT_VALUES = 1_000
 EXACT_VALUES_TOTAL = 4_000_000
 KMV_K = 16_384
 HASH_BYTES = 256 * 2**20
@@ -209,6 +209,9 @@ class ColumnState:
     key_hashes: list[np.ndarray] | None = None
     key_possible: bool = True
     key_checked: bool = False
+    #: whole numbers strictly increasing down the file (so unique, proved with no memory), or not
+    increasing: bool = True
+    last_value: Any = None
 
     @property
     def num_min(self) -> Any:
@@ -217,10 +220,6 @@ class ColumnState:
     @property
     def num_max(self) -> Any:
         return self.maximum if self.kind == "numeric" else self.number_max
-
-    @property
-    def numeric_like(self) -> bool:
-        return self.kind == "numeric" or self.number_text
 
     @property
     def temporal_like(self) -> bool:
@@ -369,7 +368,7 @@ class _Pass:
         self._threshold: int | None = None
         if estimated_rows and estimated_rows > 4 * self.sample_rows:
             # start near the final cut-off (with a wide margin) so early batches are not all kept
-            self._threshold = int(2.0**64 * min(1.0, 3.0 * self.sample_rows / estimated_rows))
+            self._threshold = int(2.0**64 * min(1.0, 1.5 * self.sample_rows / estimated_rows))
         self._row_hashes: list[np.ndarray] | None = []
         self._row_kmv: np.ndarray | None = None
         self._planned = False
@@ -397,6 +396,12 @@ class _Pass:
             exprs.append(col.null_count().alias(name("nulls")))
             if s.kind == "other":
                 continue
+            if s.increasing and s.dtype.is_integer():
+                exprs += [
+                    (col.diff() > 0).all().alias(name("up")),
+                    col.first().alias(name("first")),
+                    col.last().alias(name("last")),
+                ]
             if s.exact:
                 exprs.append(col.value_counts(name=_COUNT).implode().alias(name("values")))
                 continue
@@ -457,12 +462,25 @@ class _Pass:
         s.count += n - nulls
         if s.kind == "other":
             return False
+        rebuild = False
+        if s.increasing:
+            first = v.get(key + "first")
+            ok = (
+                s.dtype.is_integer()
+                and not nulls
+                and bool(v.get(key + "up"))
+                and (s.last_value is None or (first is not None and first > s.last_value))
+            )
+            if ok:
+                s.last_value = v[key + "last"]
+            else:
+                s.increasing, rebuild = False, s.dtype.is_integer()
         if s.exact:
             if s.counts is None:
                 s.counts = Counts()
             s.counts.add(_counts_frame(v[key + "values"]))
             if s.counts.upper_bound <= self.exact_values or s.counts.frame().height <= self.exact_values:
-                return False
+                return rebuild
             # too many distinct values to count exactly: switch to statistics batch by batch
             table = s.counts.frame()
             s.counts = None
@@ -473,7 +491,7 @@ class _Pass:
             s.kmv = _merge_kmv(None, smallest.to_numpy().astype(np.uint64))
             unique_so_far = s.nulls == 0 and int(distinct.get_column("n").max() or 0) <= 1
             s.key_possible = s.key_possible and unique_so_far and _key_dtype(s.dtype) and not s.native_format
-            if s.key_possible and self._hash_bytes() + 8 * (self.rows + n) <= HASH_BYTES:
+            if s.key_possible and not s.increasing and self._hash_bytes() + 8 * (self.rows + n) <= HASH_BYTES:
                 s.key_hashes = [distinct.get_column("value").hash(self.seed).to_numpy().astype(np.uint64)]
             return True
         merge_stats(s, v, key)
@@ -487,7 +505,6 @@ class _Pass:
             if s.day_counts.upper_bound > 100_000:
                 s.day_counts.frame()
         new = np.asarray(v[key + "kmv"].to_numpy(), dtype=np.uint64)
-        rebuild = False
         if len(new):
             before = s.kmv[-1] if s.kmv is not None and len(s.kmv) >= KMV_K else None
             s.kmv = _merge_kmv(s.kmv, new)
@@ -572,9 +589,13 @@ class _Pass:
             hashes = np.concatenate(self._row_hashes) if self._row_hashes else np.empty(0, np.uint64)
             duplicates = int(len(hashes) - pl.Series(hashes).n_unique()) if len(hashes) else 0
             dup_exact = True
+        elif any(c.increasing and c.dtype.is_integer() and c.count == self.rows for c in self.columns):
+            duplicates, dup_exact = 0, True  # a column unique in every row: no row repeats
         elif self._row_kmv is not None:
             distinct, dup_exact = kmv_estimate(self._row_kmv)
             duplicates = max(self.rows - distinct, 0)
+            if not dup_exact and duplicates < 3 * self.rows / math.sqrt(KMV_K):
+                duplicates = None  # within the sketch's error of none: unknown, not a number
         for s in self.columns:
             if s.counts is not None:
                 s.table = s.counts.frame()
@@ -665,16 +686,14 @@ def _settle_native_dates(s: ColumnState, sample: pl.DataFrame) -> pl.DataFrame:
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """A copy of *frame* that owns its memory: a few rows filtered from a batch otherwise keep
-    the whole batch's text buffers alive (Polars' string views point into them)."""
-    import io
-
+    """*frame* with its text copied into buffers of its own: a few rows filtered from a batch
+    otherwise keep the whole batch's text alive (Polars' string views point into it)."""
     import polars as pl
 
-    buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression="uncompressed")
-    buffer.seek(0)
-    return pl.read_ipc(buffer)
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(pl.concat_str([pl.col(name), pl.lit("")]).alias(name) for name in text)
 
 
 def _key_dtype(dtype: Any) -> bool:

@@ -924,6 +924,8 @@ def _is_key(c: _Column, rows: int) -> dict[str, Any]:
     s = c.s
     if not _key_dtype(s.dtype) or rows < 2 or s.nulls:
         return {"unique": False, "exact": True}
+    if s.increasing and s.count == rows and s.dtype.is_integer():
+        return {"unique": True, "exact": True}  # strictly increasing down the file
     if s.exact:
         return {"unique": c.distinct == rows, "exact": True}
     if s.key_checked or not s.key_possible:
@@ -949,13 +951,18 @@ def _legend(result: PassResult) -> dict[str, Any]:
             approximate[key] = sampled
         approximate["pattern checks"] = "on up to 1,000 distinct values per column from the sample"
     approximate["distinct and top values"] = (
-        "exact for columns with at most 50,000 distinct values (distinct_exact, top_values_exact say "
-        "which); above that, distinct is a K-minimum-values estimate (k = 16,384, about ±0.8%) and "
-        "top values are estimated from the sample"
+        "every value is counted exactly for columns with at most 1,000 distinct values; beyond "
+        "that, distinct comes from a K-minimum-values sketch (exact below 16,384 distinct values, "
+        "about ±0.8% above) and top values are estimated from the sample (distinct_exact and "
+        "top_values_exact say which)"
     )
     if result.duplicates_exact:
-        exact.append("duplicate rows and unique columns (64-bit hashes of every row; a collision is "
-                     "less likely than one in a million)")
+        exact.append("duplicate rows and unique columns (64-bit hashes of every row, or a whole-number "
+                     "column that increases down the file; a hash collision is less likely than one in a "
+                     "million)")
     else:
-        approximate["duplicate rows and unique columns"] = "estimated from 64-bit hashes (K-minimum values)"
+        approximate["duplicate rows and unique columns"] = (
+            "too many rows to keep every hash in 256 MiB: estimated from a K-minimum-values sketch of "
+            "row hashes, and reported as unknown (null) when the estimate is within its error of none"
+        )
     return {"exact": exact, "approximate": approximate}
