@@ -144,6 +144,7 @@ class TextLayout:
     cr_newlines: bool
     bytes_per_row: float | None
     size: int
+    quoting: bool = True
 
     @property
     def transcode(self) -> bool:
@@ -297,7 +298,7 @@ codecs.register_error("expedition-cp1252", _cp1252_fallback)
 _PYTHON_CODECS = {"cp1252": "cp1252", "utf16": "utf-16", "utf8": "utf-8-sig"}
 
 
-def inspect_text(path: str | Path, *, encoding: str | None = None) -> TextLayout:
+def inspect_text(path: str | Path, *, encoding: str | None = None, quoting: bool | None = None) -> TextLayout:
     """Sniff a delimited text file: encoding, delimiter, header names and line endings.
 
     Reads the first 64 KiB (more only when the header line is longer, up to 1 MiB) and a few
@@ -347,7 +348,11 @@ def inspect_text(path: str | Path, *, encoding: str | None = None) -> TextLayout
         delimiter = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
     if path.suffix.lower() in {".tsv", ".tab"} and "\t" in lines[0]:
         delimiter = "\t"
-    reader = csv.reader(io.StringIO(complete), delimiter=delimiter)
+    if quoting is None:
+        quoting = _quotes_are_quoting(complete, delimiter)
+    reader = csv.reader(
+        io.StringIO(complete), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
+    )
     header = tuple(next(reader, []))
     width = len(header)
     data_rows = 0
@@ -373,7 +378,24 @@ def inspect_text(path: str | Path, *, encoding: str | None = None) -> TextLayout
         cr_newlines=cr_newlines,
         bytes_per_row=bytes_per_row,
         size=size,
+        quoting=quoting,
     )
+
+
+def _quotes_are_quoting(text: str, delimiter: str) -> bool:
+    """Whether double quotes in the file quote values (as in CSV) or are just characters in the
+    text (as in many tab-separated exports): quoting is off when splitting each line on the
+    delimiter gives the header's number of fields everywhere and reading with quotes does not."""
+    import csv
+
+    if '"' not in text:
+        return True
+    lines = text.splitlines()
+    width = len(lines[0].split(delimiter))
+    if any(len(line.split(delimiter)) != width for line in lines[1:] if line):
+        return True
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return len(rows) == len([line for line in lines if line]) and all(len(r) == width for r in rows if r)
 
 
 def _unique_names(header: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[int, str, str], ...]]:
@@ -420,7 +442,9 @@ def find_ragged_line(path: str | Path, layout: TextLayout | None = None) -> tupl
     layout = layout or inspect_text(path)
     source = utf8_source(path, layout)
     with open(source, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter=layout.delimiter)
+        reader = csv.reader(
+            handle, delimiter=layout.delimiter, quoting=csv.QUOTE_MINIMAL if layout.quoting else csv.QUOTE_NONE
+        )
         header = next(reader, [])
         for row in reader:
             if len(row) > len(layout.columns):
@@ -518,6 +542,7 @@ def open_dataset(
     schema_overrides: Mapping[str, Any] | None = None,
     encoding: str | None = None,
     parse_dates: bool = True,
+    quoting: bool | None = None,
 ) -> OpenedDataset:
     """`scan_dataset` with what it found out: text layout, date formats, estimated rows.
 
@@ -531,7 +556,7 @@ def open_dataset(
     fmt = format or detect_format(path)
     overrides = dict(schema_overrides or {})
     if fmt in {"csv", "tsv"}:
-        return _open_text_recovering(path, fmt, overrides, encoding, parse_dates)
+        return _open_text_recovering(path, fmt, overrides, encoding, parse_dates, quoting)
     try:
         if fmt == "parquet":
             frame = pl.scan_parquet(path)
@@ -569,20 +594,28 @@ def _estimate_lines(path: Path) -> int | None:
 
 
 def _open_text_recovering(
-    path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None, parse_dates: bool = True
+    path: Path,
+    fmt: str,
+    overrides: dict[str, Any],
+    encoding: str | None,
+    parse_dates: bool = True,
+    quoting: bool | None = None,
 ) -> OpenedDataset:
     """`_open_text`, reading the head again when it shows text in a column typed from its
     first rows, or bytes that are not UTF-8."""
     notes: dict[str, str] = {}
     for _ in range(64):
         try:
-            opened = _open_text(path, fmt, overrides, encoding, parse_dates)
+            opened = _open_text(path, fmt, overrides, encoding, parse_dates, quoting)
         except DataError:
             raise
         except Exception as exc:  # polars raises several exception types for unreadable input
             recovery = read_failure(exc, path, format=fmt)
             if recovery.encoding and recovery.encoding != encoding:
                 encoding = recovery.encoding
+                continue
+            if recovery.quoting is False and quoting is not False:
+                quoting = False
                 continue
             fresh = {c: t for c, t in recovery.schema_overrides.items() if c not in overrides}
             if not fresh:
@@ -599,11 +632,16 @@ def _open_text_recovering(
 
 
 def _open_text(
-    path: Path, fmt: str, overrides: dict[str, Any], encoding: str | None, parse_dates: bool = True
+    path: Path,
+    fmt: str,
+    overrides: dict[str, Any],
+    encoding: str | None,
+    parse_dates: bool = True,
+    quoting: bool | None = None,
 ) -> OpenedDataset:
     import polars as pl
 
-    layout = inspect_text(path, encoding=encoding)
+    layout = inspect_text(path, encoding=encoding, quoting=quoting)
     source = utf8_source(path, layout)
     widened = len(layout.columns) > len(layout.header)
     options: dict[str, Any] = {
@@ -614,6 +652,7 @@ def _open_text(
         "infer_schema_length": _HEAD_ROWS,
         "try_parse_dates": False,
         "encoding": "utf8",
+        "quote_char": '"' if layout.quoting else None,
     }
     head_rows = max(100, min(_HEAD_ROWS, _HEAD_CELLS // max(len(layout.columns), 1)))
     head = pl.read_csv(source, n_rows=head_rows, **options, schema_overrides=overrides or None)
@@ -679,6 +718,7 @@ class Recovery:
 
     schema_overrides: dict[str, Any] = field(default_factory=dict)
     encoding: str | None = None
+    quoting: bool | None = None
     reason: str = ""
 
 
@@ -698,6 +738,11 @@ def read_failure(exc: Exception, path: str | Path, *, format: str | None = None)
     path = Path(path)
     message = str(exc)
     match = _PARSE_FAILURE.search(message)
+    if match and match.group(2) == "str":
+        return Recovery(
+            quoting=False,
+            reason="double quotes appear inside values, so the file is read with quoting off",
+        )
     if match:
         value, dtype, column = match.groups()
         return Recovery(

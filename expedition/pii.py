@@ -161,8 +161,8 @@ _PERSON_WORDS = {"person", "client", "child", "patient", "pupil", "victim", "off
 def column_hint(name: str) -> str | None:
     """The kind of personal data a column's *name* suggests ("first_name" → "name"), if any.
 
-    Only names that point at a person count: "name" alone, "client_name" or "surname" do;
-    "team_name" or "district name" do not.
+    Only names that point at a person count: "client_name", "first_name" or "surname" do;
+    "name" alone (often the name of a category or place), "team_name" or "district name" do not.
     """
     words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()) if w]
     if not words:
@@ -171,7 +171,7 @@ def column_hint(name: str) -> str | None:
     for kind, tokens in _NAME_TOKENS.items():
         if joined in tokens or any(w in tokens for w in words):
             return kind
-    if words == ["name"] or ("name" in words and any(w in _PERSON_WORDS for w in words)):
+    if "name" in words and any(w in _PERSON_WORDS for w in words):
         return "name"
     if "birth" in words and ("date" in words or "of" in words):
         return "date_of_birth"

@@ -84,7 +84,7 @@ def test_whole_values_are_classified(value, kind):
 @pytest.mark.parametrize(
     "name, kind",
     [
-        ("first_name", "name"), ("Surname", "name"), ("ClientName", "name"), ("name", "name"),
+        ("first_name", "name"), ("Surname", "name"), ("ClientName", "name"), ("name", None),
         ("dob", "date_of_birth"), ("DateOfBirth", "date_of_birth"), ("address_line_1", "address"),
         ("email", "email"), ("mobile", "phone"), ("NHS Number", "nhs_number"), ("nino", "ni_number"),
         ("team_name", None), ("district name", None), ("referral_date", None), ("postcode", None),

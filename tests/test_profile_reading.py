@@ -189,7 +189,9 @@ def test_the_shared_police_file(shared_data):
     doc = profile_unchanged(path)
     assert doc["dataset"]["rows"] == 14_786
     types = {c["name"]: c["semantic_type"] for c in doc["columns"]}
-    assert types["Latitude"] == "latitude" and types["Longitude"] == "longitude"
+    assert types["latitude"] == "latitude" and types["longitude"] == "longitude"
+    assert types["crime_id"] == "identifier" and types["context"] == "empty"
+    assert doc["dataset"]["duplicate_rows"] == 1_040
 
 
 def test_date_times_read_as_text_give_the_same_statistics_as_parsed_ones(tmp_path, monkeypatch):
@@ -221,3 +223,12 @@ def test_date_times_read_as_text_give_the_same_statistics_as_parsed_ones(tmp_pat
     assert when["physical_type"] == "String" and when["stored_as_text"]["not_parsed"] == 1
     assert when["stored_as_text"]["examples_not_parsed"] == ["2021-02-30T10:00:00.000000"]
     assert "when" in doc["source"]["read_as_text"]
+
+
+def test_tab_separated_text_with_unbalanced_quotes(tmp_path):
+    lines = ["label\tmessage"] + [f"ham\tok {i}" for i in range(3_000)]
+    lines.insert(2_500, 'spam\t"Free entry" she said, "win now')  # quotes that quote nothing
+    doc = profile_unchanged(write(tmp_path, "sms.tsv", ("\n".join(lines) + "\n").encode()))
+    assert doc["dataset"]["rows"] == 3_001 and doc["source"]["quoting"] is False
+    assert column(doc, "label")["top_values"][1] == {"value": "spam", "count": 1, "share": 1 / 3_001}
+    assert "quotes_in_values" in {a["kind"] for a in doc["alerts"]}

@@ -286,6 +286,7 @@ def _profile_file(
                 encoding=layout.encoding + ("+bom" if layout.bom and layout.encoding == "utf8" else ""),
                 delimiter=layout.delimiter,
                 line_endings="CR" if layout.cr_newlines else "LF or CRLF",
+                quoting=layout.quoting,
                 renamed_columns=[
                     {"position": p, "original": o, "name": n} for p, o, n in layout.renamed
                 ],

@@ -847,6 +847,11 @@ def build_profile(result: PassResult, source: dict[str, Any], *, seed: int, patt
             _alert("column_names", renamed["name"],
                    f"Column {renamed['position']} has {what}; it is read as '{renamed['name']}'.")
         )
+    if source.get("quoting") is False:
+        alerts.append(
+            _alert("quotes_in_values", None, "Double quotes appear inside values without quoting them, "
+                   "so they are read as ordinary characters.", severity="info")
+        )
     for column, reason in source.get("read_as_text", {}).items():
         alerts.append(
             _alert("read_as_text", column, f"'{column}' is read as text: {reason}.", severity="info")
