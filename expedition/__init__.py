@@ -29,6 +29,8 @@ _API = {
     "new_project": "expedition.scaffold",
     "scan_dataset": "expedition.datasets",
     "add_dataset": "expedition.datasets",
+    "profile": "expedition.profile",
+    "compare_profiles": "expedition.profile",
     "Finding": "expedition.finding",
     "Table": "expedition.finding",
     "Figure": "expedition.finding",

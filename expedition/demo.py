@@ -1,8 +1,8 @@
 """`expedition demo`: the referrals example, end to end, in one call.
 
 Scaffolds an expedition (or reuses one this demo made before), generates the synthetic referrals
-(with five clearly planted bad rows), adds them as a delivery, drafts the data contract with
-`schema infer`, validates the delivery (the planted rows are quarantined), runs every step on the
+(with five clearly planted bad rows), adds them as a delivery, profiles it, drafts the data
+contract with `schema infer`, validates the delivery (the planted rows are quarantined), runs every step on the
 validated rows and builds the findings pack. Each stage of the tool that exists is exercised, so
 the demo grows as the tool does.
 """
@@ -21,6 +21,7 @@ from expedition.datasets import AddResult, add_dataset
 from expedition.errors import ScaffoldError
 from expedition.finding import Finding
 from expedition.pack import PackResult, build_pack
+from expedition.profile import Profile, profile_dataset
 from expedition.project import Project
 from expedition.runner import run
 from expedition.scaffold import new_project
@@ -43,6 +44,7 @@ class DemoResult:
     stages: list[str] = field(default_factory=list)
     contract: DraftResult | None = None
     validation: DatasetValidation | None = None
+    profile: Profile | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class DemoResult:
             "pack": self.pack.to_dict(),
             "contract": str(self.contract.path) if self.contract else None,
             "validation": self.validation.report.to_dict()["rows"] if self.validation else None,
+            "profile": self.profile.stored if self.profile is not None else None,
         }
 
 
@@ -119,6 +122,9 @@ def run_demo(
         added = add_dataset(project, data_file, "referrals")
     project = project.reload()
 
+    stage("profile", "profiling the delivery into the data-quality evidence")
+    profiled = profile_dataset(project, "referrals")
+
     path = contract_path(project, EXAMPLE)
     contract = None
     if path.exists() and not is_unedited_draft(path.read_text(encoding="utf-8")):
@@ -139,4 +145,4 @@ def run_demo(
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
     return DemoResult(root=dest, added=added, findings=findings, pack=pack, contract=contract,
-                      validation=validation)
+                      validation=validation, profile=profiled)

@@ -116,3 +116,63 @@ def redact(text: str) -> tuple[str, list[str]]:
         last = match.end
     pieces.append(text[last:])
     return "".join(pieces), [m.kind for m in matches]
+
+
+# --------------------------------------------------------------------------- whole values
+
+
+#: Kinds a whole value (a cell of a column, not a sentence) can be, in the order they are tried.
+VALUE_KINDS = ("email", "nhs_number", "ni_number", "phone", "postcode")
+
+
+def value_kind(value: str) -> str | None:
+    """The kind of personal data *value* is in its entirety (``"postcode"`` for "CM1 1AA"), if any.
+
+    Used on the cells of a column, where ``scan`` (which looks for personal data inside text)
+    would call "01245 123456 ext 2" a phone number but this does not: the whole value must match.
+    """
+    text = value.strip()
+    if not text or len(text) > 254:
+        return None
+    for pattern in PATTERNS:
+        if pattern.name not in VALUE_KINDS:
+            continue
+        match = pattern.regex.fullmatch(text)
+        if match and (pattern.accept is None or pattern.accept(match.group(0))):
+            return pattern.name
+    return None
+
+
+_NAME_TOKENS = {
+    "name": {"surname", "forename", "forenames", "firstname", "lastname", "fullname", "givenname",
+             "familyname", "middlename", "maidenname"},
+    "date_of_birth": {"dob", "dateofbirth", "birthdate", "birthday"},
+    "address": {"address", "addressline", "address1", "address2", "streetaddress", "homeaddress"},
+    "email": {"email", "emailaddress"},
+    "phone": {"phone", "telephone", "mobile", "phonenumber", "tel", "mobilenumber"},
+    "nhs_number": {"nhs", "nhsnumber", "nhsno"},
+    "ni_number": {"nino", "ninumber", "nationalinsurance", "nationalinsurancenumber"},
+}
+_PERSON_WORDS = {"person", "client", "child", "patient", "pupil", "victim", "offender", "suspect",
+                 "parent", "carer", "mother", "father", "resident", "customer", "applicant",
+                 "claimant", "tenant", "first", "last", "given", "family", "middle", "full"}
+
+
+def column_hint(name: str) -> str | None:
+    """The kind of personal data a column's *name* suggests ("first_name" → "name"), if any.
+
+    Only names that point at a person count: "client_name", "first_name" or "surname" do;
+    "name" alone (often the name of a category or place), "team_name" or "district name" do not.
+    """
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()) if w]
+    if not words:
+        return None
+    joined = "".join(words)
+    for kind, tokens in _NAME_TOKENS.items():
+        if joined in tokens or any(w in tokens for w in words):
+            return kind
+    if "name" in words and any(w in _PERSON_WORDS for w in words):
+        return "name"
+    if "birth" in words and ("date" in words or "of" in words):
+        return "date_of_birth"
+    return None

@@ -64,3 +64,33 @@ def test_redaction_never_crashes_and_is_idempotent(text):
     twice, kinds = redact(once)
     assert twice == once
     assert kinds == []
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [
+        ("CM1 1AA", "postcode"), (" co15 2ab ", "postcode"), ("jo.bloggs@example.org", "email"),
+        ("943 476 5919", "nhs_number"), ("9434765919", "nhs_number"), ("AB 12 34 56 C", "ni_number"),
+        ("07700 900123", "phone"), ("+44 7700 900123", "phone"),
+        ("943 476 5918", None), ("CM1", None), ("call 07700 900123", None), ("Harlow", None), ("", None),
+    ],
+)
+def test_whole_values_are_classified(value, kind):
+    from expedition.pii import value_kind
+
+    assert value_kind(value) == kind
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("first_name", "name"), ("Surname", "name"), ("ClientName", "name"), ("name", None),
+        ("dob", "date_of_birth"), ("DateOfBirth", "date_of_birth"), ("address_line_1", "address"),
+        ("email", "email"), ("mobile", "phone"), ("NHS Number", "nhs_number"), ("nino", "ni_number"),
+        ("team_name", None), ("district name", None), ("referral_date", None), ("postcode", None),
+    ],
+)
+def test_column_names_that_point_at_a_person(name, kind):
+    from expedition.pii import column_hint
+
+    assert column_hint(name) == kind

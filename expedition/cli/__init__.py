@@ -100,11 +100,13 @@ def _register() -> None:
     from expedition.cli import data, demo, new, pack, run, status, steps
     from expedition.cli import review as review_cmd
     from expedition.cli import schema, validate
+    from expedition.cli import profile as profile_cli
 
     app.command("new")(new.new)
     app.command("demo")(demo.demo)
     app.command("status")(status.status)
     app.add_typer(data.app, name="data")
+    app.command("profile")(profile_cli.profile)
     app.add_typer(steps.app, name="steps")
     app.command("run")(run.run)
     app.add_typer(pack.app, name="pack")

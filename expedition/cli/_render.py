@@ -88,3 +88,121 @@ def step_progress(quiet: bool = False):
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]![/yellow] {message}")
+
+
+# --------------------------------------------------------------------------- profiles
+
+_SEVERITY = {"warning": "[yellow]⚠[/yellow]", "info": "[blue]ℹ[/blue]"}
+
+
+@contextmanager
+def fraction_progress(label: str, quiet: bool = False):
+    """A progress bar on stderr for one long task; yields on_progress(fraction, message)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if quiet:
+        yield lambda fraction, message: None
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[message]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task(label, total=1.0, message="")
+
+    def on_progress(fraction: float, message: str) -> None:
+        progress.update(task, completed=fraction, message=message)
+
+    with progress:
+        yield on_progress
+
+
+def _alert_line(alert: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    mark = "[red]⚠[/red]" if alert["kind"] == "suspected_personal_data" else _SEVERITY.get(alert["severity"], "•")
+    return f" {mark} [bold]{alert['kind'].replace('_', ' ')}[/bold]  {escape(alert['message'])}"
+
+
+def profile_summary(document: dict[str, Any], *, stored: list[str] | None = None, max_columns: int = 25,
+                    max_alerts: int = 15) -> None:
+    """One screen: the dataset, a line per column, then the alerts."""
+    from rich.markup import escape
+
+    from expedition.profile._format import column_summary, number, share
+
+    d = document["dataset"]
+    source = document["source"]
+    title = source.get("name", "data")
+    if source.get("delivery"):
+        title += f" (delivery v{source['delivery']})"
+    seconds = document.get("run", {}).get("seconds")
+    console.print(
+        f"\n[bold]Profile of {escape(title)}[/bold] — {d['rows']:,} rows × {d['columns']:,} columns"
+        + (f" [dim]({seconds:.1f} s)[/dim]" if seconds is not None else "")
+    )
+    dup = "unknown" if d["duplicate_rows"] is None else f"{d['duplicate_rows']:,}"
+    keys = ", ".join(d["candidate_keys"]) or "none"
+    console.print(
+        f"  duplicate rows {dup} · candidate keys: {escape(keys)} · missing cells "
+        f"{share(d['missing_cells_share'])} · {d['memory_bytes'] / 1048576:.1f} MiB in memory"
+    )
+    if not document["sample"]["all_rows"]:
+        console.print(
+            f"  [dim]quantiles, histograms and correlations from a sample of {document['sample']['rows']:,} rows[/dim]"
+        )
+    rows = []
+    for col in document["columns"][:max_columns]:
+        distinct = "" if col["distinct"] is None else ("" if col["distinct_exact"] else "≈") + number(col["distinct"])
+        kind = col["semantic_type"] + (" [red](personal?)[/red]" if col["personal"] else "")
+        rows.append([escape(col["name"]), kind, share(col["missing_share"]), distinct, escape(column_summary(col))])
+    console.print(table(None, ["column", "type", "missing", "distinct", "summary"], rows))
+    hidden = len(document["columns"]) - max_columns
+    if hidden > 0:
+        console.print(f"  [dim]… and {hidden:,} more columns (see --html or --json)[/dim]")
+    alerts = document["alerts"]
+    if alerts:
+        console.print(f"[bold]Alerts ({len(alerts)})[/bold]")
+        for alert in alerts[:max_alerts]:
+            console.print(_alert_line(alert))
+        if len(alerts) > max_alerts:
+            console.print(f"  [dim]… and {len(alerts) - max_alerts} more (see --html or --json)[/dim]")
+    else:
+        console.print("[green]No alerts.[/green]")
+    for path in stored or []:
+        console.print(f"  [dim]stored {escape(path)}[/dim]")
+
+
+def comparison_summary(document: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from expedition.profile._format import number, share
+
+    old, new = document["old"], document["new"]
+    console.print(
+        f"\n[bold]{escape(old['label'])} → {escape(new['label'])}[/bold]: rows {old['rows']:,} → {new['rows']:,}, "
+        f"columns {old['columns']} → {new['columns']}"
+    )
+    changed = [c for c in document["columns"] if c["reasons"]]
+    if changed:
+        rows = [
+            [
+                escape(c["name"]),
+                f"{share(c['missing_share']['old'])} → {share(c['missing_share']['new'])}",
+                f"{number(c['distinct']['old'])} → {number(c['distinct']['new'])}",
+                number(c["psi"], 3),
+                number(c["ks_statistic"], 3),
+                ", ".join(c["reasons"]),
+            ]
+            for c in changed
+        ]
+        console.print(table(None, ["column", "missing", "distinct", "PSI", "KS D", "changes"], rows))
+    for alert in document["alerts"]:
+        console.print(_alert_line(alert))
+    if document["changed_materially"]:
+        console.print("[yellow]The delivery changed materially.[/yellow]")
+    else:
+        console.print("[green]Nothing changed materially.[/green]")
