@@ -1,0 +1,65 @@
+"""Every registered step — built in or installed by a plug-in — passes the conformance checks."""
+
+from __future__ import annotations
+
+import warnings
+
+import polars as pl
+import pytest
+
+from expedition.finding import Finding, Table
+from expedition.steps import Step, StepParams, available_steps
+from expedition.testing import StepCheckFailed, check_step, step_checks
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # a broken plug-in is reported by the registry tests
+    STEPS = available_steps()
+
+CHECKS = [check for step in STEPS.values() for check in step_checks(step)]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=str)
+def test_step_conforms(check):
+    check()
+
+
+class Writes(Step):
+    """A step that breaks the rules (used to test the checks themselves)."""
+
+    name = "writes"
+    summary = "Writes a file."
+
+    class Params(StepParams):
+        pass
+
+    def run(self, frame, params, ctx):
+        with open("leftover.txt", "w") as handle:
+            handle.write("no I/O in steps")
+        table = Table(pl.DataFrame({"n": [1]}), {"n": "count"})
+        return Finding(step=self.name, title="x", headlines=["x"], tables={"t": table})
+
+
+class Random(Step):
+    """A step whose tables change from run to run."""
+
+    name = "random"
+    summary = "Unseeded randomness."
+
+    class Params(StepParams):
+        pass
+
+    def run(self, frame, params, ctx):
+        import numpy as np
+
+        table = Table(pl.DataFrame({"x": [float(np.random.random())]}), {"x": "statistic"})
+        return Finding(step=self.name, title="x", headlines=["x"], tables={"t": table})
+
+
+def test_the_checks_catch_a_step_that_writes_files():
+    with pytest.raises(StepCheckFailed, match="no_files.*leftover.txt"):
+        next(c for c in step_checks(Writes) if c.name == "no_files")()
+
+
+def test_the_checks_catch_a_non_deterministic_step():
+    with pytest.raises(StepCheckFailed, match="deterministic"):
+        check_step(Random)
