@@ -63,3 +63,22 @@ def test_the_checks_catch_a_step_that_writes_files():
 def test_the_checks_catch_a_non_deterministic_step():
     with pytest.raises(StepCheckFailed, match="deterministic"):
         check_step(Random)
+
+
+def test_every_recipe_card_names_registered_steps_with_valid_parameters():
+    from expedition.recipes import list_recipes
+    from expedition.steps import get_step
+
+    for recipe in list_recipes():
+        for entry in recipe.steps:
+            get_step(entry.step).parse_params(entry.params, where=f"{recipe.name}:{entry.id}")
+
+
+def test_the_example_expedition_steps_have_valid_parameters():
+    from expedition.demo import example_config
+    from expedition.steps import get_step
+
+    steps = example_config()["steps"]
+    assert {s["step"] for s in steps} >= {"eda", "significance", "segment", "drivers"}
+    for entry in steps:
+        get_step(entry["step"]).parse_params(entry["params"], where=entry["id"])

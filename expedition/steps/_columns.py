@@ -168,8 +168,11 @@ def categorical_expr(column: str, levels: list[str]) -> pl.Expr:
     )
 
 
-def top_levels(frame: pl.LazyFrame | pl.DataFrame, column: str, keep: int) -> list[str]:
-    """The *keep* most common values of a column (ties broken by value, so the result is stable)."""
+def top_levels(
+    frame: pl.LazyFrame | pl.DataFrame, column: str, keep: int, *, min_count: int = 1
+) -> list[str]:
+    """The *keep* most common values of a column that have at least *min_count* records (ties
+    broken by value, so the result is stable); the caller groups the rest as 'Other'."""
     import polars as pl
 
     lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
@@ -182,9 +185,10 @@ def top_levels(frame: pl.LazyFrame | pl.DataFrame, column: str, keep: int) -> li
         .collect()
     )
     values = counts["v"].to_list()
-    if len(values) <= keep + 1:
+    sizes = counts["len"].to_list()
+    if len(values) <= keep + 1 and min(sizes, default=min_count) >= min_count:
         return values
-    return values[:keep]
+    return [v for v, n in zip(values[:keep], sizes[:keep]) if n >= min_count]
 
 
 def numeric_values(series: Any):

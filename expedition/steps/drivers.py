@@ -128,7 +128,14 @@ class Drivers(Step):
                 "name the candidate drivers with variables: [...]; " + " ".join(chosen.caveats),
             )
         caveats = list(chosen.caveats)
-        levels = {c: top_levels(lazy, c, params.max_categories - 1) for c in chosen.categorical}
+        rare = max(10, ctx.min_count)
+        levels = {c: top_levels(lazy, c, params.max_categories - 1, min_count=rare) for c in chosen.categorical}
+        merged = [c for c in chosen.categorical if len(levels[c]) < chosen.levels.get(c, 0)]
+        if merged:
+            caveats.append(
+                f"Categories with fewer than {rare} records are grouped as 'Other' in "
+                f"{join_names(merged)}, so that no estimate rests on a handful of records."
+            )
         data = lazy.select(
             pl.col(params.outcome).alias("__outcome__"),
             *[pl.col(c).cast(pl.Float64) for c in chosen.numeric],
@@ -456,10 +463,14 @@ def _regression(design: Design, kind: str) -> tuple[list[dict[str, Any]], dict[s
                 converged = True
     except (PerfectSeparationError, PerfectSeparationWarning, np.linalg.LinAlgError) as exc:
         reason = "a variable predicts the outcome perfectly" if "eparation" in type(exc).__name__ else str(exc)
-        return [], {}, [f"The regression could not be fitted ({reason}); only permutation importance is reported."]
+        return [], {}, caveats + [
+            f"The regression could not be fitted ({reason}); only permutation importance is reported."
+        ]
     if not converged:
-        return [], {}, ["The regression did not converge (a category may predict the outcome almost "
-                        "perfectly); only permutation importance is reported."]
+        return [], {}, caveats + [
+            "The regression did not converge (a category may predict the outcome almost perfectly); "
+            "only permutation importance is reported."
+        ]
     params = np.asarray(fit.params)[1:]
     ci = np.asarray(fit.conf_int())[1:]
     pvalues = np.asarray(fit.pvalues)[1:]
@@ -630,10 +641,14 @@ def _headlines(importance, coefficients, performance, kind, outcome, label, n) -
     if len(clear) > 6:
         lines.append(f"Also associated with {outcome}: {join_names([r['variable'] for r in clear[6:]])}.")
     if unclear:
+        why = (
+            "once the other variables are allowed for (adjusted p ≥ 0.05)"
+            if coefficients
+            else "(the importance interval includes zero)"
+        )
         lines.append(
-            f"No clear association with {outcome} was found for {join_names(unclear)} once the "
-            "other variables are allowed for (adjusted p ≥ 0.05); this does not show that there "
-            "is none."
+            f"No clear association with {outcome} was found for {join_names(unclear)} {why}; "
+            "this does not show that there is none."
         )
     return lines
 

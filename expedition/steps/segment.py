@@ -161,7 +161,10 @@ class Segment(Step):
                 "name the columns with variables: [...]; " + " ".join(chosen.caveats),
             )
         caveats = list(chosen.caveats)
-        levels = {c: top_levels(lazy, c, params.max_categories - 1) for c in chosen.categorical}
+        levels = {
+            c: top_levels(lazy, c, params.max_categories - 1, min_count=max(10, ctx.min_count))
+            for c in chosen.categorical
+        }
         data = lazy.select(
             *[pl.col(c).cast(pl.Float64) for c in chosen.numeric],
             *[categorical_expr(c, levels[c]).fill_null("(missing)") for c in chosen.categorical],
@@ -244,7 +247,12 @@ class Segment(Step):
         category_profiles = safe_table(_category_profiles(data, list(encoder.categorical), k), rules)
         descriptions = _describe(numeric_profiles, category_profiles, size_of, k, rules.min_count)
         segments = safe_table(_segments_table(size_of, n, stability, descriptions, k), rules)
-        projection = safe_table(_projection_table(projection_sums, k), rules)
+        # a segment hidden in the segments table (its size, or the size that would reveal it from
+        # the total) is hidden in every table
+        hidden = set(segments.frame.filter(pl.col("n").is_null())["segment"].to_list())
+        numeric_profiles = _hide(numeric_profiles, hidden)
+        category_profiles = _hide(category_profiles, hidden)
+        projection = _hide(safe_table(_projection_table(projection_sums, k), rules), hidden)
         k_scores = _k_scores_table(scores, k, params.method)
 
         method_name = "k-means" if params.method == "kmeans" else "a Gaussian mixture"
@@ -282,11 +290,10 @@ class Segment(Step):
                     "The segments change a lot when the data are resampled; do not base decisions "
                     "on membership of a particular segment."
                 )
-        for segment_id in sorted(size_of, key=lambda s: (-size_of[s], s)):
-            text = descriptions.get(segment_id)
-            if text and size_of[segment_id] >= rules.min_count:
+        for row in segments.frame.iter_rows(named=True):
+            if row["n"] is not None and row["description"]:
                 headlines.append(
-                    f"Segment {segment_id} ({fmt_pct(size_of[segment_id] / n, 0)} of records): {text}."
+                    f"Segment {row['segment']} ({fmt_pct(row['share'], 0)} of records): {row['description']}."
                 )
         caveats.append(
             "Segments describe how records resemble each other in the variables used; they do "
@@ -504,8 +511,23 @@ def _segments_table(size_of, n, stability, descriptions, k) -> Table:
         description="Records in each segment (largest first), their share of all records, the "
         "mean best Jaccard overlap with the segments refitted on bootstrap resamples (1 = always "
         "found again; below 0.6 not reproducible), and what distinguishes the segment.",
-        denominators={"share": "n", "stability": "n"},
+        denominators={"share": "n", "stability": "n", "description": "n"},
     )
+
+
+def _hide(table: Table, segments: set[str]) -> Table:
+    """The table with the counts (and what was derived from them) of *segments* blanked."""
+    import polars as pl
+
+    if not segments:
+        return table
+    hidden = pl.col("segment").is_in(sorted(segments))
+    counts = [c for c, kind in table.kinds.items() if kind == "count"]
+    derived = [c for c, sources in table.denominators.items() if any(s in counts for s in sources)]
+    frame = table.frame.with_columns(
+        pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in [*counts, *derived]
+    )
+    return Table(frame, table.kinds, table.title, table.description, table.denominators)
 
 
 def _numeric_profiles(data, numeric: list[str], k: int) -> Table:
@@ -697,8 +719,9 @@ def _draw_projection(projection, pca) -> Figure:
             )
         ax.plot([m1], [m2], marker="o", color=colour)
         ax.annotate(f"{row['segment']}", (m1, m2), xytext=(4, 4), textcoords="offset points", fontsize=9, weight="bold")
-        xs += [m1 - 2 * s1, m1 + 2 * s1]
-        ys += [m2 - 2 * s2, m2 + 2 * s2]
+        reach = 2.1 * math.sqrt(values[-1])  # the 2-SD ellipse's longest half-axis
+        xs += [m1 - reach, m1 + reach]
+        ys += [m2 - reach, m2 + reach]
     if xs:
         ax.set_xlim(min(xs), max(xs))
         ax.set_ylim(min(ys), max(ys))
@@ -734,7 +757,9 @@ def _draw_profiles(numeric) -> Figure:
     for i in range(len(segments)):
         for j in range(len(variables)):
             if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:+.1f}", ha="center", va="center", fontsize=7)
+                dark = abs(grid[i, j]) > 0.6 * limit
+                ax.text(j, i, f"{grid[i, j]:+.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
     fig.colorbar(image, ax=ax, label="difference from all records (SD)")
     ax.set_title("How the segments differ")
     return to_figure(
