@@ -95,6 +95,13 @@ def example_input(step: type[Step]) -> tuple[Any, dict[str, Any]]:
     if declared is None:
         from expedition.examples.referrals import generate
 
+        required = [n for n, f in step.Params.model_fields.items() if f.is_required()]
+        if required:
+            raise _fail(
+                step, "example",
+                f"the step has required parameters ({', '.join(required)}) and no example(): "
+                "declare a classmethod example() returning (frame, params)",
+            )
         frame, params = generate(300, seed=3), {}
     else:
         frame, params = declared

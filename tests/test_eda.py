@@ -100,7 +100,7 @@ def test_awkward_data_gives_caveats_or_clear_errors():
         }
     )
     finding = run(data, outcome="outcome")
-    assert any("identifiers or free text" in c for c in finding.caveats)
+    assert any("identifiers, personal data or free text" in c for c in finding.caveats)
     assert finding.metrics["outcome_rate"] == 1.0
     with pytest.raises(StepError, match="two values"):
         run(pl.DataFrame({"o": ["a", "b", "c"]}), outcome="o")

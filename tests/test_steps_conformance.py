@@ -82,3 +82,21 @@ def test_the_example_expedition_steps_have_valid_parameters():
     assert {s["step"] for s in steps} >= {"eda", "significance", "segment", "drivers"}
     for entry in steps:
         get_step(entry["step"]).parse_params(entry["params"], where=entry["id"])
+
+
+class NeedsColumn(Step):
+    """A step with a required parameter and no example."""
+
+    name = "needs-column"
+    summary = "Counts a column."
+
+    class Params(StepParams):
+        column: str
+
+    def run(self, frame, params, ctx):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+def test_a_step_with_required_parameters_must_declare_an_example():
+    with pytest.raises(StepCheckFailed, match="declare a classmethod example"):
+        next(c for c in step_checks(NeedsColumn) if c.name == "runs")()

@@ -135,11 +135,15 @@ def choose_variables(
             out.numeric.append(c)
             continue
         # strings, categoricals and anything else are treated as categories
-        if not explicit and f["length"] > 40 and f["distinct"] > 0.5 * present:
+        if not explicit and looks_like_text(f["length"], f["distinct"], present):
             skipped.setdefault("free text", []).append(c)
             continue
         if not explicit and rows > 50 and f["distinct"] > 0.9 * present:
             skipped.setdefault("identifiers (almost every value distinct)", []).append(c)
+            continue
+        kind = None if explicit else personal_kind(frame, c)
+        if kind:
+            skipped.setdefault(f"personal data: {kind}", []).append(c)
             continue
         if f["distinct"] > max_levels:
             out.caveats.append(
@@ -151,6 +155,40 @@ def choose_variables(
     for reason, columns in skipped.items():
         out.caveats.append(f"Not analysed ({reason}): {', '.join(columns)}.")
     return out
+
+
+def personal_kind(frame: Any, column: str, sample: int = 200) -> str | None:
+    """The kind of personal data (e.g. 'UK postcode') most values of a text column look like, by
+    the patterns in `expedition.pii`, judged on up to *sample* distinct values; else None."""
+    import polars as pl
+
+    from expedition.pii import KINDS, scan
+
+    lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    values = (
+        lazy.select(pl.col(column).cast(pl.String).drop_nulls().unique(maintain_order=True).head(sample))
+        .collect()
+        .to_series()
+        .to_list()
+    )
+    if not values:
+        return None
+    kinds: dict[str, int] = {}
+    for value in values:
+        found = {m.kind for m in scan(value)}
+        for kind in found:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    if not kinds:
+        return None
+    kind, count = max(kinds.items(), key=lambda item: (item[1], item[0]))
+    return KINDS[kind] + "s" if count >= 0.5 * len(values) else None
+
+
+def looks_like_text(mean_length: float, distinct: int, present: int) -> bool:
+    """Free text rather than categories: long values (50+ characters on average), or values of
+    25+ characters that are mostly distinct. (Categories are short and repeat; notes are long,
+    and in large data even templated notes repeat, so length alone decides past 50.)"""
+    return mean_length >= 50 or (mean_length > 25 and distinct > 0.5 * max(present, 1))
 
 
 def categorical_expr(column: str, levels: list[str]) -> pl.Expr:

@@ -31,12 +31,12 @@ class DriversParams(StepParams):
         "outcome, identifiers, free text, dates, coordinates and personal data",
     )
     exclude: list[str] = Field(default_factory=list, description="columns never to use as drivers")
-    test_size: float = Field(0.25, ge=0.1, le=0.5, description="share of records held out to measure importance")
+    test_size: float = Field(0.2, ge=0.1, le=0.5, description="share of records held out to measure importance")
     max_rows: int = Field(
-        200_000, ge=500, le=5_000_000,
+        100_000, ge=500, le=5_000_000,
         description="models are fitted on a random sample of at most this many records",
     )
-    repeats: int = Field(5, ge=1, le=50, description="shuffles per variable for permutation importance")
+    repeats: int = Field(3, ge=1, le=50, description="shuffles per variable for permutation importance")
     bootstrap: int = Field(200, ge=0, le=2000, description="bootstrap resamples of the held-out records for intervals")
     max_categories: int = Field(15, ge=2, le=100, description="categories kept per variable; the rest become 'Other'")
 
@@ -277,6 +277,7 @@ def _outcome(series: Any, params: DriversParams):
 
 def _design(data: Any, numeric: list[str], categorical: list[str], y: Any) -> Design:
     import numpy as np
+    import polars as pl
 
     columns = []
     for c in numeric:
@@ -284,11 +285,10 @@ def _design(data: Any, numeric: list[str], categorical: list[str], y: Any) -> De
         columns.append(np.where(np.isfinite(values), values, np.nan))
     levels = {}
     for c in categorical:
-        values = data[c].to_numpy()
-        names = sorted(set(values.tolist()))
+        names = sorted(data[c].unique().to_list())
         levels[c] = names
-        lookup = {v: i for i, v in enumerate(names)}
-        columns.append(np.array([lookup[v] for v in values], dtype=float))
+        codes = data[c].replace_strict(names, list(range(len(names))), return_dtype=pl.Int32)
+        columns.append(codes.to_numpy().astype(float))
     x = np.column_stack(columns) if columns else np.zeros((len(y), 0))
     return Design(numeric, categorical, levels, x, np.asarray(y, dtype=float))
 
@@ -313,8 +313,8 @@ def _importance(design: Design, kind: str, params: DriversParams, ctx: StepConte
     common = dict(
         categorical_features=categorical if any(categorical) else None,
         random_state=ctx.seed,
-        max_iter=500,
-        learning_rate=0.05,
+        max_iter=300,
+        learning_rate=0.1,
         max_leaf_nodes=15,
         min_samples_leaf=50,
         l2_regularization=1.0,
@@ -715,9 +715,15 @@ def _draw_coefficients(table: Any, kind: str, outcome: str) -> Figure:
     est = [r[key] for r in rows]
     lo = [r[low] if r[low] is not None else e for r, e in zip(rows, est)]
     hi = [r[high] if r[high] is not None else e for r, e in zip(rows, est)]
-    colours = [PALETTE[1] if r["p_adjusted"] is not None and r["p_adjusted"] < 0.05 else PALETTE[0] for r in rows]
-    for y, e, a, b, colour in zip(ys, est, lo, hi, colours):
-        ax.errorbar([e], [y], xerr=[[max(e - a, 0)], [max(b - e, 0)]], fmt="o", ms=3, capsize=2, color=colour)
+    significant = [r["p_adjusted"] is not None and r["p_adjusted"] < 0.05 for r in rows]
+    for flag, colour in ((False, PALETTE[0]), (True, PALETTE[1])):
+        idx = [i for i, f in enumerate(significant) if f == flag]
+        if idx:
+            ax.errorbar(
+                [est[i] for i in idx], [ys[i] for i in idx],
+                xerr=[[max(est[i] - lo[i], 0) for i in idx], [max(hi[i] - est[i], 0) for i in idx]],
+                fmt="o", ms=3, capsize=2, color=colour, lw=0.8,
+            )
     ax.axvline(1.0 if kind == "binary" else 0.0, color="#8c8c8c", lw=0.8, ls="--")
     if kind == "binary":
         ax.set_xscale("log")

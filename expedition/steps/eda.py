@@ -10,6 +10,7 @@ from expedition.disclosure import safe_table
 from expedition.errors import StepError
 from expedition.finding import Figure, Finding, Table
 from expedition.steps import Step, StepContext, StepParams, require_columns
+from expedition.steps._columns import looks_like_text, personal_kind
 from expedition.steps._plot import SUPPRESSED_COLOUR, small_multiples, to_figure
 
 MAX_CORRELATED = 20
@@ -99,7 +100,7 @@ class EDA(Step):
             skipped = [c for c, k in kinds.items() if k in {"identifier", "text"}]
             if skipped:
                 caveats.append(
-                    "Not described (identifiers or free text): " + ", ".join(skipped) + "."
+                    "Not described (identifiers, personal data or free text): " + ", ".join(skipped) + "."
                 )
         numeric = [c for c in chosen if kinds.get(c) == "numeric"]
         categorical = [c for c in chosen if kinds.get(c) in {"categorical", "identifier", "text"}]
@@ -282,8 +283,10 @@ def classify_columns(data: Any, exclude: list[str] | None = None) -> dict[str, s
             text = series.cast(pl.String)
             distinct = text.n_unique()
             mean_len = text.str.len_chars().mean() or 0
-            if mean_len > 40 and distinct > 0.5 * rows:
+            if looks_like_text(mean_len, distinct, rows):
                 kinds[column] = "text"
+            elif personal_kind(data, column):
+                kinds[column] = "identifier"
             elif distinct > 0.9 * rows and rows > 50:
                 kinds[column] = "identifier"
             else:

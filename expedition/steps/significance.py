@@ -216,7 +216,7 @@ class Significance(Step):
             else:
                 row["significant"] = "not tested"
         rules = ctx.disclosure
-        tests_table = _tests_table(rows)
+        tests_table = safe_table(_tests_table(rows), rules)
         effect_table = _effects_table(effects)
         groups_table = safe_table(_numeric_groups_table(numeric_groups), rules)
         cross_table = safe_table(_crosstab_table(crosstab), rules)
