@@ -188,3 +188,26 @@ def test_trends_over_time_with_monthly_outcome_rates():
     assert monthly["rate"].tail(6).mean() > monthly["rate"].head(6).mean()
     assert {"monthly_counts", "monthly_outcome"} <= set(finding.figures)
     assert any(h.startswith("Records per month by when") for h in finding.headlines)
+
+
+def test_extreme_and_many_valued_columns_get_caveats():
+    rng = np.random.default_rng(8)
+    n = 400
+    data = pl.DataFrame(
+        {
+            "huge": np.where(np.arange(n) < 5, 1e308, rng.normal(size=n)),
+            "inf": np.where(np.arange(n) < 3, np.inf, rng.normal(size=n)),
+            "many": [f"level {i}" for i in rng.integers(0, 10_000, n)],
+            "outcome": rng.choice(["yes", "no"], n),
+        }
+    )
+    finding = run(data, outcome="outcome", variables=["huge", "inf", "many"])
+    summary = {r["variable"]: r for r in finding.tables["numeric_summary"].frame.iter_rows(named=True)}
+    assert summary["huge"]["mean"] is None and summary["huge"]["median"] == pytest.approx(
+        float(np.median(data["huge"].to_numpy()))
+    )
+    assert summary["inf"]["n"] == n - 3 and np.isfinite(summary["inf"]["mean"])
+    text = " ".join(finding.caveats)
+    assert "too extreme to average" in text and "3 infinite" in text
+    many = finding.tables["categories"].frame.filter(pl.col("variable") == "many")
+    assert many.height == 16 and many["category"][-1].startswith("Other (")

@@ -161,7 +161,7 @@ class Step:
                     "description": info.description or "",
                 }
             )
-        doc = inspect.getdoc(cls) or ""
+        doc = inspect.cleandoc(cls.__doc__) if cls.__doc__ else ""
         return {
             "name": cls.name,
             "summary": cls.summary or (doc.splitlines()[0] if doc else ""),

@@ -54,7 +54,8 @@ def method_text(step: Any) -> str:
     """The step's docstring after its first line, as one paragraph per blank-line block."""
     import inspect
 
-    doc = inspect.getdoc(type(step) if not isinstance(step, type) else step) or ""
+    cls = step if isinstance(step, type) else type(step)
+    doc = inspect.cleandoc(cls.__doc__) if cls.__doc__ else ""
     parts = doc.split("\n\n", 1)
     body = parts[1] if len(parts) > 1 else parts[0]
     return "\n\n".join(" ".join(block.split()) for block in body.split("\n\n"))

@@ -149,7 +149,7 @@ class EDA(Step):
         # numeric summaries and histograms ----------------------------------------------
         ctx.report(0.3, "numeric variables")
         if numeric:
-            tables["numeric_summary"] = _numeric_summary(data, numeric)
+            tables["numeric_summary"] = _numeric_summary(data, numeric, caveats)
             hist = safe_table(_histograms(data, numeric, params.bins), rules)
             tables["histograms"] = hist
             figures["histograms"] = _draw_histograms(hist, numeric)
@@ -328,18 +328,32 @@ def binary_outcome(series: Any, value: str | None, name: str) -> tuple[Any, str]
     return pl.select(out.alias(name)).to_series(), positive
 
 
-def _numeric_summary(data: Any, numeric: list[str]) -> Table:
+def _numeric_summary(data: Any, numeric: list[str], caveats: list[str]) -> Table:
+    import math
+
     import polars as pl
 
     rows = []
     for column in numeric:
-        s = data[column].cast(pl.Float64).drop_nulls().drop_nans()
+        raw = data[column].cast(pl.Float64).drop_nulls()
+        s = raw.filter(raw.is_finite())
+        if raw.len() > s.len():
+            caveats.append(
+                f"{column}: {raw.len() - s.len():,} infinite or not-a-number values are left out."
+            )
+        mean, sd = s.mean(), s.std()
+        if (mean is not None and not math.isfinite(mean)) or (sd is not None and not math.isfinite(sd)):
+            caveats.append(
+                f"{column}: the values are too extreme to average (the sums overflow), so its mean "
+                "and standard deviation are not shown; the percentiles are."
+            )
+            mean = sd = None
         rows.append(
             {
                 "variable": column,
                 "n": s.len(),
-                "mean": s.mean(),
-                "sd": s.std(),
+                "mean": mean,
+                "sd": sd,
                 "p05": s.quantile(0.05, "linear"),
                 "p25": s.quantile(0.25, "linear"),
                 "median": s.median(),
@@ -347,7 +361,7 @@ def _numeric_summary(data: Any, numeric: list[str]) -> Table:
                 "p95": s.quantile(0.95, "linear"),
             }
         )
-    frame = pl.DataFrame(rows, schema_overrides={"n": pl.Int64})
+    frame = pl.DataFrame(rows, schema_overrides={"n": pl.Int64, "mean": pl.Float64, "sd": pl.Float64})
     kinds = {c: "statistic" for c in frame.columns}
     kinds.update({"variable": "label", "n": "count"})
     return Table(
@@ -360,7 +374,7 @@ def _numeric_summary(data: Any, numeric: list[str]) -> Table:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1e5 else f"{x:,.0f}"
+    return f"{x:,.0f}" if 1e5 <= abs(x) < 1e9 else f"{x:.3g}"
 
 
 def _histograms(data: Any, numeric: list[str], bins: int) -> Table:
@@ -369,7 +383,8 @@ def _histograms(data: Any, numeric: list[str], bins: int) -> Table:
 
     out = []
     for column in numeric:
-        s = data[column].cast(pl.Float64).drop_nulls().drop_nans()
+        s = data[column].cast(pl.Float64).drop_nulls()
+        s = s.filter(s.is_finite())
         if s.len() == 0:
             continue
         low, high = s.quantile(0.01, "linear"), s.quantile(0.99, "linear")
@@ -505,7 +520,7 @@ def _outcome_rates(work: Any, categorical: list[str], numeric: list[str], params
         parts.append(grouped.with_columns(pl.lit(column).alias("variable")))
     for column in numeric:
         s = work[column].cast(pl.Float64)
-        valid = s.is_not_null() & s.is_not_nan()
+        valid = s.is_not_null() & s.is_finite()
         if int(valid.sum()) == 0:
             continue
         qs = np.unique(np.quantile(s.filter(valid).to_numpy(), np.linspace(0, 1, params.bands + 1)))
