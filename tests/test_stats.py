@@ -190,7 +190,7 @@ def test_choice_of_test_follows_the_data():
     assert S.choose_table_test(JOB).test == "fisher"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=30),
     st.sampled_from(["holm", "bh"]),

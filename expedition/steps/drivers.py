@@ -103,7 +103,7 @@ class Drivers(Step):
     def example(cls) -> tuple[Any, dict[str, Any]]:
         from expedition.examples.referrals import generate
 
-        frame = generate(400, seed=13).select(
+        frame = generate(250, seed=13).select(
             "age", "prior_referrals", "sex", "disability", "referral_source", "rereferred_12m"
         )
         return frame.lazy(), {"outcome": "rereferred_12m", "outcome_value": "yes", "bootstrap": 20, "repeats": 2}
