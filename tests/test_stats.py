@@ -207,6 +207,7 @@ def test_adjustment_matches_statsmodels_multipletests(pvalues, method):
         assert all(a >= p - 1e-12 for a, p in zip(adjusted, pvalues) if not math.isnan(p))
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss occurred")
 def test_degenerate_samples_give_nan_not_errors():
     assert math.isnan(S.hedges_g([1.0], [2.0, 3.0]).estimate)
     assert math.isnan(S.hedges_g([1.0, 1.0], [1.0, 1.0]).estimate)
