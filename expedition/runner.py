@@ -3,6 +3,9 @@
 ``run(project)`` checks every selected step's name and parameters before any step runs (so a typo
 fails at once), then runs the steps in order on their dataset, attaches provenance to each
 `Finding` and stores it under ``.expedition/findings/<id>/`` for `expedition pack`.
+
+A step whose inputs are unchanged since its finding was stored is not run again: the stored
+finding is reused (see `expedition._runcache`); ``force=True`` runs every selected step.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expedition._runcache import cache_key, cached_finding
 from expedition.config import StepConfig
 from expedition.errors import ExpeditionError, StepError
 from expedition.finding import Finding, load_finding, save_finding
@@ -24,7 +28,7 @@ from expedition.validate import open_validated, require_validated
 
 #: ``on_progress(event, step_id, detail)`` with event one of
 #: "start" (detail: {"index", "total", "step"}), "progress" ({"fraction", "message"}),
-#: "done" ({"seconds"}).
+#: "done" ({"seconds"}), "cached" ({"key"}: the stored finding was reused).
 ProgressCallback = Callable[[str, str, dict[str, Any]], None]
 
 
@@ -105,22 +109,46 @@ def run(
     ids: Sequence[str] | None = None,
     *,
     on_progress: ProgressCallback | None = None,
+    force: bool = False,
 ) -> list[Finding]:
-    """Run the selected steps in order; return their findings (also stored in the project)."""
+    """Run the selected steps in order; return their findings (also stored in the project).
+
+    A step whose inputs, parameters, version and seed are unchanged since its finding was stored
+    is skipped and its stored finding returned, unless *force* is true.
+    """
     steps = plan(project, ids)
     versions = package_versions()
     command = command_line()
     findings = []
+    cached = []
     notify = on_progress or (lambda event, step_id, detail: None)
     for index, planned in enumerate(steps):
         entry = planned.config
         notify("start", entry.id, {"index": index, "total": len(steps), "step": entry.step})
         started = time.perf_counter()
-        finding = _run_one(project, planned, versions, command, notify)
+        data = load_input(project, entry.dataset)
+        key = cache_key(
+            step=entry.step,
+            step_version=planned.step.version,
+            params=planned.params.model_dump(mode="json"),
+            fingerprint=data.fingerprint,
+            seed=project.config.seed,
+            disclosure=project.config.disclosure.model_dump(mode="json"),
+            title=entry.title,
+            packages=versions,
+        )
+        reused = None if force else cached_finding(project.results_dir / entry.id, key)
+        if reused is not None:
+            notify("cached", entry.id, {"key": key})
+            findings.append(reused)
+            cached.append(entry.id)
+            continue
+        finding = _run_one(project, planned, versions, command, notify, data=data)
+        finding = finding.with_(provenance={**finding.provenance, "cache_key": key})
         save_finding(finding, project.results_dir / entry.id)
         notify("done", entry.id, {"seconds": time.perf_counter() - started})
         findings.append(finding)
-    project.record("run", steps=[f.id for f in findings], command=command)
+    project.record("run", steps=[f.id for f in findings], cached=cached, command=command)
     return findings
 
 
@@ -130,9 +158,11 @@ def _run_one(
     versions: dict[str, str],
     command: str,
     notify: ProgressCallback,
+    data: StepInput | None = None,
 ) -> Finding:
     entry = planned.config
-    data = load_input(project, entry.dataset)
+    if data is None:
+        data = load_input(project, entry.dataset)
     ctx = StepContext(
         seed=project.config.seed,
         dataset=entry.dataset,

@@ -100,7 +100,7 @@ def test_awkward_data_gives_caveats_or_clear_errors():
         }
     )
     finding = run(data, outcome="outcome")
-    assert any("identifiers or free text" in c for c in finding.caveats)
+    assert any("identifiers, personal data or free text" in c for c in finding.caveats)
     assert finding.metrics["outcome_rate"] == 1.0
     with pytest.raises(StepError, match="two values"):
         run(pl.DataFrame({"o": ["a", "b", "c"]}), outcome="o")
@@ -134,3 +134,80 @@ def test_planted_signal_in_the_example_data_shows(referrals_csv):
     assert prior[-1] > prior[0]  # more prior referrals, more re-referral
     assert "referral_id" not in rates["variable"].to_list()
     assert "referral_note" not in rates["variable"].to_list()
+
+
+def test_correlations_match_scipy_spearman():
+    from scipy.stats import spearmanr
+
+    data = frame().with_columns(pl.when(pl.col("k") == 0).then(None).otherwise(pl.col("x")).alias("x"))
+    finding = run(data, outcome="outcome")
+    corr = finding.tables["correlations"].frame
+    row = corr.filter((pl.col("variable_1") == "x") & (pl.col("variable_2") == "k")).row(0, named=True)
+    both = data.drop_nulls(["x", "k"])
+    assert row["n"] == both.height
+    assert row["spearman"] == pytest.approx(spearmanr(both["x"], both["k"]).statistic)
+    with_outcome = corr.filter(pl.col("variable_2") == "outcome = yes")
+    assert set(with_outcome["variable_1"]) == {"x", "k"}
+    assert "correlations" in finding.figures
+    assert any("correlat" in h for h in finding.headlines)
+
+
+def test_missingness_patterns_count_records_by_combination():
+    data = frame().with_columns(
+        pl.when(pl.col("k") == 0).then(None).otherwise(pl.col("x")).alias("x"),
+        pl.when(pl.col("k") <= 1).then(None).otherwise(pl.col("group")).alias("group"),
+    )
+    finding = run(data)
+    patterns = {r["pattern"]: r for r in finding.tables["missing_patterns"].frame.iter_rows(named=True)}
+    both = int((data["k"] == 0).sum())
+    group_only = int((data["k"] == 1).sum())
+    assert patterns["group + x"]["n"] == both and patterns["group + x"]["columns_missing"] == 2
+    assert patterns["group"]["n"] == group_only
+    assert patterns["(nothing missing)"]["n"] == data.height - both - group_only
+    assert sum(r["share"] for r in patterns.values()) == pytest.approx(1.0)
+    assert "missing_patterns" in finding.figures
+
+
+def test_trends_over_time_with_monthly_outcome_rates():
+    from datetime import date, timedelta
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    days = rng.integers(0, 3 * 365, n)
+    dates = [date(2021, 1, 1) + timedelta(days=int(d)) for d in days]
+    p = 0.1 + 0.2 * days / days.max()  # the outcome becomes more common over time
+    data = pl.DataFrame({"when": dates, "outcome": np.where(rng.random(n) < p, "yes", "no"), "x": rng.normal(size=n)})
+    finding = run(data, outcome="outcome")
+    monthly = finding.tables["monthly_outcome"].frame
+    first = monthly.row(0, named=True)
+    in_month = data.filter((pl.col("when") >= first["month"]) & (pl.col("when") < date(2021, 2, 1)))
+    assert first["n"] == in_month.height
+    assert first["outcome_n"] == int((in_month["outcome"] == "yes").sum())
+    lo, hi = proportion_confint(first["outcome_n"], first["n"], method="wilson")
+    assert (first["ci_low"], first["ci_high"]) == pytest.approx((lo, hi))
+    assert monthly["rate"].tail(6).mean() > monthly["rate"].head(6).mean()
+    assert {"monthly_counts", "monthly_outcome"} <= set(finding.figures)
+    assert any(h.startswith("Records per month by when") for h in finding.headlines)
+
+
+def test_extreme_and_many_valued_columns_get_caveats():
+    rng = np.random.default_rng(8)
+    n = 400
+    data = pl.DataFrame(
+        {
+            "huge": np.where(np.arange(n) < 5, 1e308, rng.normal(size=n)),
+            "inf": np.where(np.arange(n) < 3, np.inf, rng.normal(size=n)),
+            "many": [f"level {i}" for i in rng.integers(0, 10_000, n)],
+            "outcome": rng.choice(["yes", "no"], n),
+        }
+    )
+    finding = run(data, outcome="outcome", variables=["huge", "inf", "many"])
+    summary = {r["variable"]: r for r in finding.tables["numeric_summary"].frame.iter_rows(named=True)}
+    assert summary["huge"]["mean"] is None and summary["huge"]["median"] == pytest.approx(
+        float(np.median(data["huge"].to_numpy()))
+    )
+    assert summary["inf"]["n"] == n - 3 and np.isfinite(summary["inf"]["mean"])
+    text = " ".join(finding.caveats)
+    assert "too extreme to average" in text and "3 infinite" in text
+    many = finding.tables["categories"].frame.filter(pl.col("variable") == "many")
+    assert many.height == 16 and many["category"][-1].startswith("Other (")

@@ -15,6 +15,10 @@ def run(
         list[str] | None, typer.Argument(help="Step ids to run (default: every step, in order).")
     ] = None,
     project: ProjectOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Run the steps even when their inputs are unchanged (no cache)."),
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     validate: Annotated[
@@ -23,7 +27,11 @@ def run(
                      help="First validate the datasets whose delivery or contract changed."),
     ] = False,
 ) -> None:
-    """Run the analysis steps and store their findings for `expedition pack`."""
+    """Run the analysis steps and store their findings for `expedition pack`.
+
+    A step whose data, parameters, version and seed are unchanged since its last run is not run
+    again: its stored finding is reused (shown as cached). --force runs it anyway.
+    """
     from expedition.project import open_project
     from expedition.runner import run as run_steps
 
@@ -36,15 +44,25 @@ def run(
             if not (quiet or json_):
                 _render.err_console.print(
                     f"validated [bold]{checked.dataset}[/bold]: {checked.report.summary()}")
-    with _render.step_progress(quiet=quiet or json_) as on_progress:
-        findings = run_steps(proj, ids, on_progress=on_progress)
+    cached: set[str] = set()
+    with _render.step_progress(quiet=quiet or json_) as show:
+
+        def on_progress(event: str, step_id: str, detail: dict) -> None:
+            if event == "cached":
+                cached.add(step_id)
+            show(event, step_id, detail)
+
+        findings = run_steps(proj, ids, on_progress=on_progress, force=force)
     if json_:
         _render.print_json([f.to_dict() for f in findings])
         return
     if quiet:
         return
     for finding in findings:
-        _render.console.print(f"\n[bold]{finding.title}[/bold] [dim]({finding.id})[/dim]")
+        note = " [dim](cached: inputs unchanged)[/dim]" if finding.id in cached else ""
+        _render.console.print(f"\n[bold]{finding.title}[/bold] [dim]({finding.id})[/dim]{note}")
         for line in finding.headlines:
             _render.console.print(f"  • {line}")
+    if cached:
+        _render.note(f"\n{len(cached)} step(s) reused their stored findings; --force runs them again.")
     _render.note("\nNext: [bold]expedition pack[/bold] builds the findings pack.")

@@ -20,7 +20,10 @@ third-party package adds a step the same way this package does::
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -101,9 +104,20 @@ class Step:
     summary: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     Params: ClassVar[type[StepParams]] = StepParams
+    #: what the finding holds: table (or "figure NAME") -> one line, for `expedition steps show`
+    outputs: ClassVar[dict[str, str]] = {}
 
     def run(self, frame: pl.LazyFrame, params: Any, ctx: StepContext) -> Finding:
         raise NotImplementedError
+
+    @classmethod
+    def example(cls) -> tuple[Any, dict[str, Any]] | None:
+        """A tiny frame and raw parameters the step runs on, for `expedition.testing.check_step`.
+
+        Return ``(frame, params)``; None (the default) means: run on a small synthetic referrals
+        frame with default parameters.
+        """
+        return None
 
     @classmethod
     def parse_params(cls, raw: dict[str, Any] | None, *, where: str = "") -> StepParams:
@@ -137,9 +151,7 @@ class Step:
         """Name, summary, version and parameters, for `expedition steps show`."""
         params = []
         for pname, info in cls.Params.model_fields.items():
-            annotation = info.annotation
-            type_name = getattr(annotation, "__name__", None) or str(annotation)
-            type_name = type_name.replace("typing.", "")
+            type_name = _type_name(info.annotation)
             default = None if info.is_required() else info.get_default(call_default_factory=True)
             params.append(
                 {
@@ -150,14 +162,31 @@ class Step:
                     "description": info.description or "",
                 }
             )
-        doc = (cls.__doc__ or "").strip()
+        doc = inspect.cleandoc(cls.__doc__) if cls.__doc__ else ""
         return {
             "name": cls.name,
             "summary": cls.summary or (doc.splitlines()[0] if doc else ""),
             "description": doc,
             "version": cls.version,
             "params": params,
+            "outputs": dict(cls.outputs),
         }
+
+
+def _type_name(annotation: Any) -> str:
+    """A readable type: 'list[str] | None', 'one of holm, bh', 'dict[str, one of a, b]'."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None and args:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(_type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def require_columns(

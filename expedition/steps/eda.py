@@ -10,8 +10,11 @@ from expedition.disclosure import safe_table
 from expedition.errors import StepError
 from expedition.finding import Figure, Finding, Table
 from expedition.steps import Step, StepContext, StepParams, require_columns
+from expedition.steps._columns import looks_like_text, personal_kind
 from expedition.steps._plot import SUPPRESSED_COLOUR, small_multiples, to_figure
 
+MAX_CORRELATED = 20
+MAX_PATTERN_COLUMNS = 15
 POSITIVE = {"1", "true", "t", "yes", "y"}
 NEGATIVE = {"0", "false", "f", "no", "n"}
 
@@ -41,16 +44,42 @@ class EDA(Step):
     Numeric variables are summarised by count, mean, standard deviation and percentiles (the 5th
     and 95th instead of the minimum and maximum, which describe single records) and drawn as
     histograms between their 1st and 99th percentiles. Categorical variables are counted, the
-    largest categories first. When an outcome is given, the share of records with the outcome is
+    largest categories first. Missing values are counted per column, and the combinations of
+    columns that are missing together (the missingness pattern) are counted per record. Numeric
+    variables (and the outcome, as 0/1) are correlated pairwise by Spearman's rank correlation,
+    drawn as a heat map. When an outcome is given, the share of records with the outcome is
     shown for each category (and each quantile band of numeric variables) with a Wilson 95%
-    confidence interval. Date columns are counted by month. Every count below the disclosure
+    confidence interval. Date columns are counted by month, and with an outcome its monthly rate
+    is shown with Wilson intervals (the trend over time). Every count below the disclosure
     threshold is suppressed before any figure is drawn.
     """
 
     name = "eda"
-    summary = "Distributions, missing values and outcome rates by category (descriptive)."
-    version = "1"
+    summary = "Distributions, missing values and patterns, correlations, outcome rates and trends over time (descriptive)."
+    version = "2"
     Params = EDAParams
+    outputs = {
+        "missingness": "missing values per column",
+        "missing_patterns": "records per combination of columns missing together",
+        "numeric_summary": "count, mean, standard deviation and percentiles of numeric variables",
+        "histograms": "records per bin of each numeric variable",
+        "categories": "records per category of each categorical variable",
+        "correlations": "Spearman rank correlation of each pair of numeric variables",
+        "monthly_counts": "records per month of each date column",
+        "monthly_outcome": "outcome rate per month with Wilson 95% CIs (with an outcome)",
+        "outcome_rates": "outcome rate per category or quantile band, with Wilson 95% CIs",
+        "figures": "histograms, categories, missing_patterns, correlations, monthly_counts, "
+        "monthly_outcome, outcome_rates",
+    }
+
+    @classmethod
+    def example(cls) -> tuple[Any, dict[str, Any]]:
+        from expedition.examples.referrals import generate
+
+        frame = generate(300, seed=10).select(
+            "referral_date", "district", "age", "prior_referrals", "sex", "rereferred_12m"
+        )
+        return frame.lazy(), {"outcome": "rereferred_12m", "outcome_value": "yes"}
 
     def run(self, frame: Any, params: EDAParams, ctx: StepContext) -> Finding:
         import polars as pl
@@ -71,7 +100,7 @@ class EDA(Step):
             skipped = [c for c, k in kinds.items() if k in {"identifier", "text"}]
             if skipped:
                 caveats.append(
-                    "Not described (identifiers or free text): " + ", ".join(skipped) + "."
+                    "Not described (identifiers, personal data or free text): " + ", ".join(skipped) + "."
                 )
         numeric = [c for c in chosen if kinds.get(c) == "numeric"]
         categorical = [c for c in chosen if kinds.get(c) in {"categorical", "identifier", "text"}]
@@ -111,10 +140,16 @@ class EDA(Step):
                 f"is {top['variable']} ({top['missing_share']:.1%} missing)."
             )
 
+        if with_missing.height:
+            patterns = safe_table(_missing_patterns(data, with_missing["variable"].to_list()), rules)
+            tables["missing_patterns"] = patterns
+            if patterns.frame.height:
+                figures["missing_patterns"] = _draw_patterns(patterns, with_missing["variable"].to_list())
+
         # numeric summaries and histograms ----------------------------------------------
         ctx.report(0.3, "numeric variables")
         if numeric:
-            tables["numeric_summary"] = _numeric_summary(data, numeric)
+            tables["numeric_summary"] = _numeric_summary(data, numeric, caveats)
             hist = safe_table(_histograms(data, numeric, params.bins), rules)
             tables["histograms"] = hist
             figures["histograms"] = _draw_histograms(hist, numeric)
@@ -128,9 +163,14 @@ class EDA(Step):
 
         # dates -----------------------------------------------------------------------------
         if dates:
+            ctx.report(0.6, "trends over time")
             trend = safe_table(_monthly_counts(data, dates), rules)
             tables["monthly_counts"] = trend
             figures["monthly_counts"] = _draw_trend(trend, dates)
+            for column in dates:
+                sentence = _trend_headline(trend, column, rules.min_count)
+                if sentence:
+                    headlines.append(sentence)
 
         # outcome rates ---------------------------------------------------------------------
         metrics: dict[str, float] = {"rows": float(data.height), "columns": float(data.width)}
@@ -153,6 +193,11 @@ class EDA(Step):
                 f"Overall, {overall:.1%} of records have {params.outcome} = {label} "
                 f"({positives:,} of {total:,})."
             )
+            if dates:
+                monthly = safe_table(_monthly_outcome(work, dates), rules)
+                tables["monthly_outcome"] = monthly
+                if monthly.frame["rate"].drop_nulls().len():
+                    figures["monthly_outcome"] = _draw_monthly_rates(monthly, dates, overall, params.outcome, label)
             rates = _outcome_rates(work, categorical, numeric, params)
             rates = safe_table(rates, rules)
             tables["outcome_rates"] = rates
@@ -171,6 +216,26 @@ class EDA(Step):
                 "category causes the outcome, and it has not been tested for chance (see the "
                 "significance step)."
             )
+        # correlations ------------------------------------------------------------------------
+        ctx.report(0.85, "correlations")
+        corr_columns = list(numeric)
+        if params.outcome:
+            data_corr = data.with_columns(y.alias(f"{params.outcome} = {label}"))
+            corr_columns.append(f"{params.outcome} = {label}")
+        else:
+            data_corr = data
+        if len(corr_columns) > MAX_CORRELATED:
+            caveats.append(
+                f"Correlations are shown for the first {MAX_CORRELATED} numeric variables only."
+            )
+            corr_columns = corr_columns[:MAX_CORRELATED]
+        if len(corr_columns) >= 2:
+            corr = safe_table(_correlations(data_corr, corr_columns), rules)
+            tables["correlations"] = corr
+            figures["correlations"] = _draw_correlations(corr, corr_columns)
+            strongest = _strongest_correlation(corr)
+            if strongest is not None:
+                headlines.append(strongest)
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
@@ -218,8 +283,10 @@ def classify_columns(data: Any, exclude: list[str] | None = None) -> dict[str, s
             text = series.cast(pl.String)
             distinct = text.n_unique()
             mean_len = text.str.len_chars().mean() or 0
-            if mean_len > 40 and distinct > 0.5 * rows:
+            if looks_like_text(mean_len, distinct, rows):
                 kinds[column] = "text"
+            elif personal_kind(data, column):
+                kinds[column] = "identifier"
             elif distinct > 0.9 * rows and rows > 50:
                 kinds[column] = "identifier"
             else:
@@ -261,18 +328,32 @@ def binary_outcome(series: Any, value: str | None, name: str) -> tuple[Any, str]
     return pl.select(out.alias(name)).to_series(), positive
 
 
-def _numeric_summary(data: Any, numeric: list[str]) -> Table:
+def _numeric_summary(data: Any, numeric: list[str], caveats: list[str]) -> Table:
+    import math
+
     import polars as pl
 
     rows = []
     for column in numeric:
-        s = data[column].cast(pl.Float64).drop_nulls().drop_nans()
+        raw = data[column].cast(pl.Float64).drop_nulls()
+        s = raw.filter(raw.is_finite())
+        if raw.len() > s.len():
+            caveats.append(
+                f"{column}: {raw.len() - s.len():,} infinite or not-a-number values are left out."
+            )
+        mean, sd = s.mean(), s.std()
+        if (mean is not None and not math.isfinite(mean)) or (sd is not None and not math.isfinite(sd)):
+            caveats.append(
+                f"{column}: the values are too extreme to average (the sums overflow), so its mean "
+                "and standard deviation are not shown; the percentiles are."
+            )
+            mean = sd = None
         rows.append(
             {
                 "variable": column,
                 "n": s.len(),
-                "mean": s.mean(),
-                "sd": s.std(),
+                "mean": mean,
+                "sd": sd,
                 "p05": s.quantile(0.05, "linear"),
                 "p25": s.quantile(0.25, "linear"),
                 "median": s.median(),
@@ -280,7 +361,7 @@ def _numeric_summary(data: Any, numeric: list[str]) -> Table:
                 "p95": s.quantile(0.95, "linear"),
             }
         )
-    frame = pl.DataFrame(rows, schema_overrides={"n": pl.Int64})
+    frame = pl.DataFrame(rows, schema_overrides={"n": pl.Int64, "mean": pl.Float64, "sd": pl.Float64})
     kinds = {c: "statistic" for c in frame.columns}
     kinds.update({"variable": "label", "n": "count"})
     return Table(
@@ -293,7 +374,7 @@ def _numeric_summary(data: Any, numeric: list[str]) -> Table:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1e5 else f"{x:,.0f}"
+    return f"{x:,.0f}" if 1e5 <= abs(x) < 1e9 else f"{x:.3g}"
 
 
 def _histograms(data: Any, numeric: list[str], bins: int) -> Table:
@@ -302,7 +383,8 @@ def _histograms(data: Any, numeric: list[str], bins: int) -> Table:
 
     out = []
     for column in numeric:
-        s = data[column].cast(pl.Float64).drop_nulls().drop_nans()
+        s = data[column].cast(pl.Float64).drop_nulls()
+        s = s.filter(s.is_finite())
         if s.len() == 0:
             continue
         low, high = s.quantile(0.01, "linear"), s.quantile(0.99, "linear")
@@ -438,7 +520,7 @@ def _outcome_rates(work: Any, categorical: list[str], numeric: list[str], params
         parts.append(grouped.with_columns(pl.lit(column).alias("variable")))
     for column in numeric:
         s = work[column].cast(pl.Float64)
-        valid = s.is_not_null() & s.is_not_nan()
+        valid = s.is_not_null() & s.is_finite()
         if int(valid.sum()) == 0:
             continue
         qs = np.unique(np.quantile(s.filter(valid).to_numpy(), np.linspace(0, 1, params.bands + 1)))
@@ -521,7 +603,247 @@ def _widest_spread(rates: Table) -> tuple[str, dict, dict] | None:
     return None if best is None else best[1:]
 
 
+def _missing_patterns(data: Any, columns: list[str], top: int = 10) -> Table:
+    """Records per combination of columns missing together (the most common *top*, then the rest)."""
+    import polars as pl
+
+    columns = columns[:MAX_PATTERN_COLUMNS]
+    flags = data.select(pl.col(c).is_null().alias(c) for c in columns)
+    grouped = (
+        flags.group_by(columns)
+        .len()
+        .with_columns(pl.sum_horizontal(pl.col(c).cast(pl.Int32) for c in columns).alias("columns_missing"))
+    )
+    rows = []
+    for row in grouped.iter_rows(named=True):
+        missing = [c for c in columns if row[c]]
+        rows.append(
+            {
+                "pattern": " + ".join(missing) if missing else "(nothing missing)",
+                "columns_missing": len(missing),
+                "n": int(row["len"]),
+            }
+        )
+    rows.sort(key=lambda r: (-r["n"], r["pattern"]))
+    if len(rows) > top:
+        rest = rows[top:]
+        rows = rows[:top] + [
+            {"pattern": f"Other ({len(rest)} patterns)", "columns_missing": None, "n": sum(r["n"] for r in rest)}
+        ]
+    frame = pl.DataFrame(rows, schema={"pattern": pl.String, "columns_missing": pl.Int64, "n": pl.Int64})
+    frame = frame.with_columns((pl.col("n") / data.height).alias("share"))
+    return Table(
+        frame,
+        {"pattern": "label", "columns_missing": "statistic", "n": "count", "share": "rate"},
+        title="Missing-value patterns",
+        description="Records by the combination of columns that are missing together (among the "
+        "columns with missing values), most common first.",
+        denominators={"share": "n"},
+    )
+
+
+def _correlations(data: Any, columns: list[str]) -> Table:
+    """Spearman rank correlation of every pair, on the records where both are present."""
+    import polars as pl
+
+    rows = []
+    for i, a in enumerate(columns):
+        for b in columns[i + 1 :]:
+            pair = data.select(pl.col(a).cast(pl.Float64).alias("a"), pl.col(b).cast(pl.Float64).alias("b"))
+            pair = pair.filter(pl.col("a").is_finite() & pl.col("b").is_finite())
+            n = pair.height
+            rho = None
+            if n >= 3 and pair["a"].n_unique() > 1 and pair["b"].n_unique() > 1:
+                rho = pair.select(pl.corr("a", "b", method="spearman")).item()
+            rows.append({"variable_1": a, "variable_2": b, "n": n, "spearman": rho})
+    frame = pl.DataFrame(
+        rows, schema={"variable_1": pl.String, "variable_2": pl.String, "n": pl.Int64, "spearman": pl.Float64}
+    ).with_columns(pl.col("spearman").fill_nan(None))
+    return Table(
+        frame,
+        {"variable_1": "label", "variable_2": "label", "n": "count", "spearman": "statistic"},
+        title="Correlations between numeric variables",
+        description="Spearman's rank correlation of each pair (from -1 to 1), on the records "
+        "where both values are present.",
+        denominators={"spearman": "n"},
+    )
+
+
+def _strongest_correlation(corr: Table) -> str | None:
+    import polars as pl
+
+    frame = corr.frame.filter(pl.col("spearman").is_not_null())
+    if frame.height == 0:
+        return None
+    row = frame.with_columns(pl.col("spearman").abs().alias("__abs__")).sort(
+        ["__abs__", "variable_1", "variable_2"], descending=[True, False, False]
+    ).row(0, named=True)
+    rho = row["spearman"]
+    size = abs(rho)
+    strength = "strongly" if size >= 0.5 else "moderately" if size >= 0.3 else "weakly"
+    direction = "positively" if rho > 0 else "negatively"
+    if size < 0.1:
+        return (
+            f"No pair of numeric variables is correlated beyond |rho| = 0.1 (the largest is "
+            f"{row['variable_1']} with {row['variable_2']}, rho = {rho:.2f})."
+        )
+    return (
+        f"The strongest correlation is between {row['variable_1']} and {row['variable_2']}: "
+        f"{strength} {direction} correlated (Spearman's rho = {rho:.2f})."
+    )
+
+
+def _trend_headline(trend: Table, column: str, min_count: int) -> str | None:
+    """Average records per month in the latest 12 months against the 12 before (if known)."""
+    import polars as pl
+
+    part = trend.frame.filter(pl.col("variable") == column).sort("month")
+    counts = part["n"].to_list()
+    if len(counts) < 26 or any(c is None for c in counts[-25:-1]):
+        return None
+    # leave out the last month, which may be incomplete
+    latest, before = counts[-13:-1], counts[-25:-13]
+    a, b = sum(latest) / 12, sum(before) / 12
+    if b == 0:
+        return None
+    change = a / b - 1
+    word = "rose" if change > 0.05 else "fell" if change < -0.05 else "stayed level"
+    months = part["month"].to_list()
+    period = f"{months[-13]:%b %Y}–{months[-2]:%b %Y}"
+    return (
+        f"Records per month by {column} {word}: {a:,.0f} a month in {period} against "
+        f"{b:,.0f} in the 12 months before ({change:+.0%})."
+    )
+
+
+def _monthly_outcome(work: Any, dates: list[str]) -> Table:
+    import numpy as np
+    import polars as pl
+
+    parts = []
+    for column in dates:
+        part = (
+            work.select(pl.col(column).cast(pl.Date).dt.truncate("1mo").alias("month"), "__outcome__")
+            .drop_nulls("month")
+            .group_by("month")
+            .agg(pl.len().cast(pl.Int64).alias("n"), pl.col("__outcome__").sum().cast(pl.Int64).alias("outcome_n"))
+            .sort("month")
+            .select(pl.lit(column).alias("variable"), "month", "n", "outcome_n")
+        )
+        parts.append(part)
+    frame = pl.concat(parts)
+    low, high = _wilson(frame["outcome_n"].to_numpy(), np.maximum(frame["n"].to_numpy(), 1))
+    frame = frame.with_columns(
+        (pl.col("outcome_n") / pl.col("n")).alias("rate"),
+        pl.Series("ci_low", low, dtype=pl.Float64),
+        pl.Series("ci_high", high, dtype=pl.Float64),
+    )
+    return Table(
+        frame,
+        {"variable": "label", "month": "date", "n": "count", "outcome_n": "count", "rate": "rate",
+         "ci_low": "rate", "ci_high": "rate"},
+        title="Outcome rate by month",
+        description="Share of records with the outcome in each month of each date column, with a "
+        "Wilson 95% confidence interval.",
+        denominators={c: ["n", "outcome_n"] for c in ("rate", "ci_low", "ci_high")},
+    )
+
+
 # --------------------------------------------------------------------------- figures
+
+
+def _draw_patterns(patterns: Table, columns: list[str]) -> Figure:
+    from expedition.steps._plot import new_figure
+
+    columns = columns[:MAX_PATTERN_COLUMNS]
+    rows = list(patterns.frame.iter_rows(named=True))
+    fig, (grid, bars) = new_figure(
+        max(6.0, 0.45 * len(columns) + 3.5), max(2.4, 0.32 * len(rows) + 1.4), ncols=2,
+        gridspec_kw={"width_ratios": [max(len(columns), 2), 3]}, sharey=True,
+    )
+    for i, row in enumerate(rows):
+        y = len(rows) - 1 - i
+        missing = set(row["pattern"].split(" + ")) if not row["pattern"].startswith(("(", "Other (")) else set()
+        for j, column in enumerate(columns):
+            filled = column in missing
+            grid.scatter([j], [y], s=40, marker="s", color="#b83b5e" if filled else "#e6e6e6")
+        n = row["n"]
+        bars.barh([y], [n if n is not None else 0], color="#1f5f8b" if n is not None else SUPPRESSED_COLOUR)
+    grid.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=7)
+    grid.set_yticks(range(len(rows))[::-1], [str(r["pattern"])[:28] for r in rows], fontsize=7)
+    grid.set_title("Columns missing (red)")
+    bars.set_xlabel("Records")
+    bars.set_title("Records with the pattern")
+    return to_figure(
+        fig,
+        "Missing-value patterns",
+        alt="A grid of the columns missing together in each pattern (red squares), beside bars of "
+        "the records with each pattern; patterns with too few records to publish are grey.",
+        data="missing_patterns",
+    )
+
+
+def _draw_correlations(corr: Table, columns: list[str]) -> Figure:
+    import numpy as np
+
+    from expedition.steps._plot import new_figure
+
+    index = {c: i for i, c in enumerate(columns)}
+    grid = np.eye(len(columns))
+    for row in corr.frame.iter_rows(named=True):
+        value = row["spearman"] if row["spearman"] is not None else np.nan
+        i, j = index[row["variable_1"]], index[row["variable_2"]]
+        grid[i, j] = grid[j, i] = value
+    size = max(3.8, 0.55 * len(columns) + 2.2)
+    fig, ax = new_figure(size + 1.0, size)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=SUPPRESSED_COLOUR)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-1, vmax=1)
+    labels = [str(c)[:20] for c in columns]
+    ax.set_xticks(range(len(columns)), labels, rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(len(columns)), labels, fontsize=7)
+    if len(columns) <= 12:
+        for i in range(len(columns)):
+            for j in range(len(columns)):
+                if i != j and np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="Spearman's rho")
+    ax.set_title("Rank correlations")
+    return to_figure(
+        fig,
+        "Correlations between numeric variables",
+        alt="Heat map of Spearman rank correlations between each pair of numeric variables, red "
+        "for positive and blue for negative.",
+        data="correlations",
+    )
+
+
+def _draw_monthly_rates(monthly: Table, dates: list[str], overall: float, outcome: str, label: str) -> Figure:
+    import polars as pl
+
+    fig, axes = small_multiples(len(dates), columns=1, panel=(7.0, 2.4))
+    for ax, column in zip(axes, dates):
+        part = monthly.frame.filter(pl.col("variable") == column)
+        months = part["month"].to_list()
+        nan = float("nan")
+        rate = [v if v is not None else nan for v in part["rate"].to_list()]
+        low = [v if v is not None else nan for v in part["ci_low"].to_list()]
+        high = [v if v is not None else nan for v in part["ci_high"].to_list()]
+        ax.fill_between(months, low, high, color="#1f5f8b", alpha=0.2, lw=0)
+        ax.plot(months, rate, marker="o", ms=2, color="#1f5f8b")
+        ax.axhline(overall, color="#8c8c8c", lw=0.8, ls="--")
+        ax.yaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
+        ax.set_title(f"Share with {outcome} = {label} by month of {column}")
+    return to_figure(
+        fig,
+        f"Share with {outcome} = {label} by month",
+        alt="Line charts of the monthly outcome rate with a shaded 95% confidence band; the dashed "
+        "line is the overall rate; months with too few records to publish are gaps.",
+        data="monthly_outcome",
+    )
+
+
 
 
 def _draw_histograms(hist: Table, numeric: list[str]) -> Figure:

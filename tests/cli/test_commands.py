@@ -105,3 +105,19 @@ def test_steps_list_and_show(cli):
 def test_version(cli):
     result = cli("--version")
     assert result.exit_code == 0 and result.stdout.startswith("expedition ")
+
+
+def test_steps_lists_every_step_and_documents_one(cli):
+    listed = cli("steps")
+    for name in ("eda", "significance", "segment", "drivers"):
+        assert name in listed.stdout
+    assert "group*" in listed.stdout  # required parameters are marked
+    shown = cli("steps", "show", "significance")
+    assert shown.exit_code == 0
+    for text in ("Method", "Welch", "Parameters", "correction", "one of holm, bh", "Outputs", "effect_sizes"):
+        assert text in shown.stdout, text
+    described = json.loads(cli("steps", "show", "drivers", "--json").stdout)
+    assert described["outputs"]["importance"]
+    assert [p["name"] for p in described["params"] if p["required"]] == ["outcome"]
+    unknown = cli("steps", "show", "segmnt")
+    assert unknown.exit_code == 2 and "did you mean 'segment'" in unknown.stderr

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from expedition.config import DisclosureConfig
+from expedition.errors import StepError
+from expedition.steps import StepContext
+from expedition.steps.drivers import Drivers
+
+CTX = StepContext(seed=4, disclosure=DisclosureConfig(min_count=10))
+
+
+def run(data: pl.DataFrame, **params):
+    params.setdefault("bootstrap", 50)
+    params.setdefault("repeats", 2)
+    return Drivers().run(data.lazy(), Drivers.parse_params(params), CTX)
+
+
+def importance(finding) -> dict[str, dict]:
+    return {r["variable"]: r for r in finding.tables["importance"].frame.iter_rows(named=True)}
+
+
+def synthetic(n: int = 2000, seed: int = 0) -> pl.DataFrame:
+    """y depends on x1 (strongly), x2 (weakly) and group 'c'; noise is pure noise."""
+    rng = np.random.default_rng(seed)
+    x1, x2, noise = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    group = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    logit = -0.5 + 1.2 * x1 + 0.3 * x2 + 0.8 * (group == "c")
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pl.DataFrame({"x1": x1, "x2": x2, "noise": noise, "group": group,
+                         "y": np.where(y, "yes", "no"), "amount": 3 * x1 - 2 * (group == "b") + rng.normal(size=n)})
+
+
+def test_finds_the_planted_drivers_in_the_referrals():
+    from expedition.examples.referrals import generate
+
+    finding = run(generate(3000, seed=8), outcome="rereferred_12m", outcome_value="yes")
+    table = importance(finding)
+    assert finding.tables["importance"].frame["variable"][0] == "prior_referrals"
+    for planted in ("prior_referrals", "age", "closure_reason", "disability"):
+        assert table[planted]["associated"] == "yes", planted
+    for null in ("sex", "ethnicity"):
+        assert table[null]["associated"] == "no", null
+    text = " ".join(finding.headlines)
+    assert "associated with" in text and "cause" not in text
+    assert "No clear association with rereferred_12m was found for" in text
+    assert any("not shown to cause" in c for c in finding.caveats)
+    assert 0.6 < finding.metrics["auc"] < 0.8
+
+
+def test_coefficients_match_statsmodels_logit_on_the_standardised_design():
+    import statsmodels.api as sm
+
+    data = synthetic()
+    finding = run(data, outcome="y", variables=["x1", "x2", "noise", "group"])
+    coefs = {(r["variable"], r["term"].split(" (")[0]): r for r in finding.tables["coefficients"].frame.iter_rows(named=True)}
+    z = lambda c: (data[c].to_numpy() - data[c].mean()) / data[c].std()  # noqa: E731
+    g = data["group"].to_numpy()
+    x = np.column_stack([z("x1"), z("x2"), z("noise"), g == "b", g == "c"]).astype(float)
+    fit = sm.Logit((data["y"] == "yes").to_numpy().astype(float), sm.add_constant(x)).fit(disp=0)
+    ci = fit.conf_int()
+    for i, key in enumerate([("x1", "per SD"), ("x2", "per SD"), ("noise", "per SD"), ("group", "b vs a"), ("group", "c vs a")]):
+        row = coefs[key]
+        assert row["estimate"] == pytest.approx(fit.params[i + 1], rel=1e-6)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci[i + 1, 0], ci[i + 1, 1]), rel=1e-6)
+        assert row["odds_ratio"] == pytest.approx(np.exp(fit.params[i + 1]))
+    table = importance(finding)
+    assert table["x1"]["rank"] == 1 and table["x1"]["associated"] == "yes"
+    assert table["group"]["associated"] == "yes"
+    assert table["noise"]["associated"] == "no"
+    # the Wald test of both group terms, as statsmodels
+    wald = fit.wald_test(np.eye(6)[[4, 5]], scalar=True)
+    assert table["group"]["test_statistic"] == pytest.approx(float(wald.statistic))
+    assert table["group"]["test_df"] == 2
+
+
+def test_numeric_outcome_uses_linear_regression_and_r_squared():
+    import statsmodels.api as sm
+
+    data = synthetic(seed=1)
+    finding = run(data, outcome="amount", variables=["x1", "noise", "group"])
+    assert "r2" in finding.metrics and finding.metrics["r2"] > 0.8
+    coefs = {r["term"].split(" (")[0]: r for r in finding.tables["coefficients"].frame.iter_rows(named=True)
+             if r["variable"] == "x1"}
+    z = (data["x1"].to_numpy() - data["x1"].mean()) / data["x1"].std()
+    g = data["group"].to_numpy()
+    noise = (data["noise"].to_numpy() - data["noise"].mean()) / data["noise"].std()
+    fit = sm.OLS(data["amount"].to_numpy(), sm.add_constant(np.column_stack([z, noise, g == "b", g == "c"]).astype(float))).fit()
+    assert coefs["per SD"]["estimate"] == pytest.approx(fit.params[1])
+    assert "odds_ratio" not in finding.tables["coefficients"].frame.columns
+    assert any("explain" in h and "variation in amount" in h for h in finding.headlines)
+
+
+def test_awkward_data_gets_caveats_or_clear_errors():
+    data = synthetic(1500).with_columns(
+        pl.lit(2.0).alias("constant"),
+        pl.lit(None, dtype=pl.String).alias("empty"),
+        pl.col("x1").alias("x1_copy"),
+        pl.Series("many", [f"k{i}" for i in np.random.default_rng(0).integers(0, 10_000, 1500)]),
+    )
+    finding = run(data, outcome="y", variables=["x1", "x1_copy", "x2", "constant", "empty", "many"])
+    text = " ".join(finding.caveats)
+    assert "only one value): constant" in text and "all values missing): empty" in text
+    assert "'Other'" in text
+    assert "determine them exactly: x1_copy" in text
+    with pytest.raises(StepError, match="same value"):
+        run(data.with_columns(pl.lit("yes").alias("y")), outcome="y")
+    with pytest.raises(StepError, match="has 3 values"):
+        run(data.with_columns(pl.col("group").alias("y")), outcome="y")
+    with pytest.raises(StepError, match="too few"):
+        run(data.head(60), outcome="y")
+    with pytest.raises(StepError, match="smaller outcome class"):
+        run(data.with_columns(pl.when(pl.int_range(pl.len()) < 5).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("y")), outcome="y")
+    with pytest.raises(StepError, match="did you mean 'y'"):
+        run(data, outcome="yy")
+
+
+def test_perfect_separation_is_a_caveat_not_a_crash():
+    data = synthetic(800).with_columns(pl.when(pl.col("y") == "yes").then(pl.lit("flag")).otherwise(pl.lit("none")).alias("leak"))
+    finding = run(data, outcome="y", variables=["x1", "leak"])
+    assert any("predicts the outcome" in c or "separation" in c for c in finding.caveats)
+    assert importance(finding)["leak"]["rank"] == 1
