@@ -24,6 +24,8 @@ from expedition.runner import run
 from expedition.scaffold import new_project
 
 EXAMPLE = "referrals"
+#: more examples whose datasets and steps the demo adds beside the first (examples/NAME/)
+MORE_EXAMPLES = ("incidents", "demand")
 MARKER = ".expedition/demo"
 
 #: ``on_stage(stage, message)`` is called as each stage starts.
@@ -37,6 +39,7 @@ class DemoResult:
     findings: list[Finding]
     pack: PackResult
     stages: list[str] = field(default_factory=list)
+    more: list[AddResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,11 +47,30 @@ class DemoResult:
             "delivery": self.added.to_dict(),
             "findings": [f.id for f in self.findings],
             "pack": self.pack.to_dict(),
+            "more_deliveries": [a.to_dict() for a in self.more],
         }
 
 
 def example_config() -> dict[str, Any]:
-    return plain(load_config(resource_path("examples") / EXAMPLE / CONFIG_FILE).model_dump(by_alias=True))
+    config = plain(load_config(resource_path("examples") / EXAMPLE / CONFIG_FILE).model_dump(by_alias=True))
+    for name in MORE_EXAMPLES:
+        more = plain(load_config(resource_path("examples") / name / CONFIG_FILE).model_dump(by_alias=True))
+        config["datasets"].update(more["datasets"])
+        config["steps"].extend(more["steps"])
+    return config
+
+
+def add_more_examples(project: Project, folder: Path, seed: int) -> list[AddResult]:
+    """Generate each of MORE_EXAMPLES' datasets (at its default size) and add it as a delivery."""
+    import importlib
+
+    from expedition.examples import GENERATORS
+
+    added = []
+    for name in MORE_EXAMPLES:
+        path = importlib.import_module(GENERATORS[name]).write(folder / f"{name}.csv", seed=seed)
+        added.append(add_dataset(project, path, name))
+    return added
 
 
 def run_demo(
@@ -108,6 +130,8 @@ def run_demo(
     with tempfile.TemporaryDirectory() as tmp:
         data_file = write(Path(tmp) / "referrals.csv", rows=rows, seed=seed)
         added = add_dataset(project, data_file, "referrals")
+        stage("data", f"generating the {' and '.join(MORE_EXAMPLES)} examples and adding them")
+        more = add_more_examples(project.reload(), Path(tmp), seed)
     project = project.reload()
 
     stage("run", f"running {len(project.config.steps)} step(s)")
@@ -115,4 +139,4 @@ def run_demo(
 
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
-    return DemoResult(root=dest, added=added, findings=findings, pack=pack)
+    return DemoResult(root=dest, added=added, findings=findings, pack=pack, more=more)
