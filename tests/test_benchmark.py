@@ -41,25 +41,29 @@ def units_frame(p: list[float], n: list[int], seed: int = 0) -> pl.DataFrame:
 @pytest.mark.parametrize("n", [7, 20, 57, 300, 4_999])
 @pytest.mark.parametrize("p", [0.03, 0.25, 0.6])
 @pytest.mark.parametrize("level", [0.95, 0.998])
-def test_binomial_limits_are_interpolated_exact_quantiles(n, p, level):
+def test_binomial_limits_are_the_exact_quantiles(n, p, level):
     lower, upper = binomial_limits(np.array([n]), p, level)
-    for limit, prob in ((lower[0], (1 - level) / 2), (upper[0], (1 + level) / 2)):
-        r = stats.binom.ppf(prob, n, p)
-        # between the exact quantile and the count below it ...
-        assert r - 1 - 1e-9 <= limit * n <= r + 1e-9
-        # ... at Spiegelhalter's interpolation (2005, appendix A.1.1)
-        cdf_r, cdf_below = stats.binom.cdf(r, n, p), stats.binom.cdf(r - 1, n, p)
-        alpha = (cdf_r - prob) / (cdf_r - cdf_below)
-        assert limit == pytest.approx(max((r - alpha) / n, 0.0), abs=1e-12)
+    assert lower[0] * n == pytest.approx(stats.binom.ppf((1 - level) / 2, n, p), abs=1e-9)
+    assert upper[0] * n == pytest.approx(stats.binom.ppf((1 + level) / 2, n, p), abs=1e-9)
+    # a count beyond a limit is exactly what a one-sided exact test at that level rejects
+    tail = (1 - level) / 2
+    for r in range(n + 1):
+        assert (r / n > upper[0]) == (stats.binom.sf(r - 1, n, p) < tail) or np.isclose(stats.binom.sf(r - 1, n, p), tail)
+        assert (r / n < lower[0]) == (stats.binom.cdf(r, n, p) < tail) or np.isclose(stats.binom.cdf(r, n, p), tail)
 
 
 @pytest.mark.parametrize("exposure", [50.0, 1_234.5, 80_000.0])
-def test_poisson_limits_are_interpolated_exact_quantiles(exposure):
+def test_poisson_limits_are_the_exact_quantiles(exposure):
     rate = 0.004
     lower, upper = poisson_limits(np.array([exposure]), rate, 0.998)
-    for limit, prob in ((lower[0], 0.001), (upper[0], 0.999)):
-        r = stats.poisson.ppf(prob, exposure * rate)
-        assert r - 1 - 1e-9 <= limit * exposure <= r + 1e-9
+    assert lower[0] * exposure == pytest.approx(stats.poisson.ppf(0.001, exposure * rate))
+    assert upper[0] * exposure == pytest.approx(stats.poisson.ppf(0.999, exposure * rate))
+
+
+def test_a_single_case_is_never_outside_the_limits():
+    frame = pl.DataFrame({"u": ["a", "b", "c"], "o": ["yes", "no", "yes"]})
+    finding = run(frame, unit="u", outcome="o")
+    assert finding.metrics["outside_998"] == 0 and finding.metrics["outside_95_only"] == 0
 
 
 def test_large_units_approach_the_normal_limits():

@@ -95,49 +95,31 @@ class Limits:
         return np.maximum(lower, 0.0), upper
 
 
-def _interpolated(dist: Any, prob: float, r: Any) -> Any:
-    """Spiegelhalter's interpolation between the discrete quantile r and r - 1."""
-    import numpy as np
-
-    upper_cdf = dist.cdf(r)
-    lower_cdf = dist.cdf(r - 1)
-    gap = upper_cdf - lower_cdf
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(gap > 0, (upper_cdf - prob) / gap, 0.0)
-    return r - alpha
-
-
 def binomial_limits(n: Any, p: float, level: float) -> tuple[Any, Any]:
-    """Exact binomial control limits for a proportion, interpolated (Spiegelhalter 2005, A.1.1).
+    """Exact binomial control limits for a proportion: the quantiles ``binom.ppf(q, n, p) / n``
+    for q = (1 − level)/2 and (1 + level)/2.
 
-    For *n* cases and target *p*, the lower and upper limits at *level* (e.g. 0.998) are
-    (r − α)/n with r the binomial quantile ``binom.ppf(q, n, p)`` for q = (1 ∓ level)/2 and α
-    interpolating between r − 1 and r so that the limits are smooth in n.
+    A unit with r events lies above the upper limit exactly when an exact one-sided binomial test
+    gives P(R ≥ r) < (1 − level)/2, and below the lower one when P(R ≤ r) < (1 − level)/2, so
+    the picture and the test agree. (Interpolating between whole counts, as some tools do to
+    smooth the funnel, would flag units the exact test does not.)
     """
     import numpy as np
     from scipy import stats
 
     n = np.asarray(n, dtype=float)
-    out = []
-    for prob in ((1 - level) / 2, (1 + level) / 2):
-        dist = stats.binom(n, p)
-        r = dist.ppf(prob)
-        out.append(np.clip(_interpolated(dist, prob, r) / n, 0.0, 1.0))
-    return out[0], out[1]
+    dist = stats.binom(n, p)
+    return dist.ppf((1 - level) / 2) / n, dist.ppf((1 + level) / 2) / n
 
 
 def poisson_limits(exposure: Any, rate: float, level: float) -> tuple[Any, Any]:
-    """Exact Poisson control limits for a rate per unit of exposure, interpolated likewise."""
+    """Exact Poisson control limits for a rate per unit of exposure: ``poisson.ppf(q, E·rate) / E``."""
     import numpy as np
     from scipy import stats
 
     exposure = np.asarray(exposure, dtype=float)
-    out = []
-    for prob in ((1 - level) / 2, (1 + level) / 2):
-        dist = stats.poisson(exposure * rate)
-        r = dist.ppf(prob)
-        out.append(np.maximum(_interpolated(dist, prob, r) / exposure, 0.0))
-    return out[0], out[1]
+    dist = stats.poisson(exposure * rate)
+    return dist.ppf((1 - level) / 2) / exposure, dist.ppf((1 + level) / 2) / exposure
 
 
 def overdispersion(z: Any, trim: float) -> float:
@@ -171,8 +153,9 @@ class Benchmark(Step):
     Units (districts, teams, schools) are compared on a proportion (events out of cases) or a
     rate (events per person-year or resident) with the overall value, or a given target. The
     control limits around the target show how far a unit of each size can stray by chance:
-    exact binomial (proportions) or Poisson (rates) quantiles, interpolated so that the funnel
-    is smooth (Spiegelhalter 2005), so small units are judged fairly. When units vary more than
+    exact binomial (proportions) or Poisson (rates) quantiles, so small units are judged fairly
+    and a unit is outside a limit exactly when a one-sided exact test at that level says so
+    (Spiegelhalter 2005, without the interpolation some tools use to smooth the funnel). When units vary more than
     chance allows — the winsorised mean squared z-score φ is tested against a chi-squared
     distribution — the limits can be widened by the multiplicative method (variance × φ) or the
     additive random-effects method (variance + τ²); with overdispersion set to auto, the additive
@@ -525,10 +508,11 @@ def _draw_funnel(table: Table, funnel: Table, value: str, params: BenchmarkParam
     f = funnel.frame
     x = f["denominator"].to_list()
     ax.plot(x, f["target"].to_list(), color="#333333", lw=1.0, label="target")
-    ax.plot(x, f["lower95"].to_list(), color="#888888", lw=0.9, ls="--", label="95% limits")
-    ax.plot(x, f["upper95"].to_list(), color="#888888", lw=0.9, ls="--")
-    ax.plot(x, f["lower998"].to_list(), color="#444444", lw=1.0, label="99.8% limits")
-    ax.plot(x, f["upper998"].to_list(), color="#444444", lw=1.0)
+    steps = {"drawstyle": "steps-post"}  # exact limits move in whole counts
+    ax.plot(x, f["lower95"].to_list(), color="#888888", lw=0.9, ls="--", label="95% limits", **steps)
+    ax.plot(x, f["upper95"].to_list(), color="#888888", lw=0.9, ls="--", **steps)
+    ax.plot(x, f["lower998"].to_list(), color="#444444", lw=1.0, label="99.8% limits", **steps)
+    ax.plot(x, f["upper998"].to_list(), color="#444444", lw=1.0, **steps)
     frame = table.frame.filter(pl.col(value).is_not_null() & pl.col("denominator").is_not_null())
     for position, colour in POSITION_COLOURS.items():
         part = frame.filter(pl.col("position") == position)

@@ -516,7 +516,8 @@ def _finding(
     metrics: dict[str, float] = {"units": float(len(results)), "horizon": float(horizon)}
     skills = []
     for r in results[:6]:
-        headlines.append(_unit_headline(r, freq, horizon))
+        line = _unit_headline(r, freq, horizon)
+        headlines.append(line[0].upper() + line[1:])
     for r in results:
         if r.benchmark and r.chosen in r.backtest and r.benchmark in r.backtest:
             skills.append(1 - r.backtest[r.chosen]["mase"] / r.backtest[r.benchmark]["mase"])

@@ -693,18 +693,18 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
     n_cold_cells = int((result.classes == COLD).sum())
     counts_by_class = {c: spot_classes.count(c) for c in (PERSISTENT, INTERMITTENT, HOT, COLD)}
     headlines = [
-        f"{int(total.sum()):,} events fall in {grid.size:,} cells of a {cell:g} m grid; each cell "
-        f"is compared with its neighbours within {distance:g} m."
+        f"{_count(int(total.sum()), 'event')} fall in {_count(grid.size, 'cell')} of a {cell:g} m "
+        f"grid; each cell is compared with its neighbours within {distance:g} m."
     ]
     if t:
         headlines.append(
             f"{_n(counts_by_class[PERSISTENT], 'persistent hot spot')}, hot in at least {min_hot} of "
-            f"the last {t} {params.period}s; {_n(counts_by_class[INTERMITTENT], 'intermittent hot spot')} "
+            f"the last {t} {params.period}s; {_n(counts_by_class[INTERMITTENT], 'intermittent hot spot').replace('No ', 'no ')} "
             f"(hot in fewer){_also_hot(counts_by_class[HOT])}."
         )
     else:
         headlines.append(
-            f"{_n(counts_by_class[HOT], 'hot spot')} and {_n(counts_by_class[COLD], 'cold spot')} "
+            f"{_n(counts_by_class[HOT], 'hot spot')} and {_n(counts_by_class[COLD], 'cold spot').replace('No ', 'no ')} "
             f"at a false discovery rate of {params.fdr:g}."
         )
     top = safe_table(hot_spots, rules).frame.filter(pl.col("hot_spot").str.starts_with("H"))
@@ -738,6 +738,10 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
 
 def _spot_rank(name: str) -> tuple[int, int]:
     return (0 if name.startswith("H") else 1, int(name[1:]))
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k:,} {noun}{'' if k == 1 else 's'}"
 
 
 def _n(k: int, noun: str) -> str:
