@@ -360,11 +360,11 @@ def _read(data: Any, params: HotspotsParams, ctx: StepContext) -> Places:
             first_wanted = _time.offset(last, -(params.periods - 1), params.period)
             first = max(first_wanted, used.min())
             periods = _time.period_range(first, last, params.period)
-            lookup = {p: i for i, p in enumerate(periods)}
-            period_index = np.array(
-                [lookup.get(s, -1) if ok else -1 for s, ok in zip(starts.to_list(), known)],
-                dtype=np.int64,
-            )
+            # days since 1970 for each row's period and for each period in the window
+            row_days = starts.to_physical().fill_null(-(10**9)).to_numpy().astype(np.int64)
+            window = pl.Series(periods, dtype=pl.Date).to_physical().to_numpy().astype(np.int64)
+            pos = np.clip(np.searchsorted(window, row_days), 0, len(window) - 1)
+            period_index = np.where(known & (window[pos] == row_days), pos, -1).astype(np.int64)
             if len(periods) < 2:
                 caveats.append(
                     f"The data cover a single {params.period}, so persistence over time cannot be "
