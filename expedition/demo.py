@@ -29,6 +29,8 @@ from expedition.schema import DraftResult, contract_path, draft_contract, is_une
 from expedition.validate import DatasetValidation, validate_dataset
 
 EXAMPLE = "referrals"
+#: more examples whose datasets and steps the demo adds beside the first (examples/NAME/)
+MORE_EXAMPLES = ("incidents", "demand")
 MARKER = ".expedition/demo"
 
 #: ``on_stage(stage, message)`` is called as each stage starts.
@@ -42,9 +44,10 @@ class DemoResult:
     findings: list[Finding]
     pack: PackResult
     stages: list[str] = field(default_factory=list)
-    contract: DraftResult | None = None
-    validation: DatasetValidation | None = None
-    profile: Profile | None = None
+    contracts: list[DraftResult] = field(default_factory=list)
+    validations: list[DatasetValidation] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    more: list[AddResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,14 +55,33 @@ class DemoResult:
             "delivery": self.added.to_dict(),
             "findings": [f.id for f in self.findings],
             "pack": self.pack.to_dict(),
-            "contract": str(self.contract.path) if self.contract else None,
-            "validation": self.validation.report.to_dict()["rows"] if self.validation else None,
-            "profile": self.profile.stored if self.profile is not None else None,
+            "contracts": [str(c.path) for c in self.contracts],
+            "validation": {v.dataset: v.report.to_dict()["rows"] for v in self.validations},
+            "profiles": [p.stored for p in self.profiles],
+            "more_deliveries": [a.to_dict() for a in self.more],
         }
 
 
 def example_config() -> dict[str, Any]:
-    return plain(load_config(resource_path("examples") / EXAMPLE / CONFIG_FILE).model_dump(by_alias=True))
+    config = plain(load_config(resource_path("examples") / EXAMPLE / CONFIG_FILE).model_dump(by_alias=True))
+    for name in MORE_EXAMPLES:
+        more = plain(load_config(resource_path("examples") / name / CONFIG_FILE).model_dump(by_alias=True))
+        config["datasets"].update(more["datasets"])
+        config["steps"].extend(more["steps"])
+    return config
+
+
+def add_more_examples(project: Project, folder: Path, seed: int) -> list[AddResult]:
+    """Generate each of MORE_EXAMPLES' datasets (at its default size) and add it as a delivery."""
+    import importlib
+
+    from expedition.examples import GENERATORS
+
+    added = []
+    for name in MORE_EXAMPLES:
+        path = importlib.import_module(GENERATORS[name]).write(folder / f"{name}.csv", seed=seed)
+        added.append(add_dataset(project, path, name))
+    return added
 
 
 def run_demo(
@@ -120,29 +142,37 @@ def run_demo(
     with tempfile.TemporaryDirectory() as tmp:
         data_file = write(Path(tmp) / "referrals.csv", rows=rows, seed=seed, bad_rows=True)
         added = add_dataset(project, data_file, "referrals")
+        stage("data", f"generating the {' and '.join(MORE_EXAMPLES)} examples and adding them")
+        more = add_more_examples(project.reload(), Path(tmp), seed)
     project = project.reload()
 
-    stage("profile", "profiling the delivery into the data-quality evidence")
-    profiled = profile_dataset(project, "referrals")
+    datasets = [EXAMPLE, *MORE_EXAMPLES]
+    stage("profile", "profiling the deliveries into the data-quality evidence")
+    profiles = [profile_dataset(project, name) for name in datasets]
 
-    path = contract_path(project, EXAMPLE)
-    contract = None
-    if path.exists() and not is_unedited_draft(path.read_text(encoding="utf-8")):
-        stage("schema", f"keeping the edited contract {project.relative(path)}")
-    else:
-        stage("schema", f"drafting the data contract {project.relative(path)} (schema infer)")
-        contract = draft_contract(project, EXAMPLE)
-        project = project.reload()
+    contracts = []
+    for name in datasets:
+        path = contract_path(project, name)
+        if path.exists() and not is_unedited_draft(path.read_text(encoding="utf-8")):
+            stage("schema", f"keeping the edited contract {project.relative(path)}")
+        else:
+            stage("schema", f"drafting the data contract {project.relative(path)} (schema infer)")
+            contracts.append(draft_contract(project, name))
+            project = project.reload()
 
-    stage("validate", "validating the delivery against its contract")
-    validation = validate_dataset(project, EXAMPLE, max_invalid=1.0, feedback=True)
-    stage("validate", f"{validation.report.summary()}: the planted bad rows, with their reasons, "
-                      f"in {validation.quarantine_file}")
+    validations = []
+    for name in datasets:
+        stage("validate", f"validating the {name} delivery against its contract")
+        checked = validate_dataset(project, name, max_invalid=1.0, feedback=True)
+        validations.append(checked)
+        if checked.report.rows_quarantined:
+            stage("validate", f"{checked.report.summary()}: the planted bad rows, with their "
+                              f"reasons, in {checked.quarantine_file}")
 
     stage("run", f"running {len(project.config.steps)} step(s)")
     findings = run(project, on_progress=on_progress)
 
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
-    return DemoResult(root=dest, added=added, findings=findings, pack=pack, contract=contract,
-                      validation=validation, profile=profiled)
+    return DemoResult(root=dest, added=added, findings=findings, pack=pack, more=more,
+                      contracts=contracts, validations=validations, profiles=profiles)

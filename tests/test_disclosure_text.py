@@ -49,3 +49,13 @@ def test_markup_is_scanned_for_what_a_reader_sees_only():
     assert noise in cleaned and ".a1 2ab" in cleaned  # images and styles untouched
     assert 'title="Ring [PHONE]"' in cleaned and "Mr [NAME]" in cleaned
     assert scan_text(cleaned, markup=True) == []
+
+
+def test_numbers_in_neighbouring_table_cells_are_not_a_phone_number():
+    row = ('<table><tr><td>X01000468</td><td class="num">47</td><td class="num">7.445e-06</td>'
+           '<td class="num">0.0002121</td><td class="num">543.5</td><td class="num">208.5</td></tr></table>')
+    assert scan_text(row, markup=True) == []
+    assert scan("p = 0.0002121 and 543.5 208.5") == []
+    # a phone number inside one cell is still found
+    found = scan_text("<table><tr><td>1</td><td>call 01245 123456</td></tr></table>", markup=True)
+    assert [f.kind for f in found] == ["phone"]

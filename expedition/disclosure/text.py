@@ -104,6 +104,21 @@ def _blank(match: re.Match[str]) -> str:
 
 
 _SPACES = re.compile(r"[^\S\n]{2,}")
+#: tags that separate what a reader sees as different pieces of text (table cells, paragraphs,
+#: list items): a pattern must not join the end of one cell to the start of the next, or a row of
+#: numbers ("0.0002 543.5 208.5") reads like a phone number
+_SEPARATING_TAG = re.compile(
+    r"</?(?:td|th|tr|thead|tbody|table|caption|p|div|li|ul|ol|dt|dd|h[1-6]|br|hr|section|figure|"
+    r"figcaption|header|footer|nav|main|article|text|tspan|title)\b",
+    re.IGNORECASE,
+)
+
+
+def _tag_blank(match: re.Match[str]) -> str:
+    blank = _blank(match)
+    if blank == " " and _SEPARATING_TAG.match(match.group(0)):
+        return " | "
+    return blank
 
 
 def readable_parts(markup: str) -> list[tuple[int, str]]:
@@ -120,7 +135,7 @@ def readable_parts(markup: str) -> list[tuple[int, str]]:
             value = attr.group(1) if attr.group(1) is not None else attr.group(2)
             if value.strip():
                 parts.append((text.count("\n", 0, tag.start()) + 1, html.unescape(value)))
-    body = _SPACES.sub(" ", _TAG.sub(_blank, text))
+    body = _SPACES.sub(" ", _TAG.sub(_tag_blank, text))
     parts.append((1, html.unescape(body)))
     return parts
 

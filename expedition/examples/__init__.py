@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
-GENERATORS = {"referrals": "expedition.examples.referrals"}
+GENERATORS = {
+    "referrals": "expedition.examples.referrals",
+    "incidents": "expedition.examples.incidents",
+    "demand": "expedition.examples.demand",
+}
