@@ -40,6 +40,7 @@ _API = {
     "run": "expedition.runner",
     "build_pack": "expedition.pack",
     "run_demo": "expedition.demo",
+    "score": "expedition.scoring",
     "ExpeditionError": "expedition.errors",
 }
 

@@ -21,6 +21,7 @@ from expedition.finding import Finding
 from expedition.pack import PackResult, build_pack
 from expedition.project import Project
 from expedition.runner import run
+from expedition.scoring import ScoreResult, score
 from expedition.scaffold import new_project
 
 EXAMPLE = "referrals"
@@ -37,6 +38,7 @@ class DemoResult:
     findings: list[Finding]
     pack: PackResult
     stages: list[str] = field(default_factory=list)
+    scores: list[ScoreResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class DemoResult:
             "delivery": self.added.to_dict(),
             "findings": [f.id for f in self.findings],
             "pack": self.pack.to_dict(),
+            "scores": [s.to_dict() for s in self.scores],
         }
 
 
@@ -113,6 +116,12 @@ def run_demo(
     stage("run", f"running {len(project.config.steps)} step(s)")
     findings = run(project, on_progress=on_progress)
 
+    scores = []
+    for entry in project.config.steps:
+        if entry.step == "risk" and entry.dataset:
+            stage("score", f"scoring {entry.dataset} with the model from {entry.id}")
+            scores.append(score(project, entry.id, entry.dataset))
+
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
-    return DemoResult(root=dest, added=added, findings=findings, pack=pack)
+    return DemoResult(root=dest, added=added, findings=findings, pack=pack, scores=scores)

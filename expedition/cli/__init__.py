@@ -98,6 +98,7 @@ def root(
 
 def _register() -> None:
     from expedition.cli import data, demo, new, pack, run, status, steps
+    from expedition.cli import score
 
     app.command("new")(new.new)
     app.command("demo")(demo.demo)
@@ -106,6 +107,7 @@ def _register() -> None:
     app.add_typer(steps.app, name="steps")
     app.command("run")(run.run)
     app.add_typer(pack.app, name="pack")
+    app.command("score")(score.score)
 
 
 _register()
