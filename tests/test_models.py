@@ -88,6 +88,42 @@ def test_top_share_and_review_order_break_ties_in_a_fixed_order():
     assert m.top_share(order, 1.0).all()
 
 
+def test_fairness_rates_match_fairlearns_metric_frame():
+    from fairlearn.metrics import (
+        MetricFrame,
+        count,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+    from sklearn.metrics import precision_score
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    group = rng.choice(["a", "b", "c", "d"], n, p=[0.5, 0.3, 0.15, 0.05])
+    y = (rng.random(n) < np.where(group == "b", 0.4, 0.2)).astype(int)
+    scores = rng.random(n) * 0.5 + 0.3 * y
+    flags = m.top_share(m.review_order(scores, rng.random(n)), 0.2)
+    ours = m.fairness_frame(y, scores, flags, {"g": group}, min_count=10)
+    reference = MetricFrame(
+        metrics={
+            "n": count,
+            "selection_rate": selection_rate,
+            "tpr": true_positive_rate,
+            "fpr": false_positive_rate,
+            "precision": precision_score,
+        },
+        y_true=y,
+        y_pred=flags.astype(int),
+        sensitive_features=group,
+    ).by_group
+    for row in ours.iter_rows(named=True):
+        expected = reference.loc[row["group"]]
+        assert row["n"] == expected["n"]
+        for metric in ("selection_rate", "tpr", "fpr", "precision"):
+            assert row[metric] == pytest.approx(expected[metric]), (row["group"], metric)
+
+
 def test_fairness_frame_counts_match_hand_counts_and_small_groups_are_not_judged():
     rng = np.random.default_rng(4)
     n = 600

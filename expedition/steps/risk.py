@@ -140,18 +140,19 @@ class Risk(Step):
     leakage_auc) or is dated after the prediction point is flagged and left out. The models are
     scikit-learn pipelines fitted on the training records only: an L2-regularised logistic
     regression (scaled numbers with missing-value indicators, one-hot categories, TF-IDF text
-    after personal data is redacted, all in one ColumnTransformer; the penalty is chosen by log
-    loss on the latest fifth of the training records) and histogram gradient
-    boosting (ordinal categories and the chi-squared-selected text terms). They are compared on
+    after personal data is redacted, all in one ColumnTransformer; the penalty chosen by log loss
+    on the latest fifth of the training records) and histogram gradient boosting (ordinal
+    categories and the chi-squared-selected text terms). They are compared on
     the held-out records with a prevalence-only baseline and a simple rule: ROC AUC, PR AUC
     (average precision) and Brier score with percentile bootstrap 95% intervals from paired
     resamples; calibration by decile of predicted risk, calibration slope and
     calibration-in-the-large (with 95% intervals, by logistic regression on the logit of the
     risk); recall and precision (Wilson 95% intervals) when a team reviews the highest-risk
     share of cases; and risk tiers cut at quantiles of the training risks. Fairness is checked
-    per protected group with fairlearn's MetricFrame at the review share: selection rate, true-
-    and false-positive rates, precision, observed against predicted risk, and ratios to the
-    largest group; groups smaller than the disclosure threshold are reported as too small to
+    per protected group at the review share with fairlearn's definitions: selection rate, true-
+    and false-positive rates, precision, AUC, observed against predicted risk, and ratios to the
+    largest group (a ratio outside 0.8–1.25 with p < 0.05 by Fisher's exact or a binomial test
+    is called out); groups smaller than the disclosure threshold are reported as too small to
     judge. A model card (after Mitchell et al., 2019) records intended and out-of-scope uses.
     """
 
@@ -289,7 +290,7 @@ class Risk(Step):
         )
         _calibration_caveats(calibration, caveats)
         _comparison_caveats(perf, params, caveats)
-        caveats.extend(_standing_caveats(plan, split, params))
+        caveats.extend(_standing_caveats(plan, split, params, ctx.min_count))
         card = model_card(
             plan=plan,
             params=params,
@@ -1316,7 +1317,7 @@ def _comparison_caveats(perf: dict, params: RiskParams, caveats: list[str]) -> N
         )
 
 
-def _standing_caveats(plan: dict, split: dict, params: RiskParams) -> list[str]:
+def _standing_caveats(plan: dict, split: dict, params: RiskParams, min_count: int) -> list[str]:
     out = []
     if split["split"] == "temporal":
         if params.outcome_window_days is None:
@@ -1327,7 +1328,7 @@ def _standing_caveats(plan: dict, split: dict, params: RiskParams) -> list[str]:
             )
         elif split["gap_rows"]:
             out.append(
-                f"{split['gap_rows']:,} records in the {params.outcome_window_days}-day gap before the "
+                f"{_count(split['gap_rows'], min_count)} records in the {params.outcome_window_days}-day gap before the "
                 "test period were used for neither training nor testing, as their outcomes were "
                 "not yet known when the test period began."
             )
