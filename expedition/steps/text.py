@@ -70,7 +70,6 @@ class Text(Step):
     Params = TextParams
 
     def run(self, frame: Any, params: TextParams, ctx: StepContext) -> Finding:
-        import numpy as np
         import polars as pl
 
         from expedition.steps._models import joined_text, redact_series
@@ -290,6 +289,8 @@ class Text(Step):
                 "outcome happened; recording practice differs between teams and over time.",
             ]
         )
+        # the finding holds what the gate would publish, so the figures drawn from it survive
+        tables = {name: safe_table(t, ctx.disclosure) for name, t in tables.items()}
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
@@ -574,6 +575,8 @@ def _draw_terms(terms: Any, names: list[str], label: str) -> Figure:
     import numpy as np
     import polars as pl
 
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     shown = [n for n in names if terms.filter(pl.col("group") == n).height][:6]
     fig, axes = small_multiples(max(len(shown), 1), columns=2, panel=(4.2, 3.0))
     for i, (ax, name) in enumerate(zip(axes, shown)):
@@ -586,6 +589,8 @@ def _draw_terms(terms: Any, names: list[str], label: str) -> Figure:
         ax.errorbar(odds, y, xerr=[odds - low, high - odds], fmt="none", ecolor="#333333", lw=0.8)
         ax.set_yticks(y, part["term"].to_list())
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.axvline(1, color="#333333", lw=0.8)
         ax.set_title(f"{label} = {name}")
         ax.set_xlabel("odds ratio (log scale)")
