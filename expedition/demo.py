@@ -21,8 +21,8 @@ from expedition.finding import Finding
 from expedition.pack import PackResult, build_pack
 from expedition.project import Project
 from expedition.runner import run
-from expedition.scoring import ScoreResult, score
 from expedition.scaffold import new_project
+from expedition.scoring import ScoreResult, score
 
 EXAMPLE = "referrals"
 MARKER = ".expedition/demo"

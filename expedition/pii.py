@@ -125,4 +125,3 @@ def redact(text: str) -> tuple[str, list[str]]:
 #: in one vectorised pass and only the texts that pass are scanned. Texts that fail it hold nothing
 #: `scan` would find; the tests check this against `scan`.
 CANDIDATE = r"[\d@]|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\b|\b(?:called|named|name is|known as)\s"
-
