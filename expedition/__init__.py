@@ -50,6 +50,7 @@ _API = {
     "draft_contract": "expedition.schema",
     "validate_datasets": "expedition.validate",
     "ensure_validated": "expedition.validate",
+    "score": "expedition.scoring",
     "ExpeditionError": "expedition.errors",
 }
 

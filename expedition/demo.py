@@ -27,6 +27,7 @@ from expedition.runner import run
 from expedition.scaffold import new_project
 from expedition.schema import DraftResult, contract_path, draft_contract, is_unedited_draft
 from expedition.validate import DatasetValidation, validate_dataset
+from expedition.scoring import ScoreResult, score
 
 EXAMPLE = "referrals"
 #: more examples whose datasets and steps the demo adds beside the first (examples/NAME/)
@@ -48,6 +49,7 @@ class DemoResult:
     validations: list[DatasetValidation] = field(default_factory=list)
     profiles: list[Profile] = field(default_factory=list)
     more: list[AddResult] = field(default_factory=list)
+    scores: list[ScoreResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class DemoResult:
             "validation": {v.dataset: v.report.to_dict()["rows"] for v in self.validations},
             "profiles": [p.stored for p in self.profiles],
             "more_deliveries": [a.to_dict() for a in self.more],
+            "scores": [s.to_dict() for s in self.scores],
         }
 
 
@@ -172,7 +175,14 @@ def run_demo(
     stage("run", f"running {len(project.config.steps)} step(s)")
     findings = run(project, on_progress=on_progress)
 
+    scores = []
+    for entry in project.config.steps:
+        if entry.step == "risk" and entry.dataset:
+            stage("score", f"scoring {entry.dataset} with the model from {entry.id}")
+            scores.append(score(project, entry.id, entry.dataset))
+
     stage("pack", "building the findings pack")
     pack = build_pack(project, findings, replace=True)
     return DemoResult(root=dest, added=added, findings=findings, pack=pack, more=more,
-                      contracts=contracts, validations=validations, profiles=profiles)
+                      contracts=contracts, validations=validations, profiles=profiles,
+                      scores=scores)

@@ -96,3 +96,7 @@ class CheckFailed(ExpeditionError):
     """Data or a pack was read correctly but failed a check (exit code 1)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class ModelError(ExpeditionError):
+    """A saved model cannot be found, read or applied (e.g. made by incompatible versions)."""

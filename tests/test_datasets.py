@@ -26,7 +26,7 @@ def test_add_copies_read_only_and_records_the_delivery(project, referrals_csv):
     assert copy.read_bytes() == referrals_csv.read_bytes()
     assert d.sha256 == before == sha(copy)
     assert not os.stat(copy).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
-    assert d.rows == 800 and d.columns[0] == "referral_id" and len(d.columns) == 16
+    assert d.rows == 800 and d.columns[0] == "referral_id" and len(d.columns) == 17
     assert d.format == "csv"
     # recorded in expedition.yaml
     config = Project.load(project.root).config

@@ -13,7 +13,7 @@ from expedition.config import DisclosureConfig
 from expedition.disclosure import apply
 from expedition.errors import StepError
 from expedition.steps import StepContext
-from expedition.steps import _models
+from expedition.steps import _forecast_models as _models
 from expedition.steps.forecast import Forecast
 
 CTX = StepContext(seed=1, disclosure=DisclosureConfig(min_count=10))

@@ -101,6 +101,7 @@ def _register() -> None:
     from expedition.cli import review as review_cmd
     from expedition.cli import schema, validate
     from expedition.cli import profile as profile_cli
+    from expedition.cli import score
 
     app.command("new")(new.new)
     app.command("demo")(demo.demo)
@@ -113,6 +114,7 @@ def _register() -> None:
     app.add_typer(schema.app, name="schema")
     app.command("validate")(validate.validate)
     app.command("review")(review_cmd.review)
+    app.command("score")(score.score)
 
 
 _register()

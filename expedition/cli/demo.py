@@ -38,6 +38,8 @@ def demo(
         return
     _render.ok(f"Demo expedition in {result.root}")
     _render.ok(f"Findings pack: {result.pack.path / 'index.html'}")
+    for scored in result.scores:
+        _render.ok(f"Risk scores and tiers (never published): {scored.path}")
     _render.note(
         f"Open it in a browser, or explore: [bold]cd {result.root} && expedition status[/bold]"
     )

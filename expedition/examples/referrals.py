@@ -20,6 +20,13 @@ construction on the log-odds scale:
 
 What does *not* predict it: sex, ethnicity, the month of referral, and the neutral words in the
 notes ("visit", "weekend", "telephone", "letter", ...).
+
+A planted leak: ``contacts_after_closure`` counts contacts with the family recorded *after* the case
+was closed. It is drawn from the outcome itself (1 + Poisson(1.5) contacts when the case was
+re-referred, Poisson(0.1) when not), so it predicts ``rereferred_12m`` almost perfectly and could
+never be known when the case is closed: a model must not use it, and the ``risk`` step's leakage
+check flags it. It is the last column and drawn after every other value, so the other columns are
+the same as before it was added for the same seed.
 """
 
 from __future__ import annotations
@@ -249,6 +256,8 @@ def generate(rows: int = 5_000, seed: int = 2026) -> pl.DataFrame:
     lat = np.array([DISTRICTS[d][1] for d in district]) + rng.normal(0, 0.025, n)
     lon = np.array([DISTRICTS[d][2] for d in district]) + rng.normal(0, 0.035, n)
     ids = rng.permutation(n) + 100_000
+    # drawn last, so that adding it left every other column unchanged for the same seed
+    contacts_after = np.where(rereferred, 1 + rng.poisson(1.5, n), rng.poisson(0.1, n))
 
     return pl.DataFrame(
         {
@@ -268,6 +277,7 @@ def generate(rows: int = 5_000, seed: int = 2026) -> pl.DataFrame:
             "latitude": np.round(lat, 5),
             "longitude": np.round(lon, 5),
             "rereferred_12m": np.where(rereferred, "yes", "no"),
+            "contacts_after_closure": contacts_after.astype(np.int64),
         }
     ).sort("referral_date", "referral_id")
 

@@ -13,7 +13,7 @@ from expedition.disclosure import safe_table
 from expedition.errors import StepError
 from expedition.finding import Figure, Finding, Table
 from expedition.steps import Step, StepContext, StepParams, require_columns
-from expedition.steps._models import BENCHMARKS, DEFAULT_MODELS, LABELS, MODELS, SEASONAL_ONLY, SHORT
+from expedition.steps._forecast_models import BENCHMARKS, DEFAULT_MODELS, LABELS, MODELS, SEASONAL_ONLY, SHORT
 from expedition.steps._plot import PALETTE, small_multiples, to_figure
 
 DATE_NAMES = ("date", "month", "period", "week")
@@ -384,7 +384,8 @@ def _check_scenarios(params: ForecastParams, units: list[str]) -> list[tuple[Sce
 def _forecast_unit(unit: str, periods: list[date], y: Any, m: int, horizon: int, params: ForecastParams) -> UnitResult:
     import numpy as np
 
-    from expedition.steps import _models, _time
+    from expedition.steps import _forecast_models as _models
+    from expedition.steps import _time
 
     n = len(y)
     seasonal = n >= 2 * m

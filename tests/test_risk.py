@@ -1,0 +1,303 @@
+"""The `risk` step: it finds planted signal, not noise; flags leakage; shows planted disparity;
+stays within disclosure rules; and fails clearly on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from expedition.config import DisclosureConfig
+from expedition.disclosure import apply
+from expedition.errors import StepError
+from expedition.examples.referrals import generate
+from expedition.steps import StepContext
+from expedition.steps.risk import Risk
+
+CTX = StepContext(seed=7, dataset="referrals", disclosure=DisclosureConfig(min_count=10))
+STRUCTURED = ["district", "referral_source", "age", "prior_referrals", "closure_reason"]
+
+
+@pytest.fixture(scope="module")
+def referrals() -> pl.DataFrame:
+    return generate(3000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def example(referrals):
+    """The demo's configuration, on 3,000 referrals."""
+    params = {
+        "outcome": "rereferred_12m",
+        "outcome_value": "yes",
+        "date": "closure_date",
+        "outcome_window_days": 365,
+        "id_column": "referral_id",
+        "features": [*STRUCTURED, "contacts_after_closure"],
+        "text": ["referral_note"],
+        "protected": ["sex", "ethnicity", "disability"],
+        "rule": "prior_referrals > 0",
+        "bootstrap": 100,
+    }
+    return run(referrals, **params)
+
+
+def run(data, ctx=CTX, **params):
+    return Risk().run(data.lazy(), Risk.parse_params(params), ctx)
+
+
+def test_the_model_finds_the_planted_signal(example):
+    metrics = example.metrics
+    assert metrics["auc_low"] > 0.6  # clearly above chance
+    assert metrics["auc"] - metrics["baseline_auc"] > 0.12
+    assert metrics["auc_gain_over_rule_low"] > 0  # and better than "has prior referrals"
+    perf = example.tables["performance"].frame
+    assert perf["method"].to_list() == [
+        "logistic regression",
+        "gradient boosting",
+        "rule: prior_referrals > 0",
+        "baseline: overall rate",
+    ]
+    assert perf.filter(pl.col("method") == "baseline: overall rate")["auc"][0] == 0.5
+    assert any("ranks a case with rereferred_12m = yes above one without" in h for h in example.headlines)
+
+
+def test_the_planted_leak_is_flagged_and_left_out(example):
+    features = example.tables["features"].frame
+    leak = features.filter(pl.col("feature") == "contacts_after_closure").row(0, named=True)
+    assert leak["used"] == "no" and leak["single_feature_auc"] > 0.9
+    assert "almost perfectly" in leak["check"]
+    assert features.filter(pl.col("feature") == "prior_referrals")["used"][0] == "yes"
+    assert any(c.startswith("Leakage check: contacts_after_closure") for c in example.caveats)
+    assert "contacts_after_closure" not in example.artifacts["model"].spec.structured
+
+
+def test_keeping_the_leak_would_have_inflated_the_auc(referrals):
+    finding = run(
+        referrals,
+        outcome="rereferred_12m",
+        features=[*STRUCTURED, "contacts_after_closure"],
+        text=[],
+        models=["logistic"],
+        bootstrap=20,
+        keep_leaky=True,
+    )
+    assert finding.metrics["auc"] > 0.95
+    assert any("not to be trusted" in c for c in finding.caveats)
+
+
+def test_a_feature_dated_after_the_prediction_point_is_flagged(referrals):
+    finding = run(
+        referrals,
+        outcome="rereferred_12m",
+        date="referral_date",
+        features=["age", "prior_referrals", "closure_date"],
+        text=[],
+        models=["logistic"],
+        bootstrap=20,
+    )
+    row = finding.tables["features"].frame.filter(pl.col("feature") == "closure_date").row(0, named=True)
+    assert row["used"] == "no" and "dated after the prediction point" in row["check"]
+
+
+def test_pure_noise_gives_an_auc_near_one_half():
+    rng = np.random.default_rng(3)
+    n = 4000
+    noise = pl.DataFrame(
+        {
+            **{f"x{i}": rng.normal(size=n) for i in range(6)},
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "outcome": rng.choice(["yes", "no"], n, p=[0.3, 0.7]),
+        }
+    )
+    finding = run(noise, outcome="outcome", text=[], models=["logistic", "boosting"], bootstrap=100)
+    metrics = finding.metrics
+    assert abs(metrics["auc"] - 0.5) < 0.06
+    assert metrics["auc_low"] < 0.5 < metrics["auc_high"]
+    assert "does no better than chance" in finding.headlines[0]
+    assert any("split is random" in c for c in finding.caveats)
+
+
+def test_the_planted_disability_disparity_shows_in_the_fairness_table():
+    data = generate(8000, seed=5)
+    finding = run(
+        data,
+        outcome="rereferred_12m",
+        features=STRUCTURED,
+        text=[],
+        protected=["disability", "sex"],
+        models=["logistic"],
+        test_share=0.3,
+        bootstrap=20,
+    )
+    fair = finding.tables["fairness"].frame.filter(pl.col("characteristic") == "disability")
+    no, yes = (fair.filter(pl.col("group") == g).row(0, named=True) for g in ("No", "Yes"))
+    assert no["reference_group"] == "No"  # the largest group
+    assert yes["observed_rate"] / no["observed_rate"] > 1.2
+    # disability is not a model input, so the model under-predicts for the group
+    assert yes["observed_to_predicted"] > 1.15 > no["observed_to_predicted"]
+    assert any(h.startswith("Fairness, disability: group Yes") for h in finding.headlines)
+    assert "disability" not in finding.artifacts["model"].spec.structured
+
+
+def test_tables_are_consistent_and_pass_the_disclosure_gate(example):
+    test_records = example.metrics["test_records"]
+    assert example.tables["tiers"].frame["n"].sum() == test_records
+    assert example.tables["calibration"].frame["n"].sum() == test_records
+    cap = example.tables["capacity"].frame
+    row = cap.filter((pl.col("method") == "logistic regression") & (pl.col("capacity") == "top 10%")).row(0, named=True)
+    assert row["reviewed"] == int(np.ceil(0.1 * test_records))
+    assert row["precision"] == pytest.approx(row["caught"] / row["reviewed"])
+    gains = example.tables["gains"].frame.filter(pl.col("method") == "logistic regression")
+    assert gains["caught"].to_list() == sorted(gains["caught"].to_list())
+    safe, _ = apply(example, CTX.disclosure)
+    for name, table in safe.tables.items():
+        for column, kind in table.kinds.items():
+            if kind == "count":
+                values = table.frame[column].drop_nulls().to_list()
+                assert all(v == 0 or v >= 10 for v in values), (name, column)
+    fair = safe.tables["fairness"].frame
+    small = fair.filter(pl.col("note").str.contains("too small to judge"))
+    assert small["selection_rate"].is_null().all() and small["n"].is_null().all()
+
+
+def test_no_note_or_personal_data_reaches_the_finding(example, referrals):
+    text = " ".join(
+        [*example.headlines, *example.caveats, *example.documents.values()]
+        + [str(v) for t in example.tables.values() for c in t.frame.columns for v in t.frame[c].to_list()]
+    )
+    assert "07700" not in text and "Ms Smith" not in text
+    notes = referrals["referral_note"].to_list()[:200]
+    assert not any(note in text for note in notes)
+
+
+def test_the_model_card_has_every_section(example):
+    card = example.documents["model_card"]
+    for heading in (
+        "## Model details",
+        "## Intended use",
+        "## Out-of-scope uses",
+        "## Training and evaluation data",
+        "## Metrics",
+        "## Fairness results",
+        "## Limitations",
+        "## Ethical considerations",
+        "## Human oversight",
+    ):
+        assert heading in card
+    assert "automated decision" in card.lower()
+    assert "too small to judge" in card
+
+
+def test_the_saved_model_reproduces_the_scores_and_records_its_making(example, referrals):
+    model = example.artifacts["model"]
+    assert model.kind == "logistic" and model.outcome == "rereferred_12m"
+    assert model.id_column == "referral_id" and model.tier_names == ["low", "medium", "high"]
+    assert len(model.training["sha256"]) == 64 and model.versions["scikit-learn"]
+    scores = model.predict(referrals)
+    assert scores.shape == (referrals.height,) and 0 < scores.min() < scores.max() < 1
+    high = np.mean(np.array(model.tiers(scores)) == "high")
+    assert 0.03 < high < 0.2  # the top tenth of training risks, roughly
+
+
+def test_same_seed_same_tables(referrals):
+    params = dict(outcome="rereferred_12m", features=STRUCTURED, text=["referral_note"], bootstrap=30)
+    a, b = run(referrals, **params), run(referrals, **params)
+    for name in a.tables:
+        assert a.tables[name].frame.equals(b.tables[name].frame), name
+    assert a.documents == b.documents
+
+
+def test_roles_from_the_data_contract_are_used_when_parameters_are_absent(referrals):
+    roles = {
+        "referral_id": "identifier",
+        "closure_date": "date",
+        "rereferred_12m": "target",
+        "referral_note": "text",
+        "sex": "protected",
+        "disability": "protected",
+        "ethnicity": "protected",
+        "postcode": "geo",
+        "latitude": "geo",
+        "longitude": "geo",
+    }
+    ctx = StepContext(seed=7, disclosure=DisclosureConfig(min_count=10), roles=roles)
+    data = referrals.drop("contacts_after_closure", "referral_date")
+    finding = Risk().run(data.lazy(), Risk.parse_params({"bootstrap": 20, "models": ["logistic"]}), ctx)
+    model = finding.artifacts["model"]
+    assert model.outcome == "rereferred_12m" and model.spec.date == "closure_date"
+    assert model.spec.text == ["referral_note"] and model.id_column == "referral_id"
+    assert set(model.spec.structured) == set(STRUCTURED)  # no protected, geo or identifier columns
+    assert set(finding.tables["fairness"].frame["characteristic"].unique()) == {"sex", "disability", "ethnicity"}
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_a_one_class_outcome_is_a_clear_error(referrals):
+    data = referrals.with_columns(pl.lit("no").alias("rereferred_12m"))
+    with pytest.raises(StepError, match="needs records with and without"):
+        run(data, outcome="rereferred_12m", outcome_value="no", text=[])
+
+
+def test_an_all_missing_protected_characteristic_is_a_caveat(referrals):
+    data = referrals.with_columns(pl.lit(None, dtype=pl.String).alias("sex"))
+    finding = run(
+        data, outcome="rereferred_12m", features=STRUCTURED, text=[], protected=["sex", "disability"],
+        models=["logistic"], bootstrap=20,
+    )
+    assert any("sex is missing for every held-out record" in c for c in finding.caveats)
+    assert finding.tables["fairness"].frame["characteristic"].unique().to_list() == ["disability"]
+
+
+def test_an_empty_text_column_is_left_out_with_a_caveat(referrals):
+    data = referrals.with_columns(pl.lit("").alias("referral_note"))
+    finding = run(data, outcome="rereferred_12m", features=STRUCTURED, text=["referral_note"], bootstrap=20)
+    assert any("referral_note is empty" in c for c in finding.caveats)
+    assert finding.artifacts["model"].spec.text == []
+
+
+def test_text_with_no_common_terms_falls_back_with_a_caveat():
+    rng = np.random.default_rng(0)
+    n = 600
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    data = pl.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "note": ["".join(rng.choice(letters, 9)) for _ in range(n)],  # no word in 10 notes
+            "y": rng.choice(["yes", "no"], n),
+        }
+    )
+    finding = run(data, outcome="y", features=["x"], text=["note"], bootstrap=20)
+    assert any("so the model uses no text" in c for c in finding.caveats)
+    assert finding.artifacts["model"].spec.text == []
+
+
+def test_a_one_valued_feature_is_left_out(referrals):
+    data = referrals.with_columns(pl.lit("Essex").alias("county"))
+    finding = run(data, outcome="rereferred_12m", features=[*STRUCTURED, "county"], text=[], models=["logistic"], bootstrap=20)
+    row = finding.tables["features"].frame.filter(pl.col("feature") == "county").row(0, named=True)
+    assert row["used"] == "no" and row["check"] == "has a single value"
+    assert any("county (has a single value)" in c for c in finding.caveats)
+
+
+def test_more_inputs_than_records_is_a_caveat_and_too_few_records_an_error():
+    rng = np.random.default_rng(1)
+    n = 240
+    wide = pl.DataFrame({f"x{i}": rng.normal(size=n) for i in range(300)}).with_columns(
+        pl.Series("y", rng.choice(["yes", "no"], n, p=[0.4, 0.6]))
+    )
+    finding = run(wide, outcome="y", text=[], models=["logistic"], bootstrap=20)
+    assert any("more inputs (" in c for c in finding.caveats)
+    with pytest.raises(StepError, match="at least 10 .* of each are needed"):
+        run(wide.head(40), outcome="y", text=[], models=["logistic"])
+
+
+def test_unreadable_rules_and_unknown_columns_are_clear_errors(referrals):
+    with pytest.raises(StepError, match="cannot read the rule"):
+        run(referrals, outcome="rereferred_12m", features=STRUCTURED, text=[], rule="prior referrals", bootstrap=20)
+    with pytest.raises(StepError, match="did you mean 'prior_referrals'"):
+        run(referrals, outcome="rereferred_12m", features=["prior_referral"], text=[])
+    with pytest.raises(StepError, match="no outcome given"):
+        run(referrals, text=[])
+    with pytest.raises(StepError, match="tier cuts must be increasing"):
+        Risk.parse_params({"tier_cuts": [0.9, 0.7]})
