@@ -468,7 +468,7 @@ class Contract:
             ok = count.ge(low) if high is None else count.is_between(low, high)
             frame_checks.append(
                 pa.Check(lambda data, ok=ok: data.lazyframe.select(ok), name="row_count",
-                         error=f"row count {_rows_words(self.rows_min, self.rows_max)}")
+                         error=f"row count {rows_words(self.rows_min, self.rows_max)}")
             )
         for rule in self.rules:
             frame_checks.append(
@@ -632,7 +632,7 @@ def human_format(fmt: str) -> str:
     return fmt
 
 
-def _rows_words(low: int | None, high: int | None) -> str:
+def rows_words(low: int | None, high: int | None) -> str:
     if low is not None and high is not None:
         return f"between {low:,} and {high:,}"
     if low is not None:

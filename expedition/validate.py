@@ -50,6 +50,7 @@ from expedition.schema import (
     contract_path,
     human_format,
     load_contract,
+    rows_words,
     scan_text,
 )
 
@@ -496,7 +497,7 @@ def validate(
     if contract.rows_min is not None or contract.rows_max is not None:
         low, high = contract.rows_min, contract.rows_max
         passed = (low is None or n_read >= low) and (high is None or n_read <= high)
-        expected = _rows_words(low, high)
+        expected = rows_words(low, high)
         dataset_checks.append(DatasetCheck(
             "rows", f"row count {expected}", passed, f"{n_read:,} rows delivered",
             f"send the complete extract ({expected} rows expected)"))
@@ -545,14 +546,6 @@ def _reason(check: _Check) -> str:
     if check.column is not None:
         return f"{check.column}: {check.failure}"
     return check.failure
-
-
-def _rows_words(low: int | None, high: int | None) -> str:
-    if low is not None and high is not None:
-        return f"between {low:,} and {high:,}"
-    if low is not None:
-        return f"at least {low:,}"
-    return f"at most {high:,}"
 
 
 def _show_value(value: Any) -> Any:

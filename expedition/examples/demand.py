@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expedition.examples import write_frame
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -68,11 +70,5 @@ def generate(months: int = 72, seed: int = 2026) -> pl.DataFrame:
 
 def write(path: str | Path, months: int = 72, seed: int = 2026) -> Path:
     """Write the synthetic demand to CSV (or Parquet, by extension)."""
-    path = Path(path)
     frame = generate(months, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        frame.write_parquet(path)
-    else:
-        frame.write_csv(path)
-    return path
+    return write_frame(frame, path)

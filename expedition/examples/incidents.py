@@ -24,6 +24,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expedition.examples import write_frame
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -252,11 +254,5 @@ def _add_months(start: date, months: int) -> date:
 
 def write(path: str | Path, rows: int = 20_000, seed: int = 2026, months: int = 12) -> Path:
     """Write the synthetic incidents to CSV (or Parquet, by extension)."""
-    path = Path(path)
     frame = generate(rows, seed, months)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        frame.write_parquet(path)
-    else:
-        frame.write_csv(path)
-    return path
+    return write_frame(frame, path)

@@ -35,6 +35,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expedition.examples import write_frame
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -325,13 +327,7 @@ def write(path: str | Path, rows: int = 5_000, seed: int = 2026, *, bad_rows: bo
 
     With *bad_rows*, five planted bad rows (see ``PLANTED``) are written too, every column as text.
     """
-    path = Path(path)
     frame = generate(rows, seed)
     if bad_rows:
         frame = plant_bad_rows(frame)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        frame.write_parquet(path)
-    else:
-        frame.write_csv(path)
-    return path
+    return write_frame(frame, path)

@@ -532,8 +532,17 @@ class _Pass:
             self._row_hashes.append(hashes)
             return
         if self._row_hashes is not None:  # past the cap: keep a KMV sketch from here on
-            self._row_kmv = _merge_kmv(None, np.concatenate([*self._row_hashes, hashes]))
-            self._row_hashes = None
+            # merged one held batch at a time, each released as it goes, so the switch itself
+            # needs no more memory than one batch (a file far larger than memory gets here)
+            held, self._row_hashes = self._row_hashes, None
+            held.append(hashes)
+            kmv = None
+            while held:
+                chunk = held.pop(0)
+                if kmv is not None and len(kmv) >= KMV_K:
+                    chunk = chunk[chunk < kmv[-1]]
+                kmv = _merge_kmv(kmv, chunk)
+            self._row_kmv = kmv
             return
         if self._row_kmv is not None:
             if len(self._row_kmv) >= KMV_K:
