@@ -17,6 +17,8 @@ from expedition.project import Project
 from expedition.runner import load_input, run
 from expedition.scoring import load_model, score
 
+from _text import flat
+
 RISK = {
     "id": "case-risk",
     "step": "risk",
@@ -78,7 +80,7 @@ def test_a_model_from_other_versions_is_refused(trained, cli, tmp_path):
     joblib.dump(model, old)
     result = cli("score", str(old), "referrals", "--project", str(trained.root))
     assert result.exit_code == 2
-    assert "made with scikit-learn 0.24.2" in result.stderr and "retrain" in result.stderr
+    assert "made with scikit-learn 0.24.2" in flat(result.stderr) and "retrain" in result.stderr
     assert "Traceback" not in result.output
     model.versions["scikit-learn"] = load_model(trained.results_dir / "case-risk" / MODEL).versions["scikit-learn"]
     model.format = 0

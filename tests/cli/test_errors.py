@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from _text import flat
+
 
 def assert_clean_error(result, code: int, *phrases: str) -> None:
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     assert "How to fix" in result.stderr
     for phrase in phrases:
-        assert phrase in result.stderr.replace("\n", " ").replace("│", " ")
+        assert phrase in flat(result.stderr)
 
 
 def test_no_project_found(cli, tmp_path, monkeypatch):

@@ -12,6 +12,8 @@ from expedition.pack import verify_pack
 from expedition.project import Project
 from expedition.review import review_status
 
+from _text import flat
+
 
 @pytest.fixture
 def packable(project, tmp_path):
@@ -24,7 +26,7 @@ def test_final_pack_needs_review_and_the_cli_agrees_with_the_api(cli, packable):
     p = str(packable.root)
     refused = cli("pack", "--final", "-p", p)
     assert refused.exit_code == 2
-    assert "expedition review --by NAME" in refused.stderr.replace("\n", " ").replace("│", " ")
+    assert "expedition review --by NAME" in flat(refused.stderr)
 
     aborted = cli("review", "--by", "A. Reviewer", "-p", p, input="n\n")
     assert aborted.exit_code == 1 and not review_status(packable).reviews
@@ -57,7 +59,7 @@ def test_verify_exits_1_with_a_list_of_problems(cli, packable):
     (pack / "summary.md").write_text("Call 07700 900123\n")
     failed = cli("pack", "verify", str(pack))
     assert failed.exit_code == 1
-    text = failed.stderr.replace("\n", " ").replace("│", " ")
+    text = flat(failed.stderr)
     assert "summary.md: content changed" in text and "UK phone number" in text
     missing = cli("pack", "verify", str(pack / "nope"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr

@@ -10,6 +10,8 @@ import pytest
 
 from expedition.project import Project
 
+from _text import flat
+
 
 @pytest.fixture
 def delivered(cli, project_dir, tmp_path):
@@ -111,7 +113,7 @@ def test_unknown_dataset_and_no_contract(cli, delivered):
     unknown = cli("validate", "referals", "-p", p)
     assert unknown.exit_code == 2 and "did you mean 'referrals'" in unknown.stderr
     missing = cli("validate", "-p", p)
-    assert missing.exit_code == 2 and "expedition schema infer referrals" in missing.stderr
+    assert missing.exit_code == 2 and "expedition schema infer referrals" in flat(missing.stderr)
 
 
 @pytest.mark.parametrize("args", [["validate", "--help"], ["schema", "infer", "--help"]])
