@@ -93,3 +93,39 @@ def test_rounding_to_base():
     table = one_way([101, 47, 12])
     safe = safe_table(table, DisclosureConfig(min_count=10, round_to=5))
     assert safe.frame["n"].to_list() == [100, 45, 10]
+
+
+def outcome_table(rows: list[tuple[int, int]]) -> Table:
+    frame = pl.DataFrame(
+        {"category": [f"c{i}" for i in range(len(rows))], "n": [n for n, _ in rows], "outcome_n": [k for _, k in rows]}
+    ).with_columns((pl.col("outcome_n") / pl.col("n")).alias("rate"))
+    return Table(
+        frame,
+        {"category": "label", "n": "count", "outcome_n": "count", "rate": "rate"},
+        denominators={"rate": ["n", "outcome_n"]},
+    )
+
+
+def test_a_small_complement_is_suppressed_like_a_small_count():
+    # 98 of 100 had the outcome: publishing both counts would say that 2 did not
+    table = outcome_table([(100, 98), (200, 100), (150, 60)])
+    finding, log = apply(Finding(step="x", id="f", title="t", headlines=[], tables={"by": table}), RULES)
+    safe = finding.tables["by"].frame
+    assert safe["n"].to_list() == [100, 200, 150]
+    assert safe["outcome_n"][0] is None and safe["rate"][0] is None
+    assert any("complement" in entry.reason for entry in log)
+    # and the outcome total cannot give it back: a second outcome count is hidden too
+    assert safe["outcome_n"].null_count() >= 2
+    assert safe_table(finding.tables["by"], RULES).frame.equals(safe)  # idempotent
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)), min_size=1, max_size=8), st.integers(2, 15))
+def test_no_published_part_leaves_a_small_rest(pairs, threshold):
+    rows = [(max(a, b), min(a, b)) for a, b in pairs]
+    safe = safe_table(outcome_table(rows), DisclosureConfig(min_count=threshold)).frame
+    for n, k in zip(safe["n"].to_list(), safe["outcome_n"].to_list()):
+        for value in (n, k):
+            assert value is None or value == 0 or value >= threshold
+        if n is not None and k is not None:
+            assert n - k == 0 or n - k >= threshold

@@ -6,7 +6,9 @@ its reason:
 * identifier columns are removed, and so are the columns that hold a magnitude's largest
   contributions (``Table.contributors``, used only for the dominance and p% rules);
 * primary suppression: counts above zero and below ``min_count`` (and zeros, when
-  ``zeros_disclosive``); magnitude cells failing the (n, k) dominance rule or the p% rule;
+  ``zeros_disclosive``); a count published beside the count it is part of (a rate's two
+  counts, e.g. outcome_n of n) when the rest, n − outcome_n, is below ``min_count``; magnitude
+  cells failing the (n, k) dominance rule or the p% rule;
 * secondary suppression (`expedition.disclosure.cells`): every total along a table's
   dimensions is assumed known, and further cells are hidden until no suppressed cell can be
   worked out from the totals and the published cells — one-way tables and two-way tables with
@@ -318,9 +320,11 @@ def gate_table(
             values[i] is None or i in primary or i in secondary for i in range(len(values))
         ]
 
+    wholes = _part_of(frame, kinds, denominators)
     for column in [c for c, k in kinds.items() if k == "count"]:
         values = _numbers(frame[column])
         originally_null[column] = [v is None for v in values]
+        whole = _numbers(frame[wholes[column]]) if column in wholes else None
         primary: dict[int, Need] = {}
         why: dict[int, str] = {}
         for i, v in enumerate(values):
@@ -332,6 +336,12 @@ def gate_table(
             elif v == 0 and rules.zeros_disclosive:
                 primary[i] = Need(upper=float(m), lower=0.0)
                 why[i] = "primary: zero count (zeros are treated as disclosive)"
+            elif whole is not None and whole[i] is not None:
+                rest = whole[i] - v  # published beside its whole, the part reveals the rest
+                if 0 < rest < m or (rest == 0 and v > 0 and rules.zeros_disclosive):
+                    primary[i] = Need(upper=min(1.0, rest), lower=float(m - rest))
+                    why[i] = (f"primary: {wholes[column]} minus this count is below the threshold "
+                              f"of {m} (the complement)")
         protect(column, values, primary, why)
 
     share = (rules.p_percent or 10.0) / 100
@@ -426,6 +436,29 @@ def gate_table(
         column: [flag for flag in mask] for column, mask in hidden.items() if any(mask)
     }
     return GatedTable(safe, log, suppressed)
+
+
+def _part_of(frame: pl.DataFrame, kinds: dict[str, str], denominators: dict[str, list[str]]) -> dict[str, str]:
+    """Count columns that are part of another count in the same row: {part: whole}.
+
+    A rate computed from two counts (``denominators={"rate": ["n", "outcome_n"]}``) pairs a part
+    with its whole when one is never larger than the other; publishing both reveals the rest
+    (n − outcome_n), which must pass the threshold too.
+    """
+    wholes: dict[str, str] = {}
+    for sources in denominators.values():
+        counts = [s for s in sources if kinds.get(s) == "count"]
+        if len(counts) != 2 or counts[0] == counts[1]:
+            continue
+        a, b = (_numbers(frame[c]) for c in counts)
+        pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+        if not pairs:
+            continue
+        if all(x <= y for x, y in pairs):
+            wholes.setdefault(counts[0], counts[1])
+        elif all(y <= x for x, y in pairs):
+            wholes.setdefault(counts[1], counts[0])
+    return wholes
 
 
 def safe_table(table: Table, rules: DisclosureConfig) -> Table:
