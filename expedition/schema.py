@@ -1438,7 +1438,7 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
                                                                personal, id_like)
             notes.extend(extra)
         elif dtype == "boolean":
-            counts = nonnull.value_counts(sort=True)
+            counts = nonnull.rename("value").value_counts(sort=True)
             notes.append("values: " + ", ".join(f"{v} ×{c:,}" for v, c in counts.iter_rows()))
     if n and dtype not in FLOAT and dtype != "boolean":
         ratio = distinct / n
@@ -1583,7 +1583,7 @@ def _infer_text_checks(key, nonnull, distinct, n, personal, id_like):
                      "redacted before anything is published")
         return checks, role, personal, notes
     if distinct <= MAX_ALLOWED_VALUES and distinct < max(n / 2, 2) and not personal:
-        counts = nonnull.value_counts(sort=True)
+        counts = nonnull.rename("value").value_counts(sort=True)
         values = sorted(counts.get_column(counts.columns[0]).to_list())
         checks.append(CheckSpec("isin", {"values": tuple(values)}))
         top = ", ".join(f"{v} ×{c:,}" for v, c in counts.head(MAX_ALLOWED_VALUES).iter_rows())

@@ -317,3 +317,15 @@ def test_hash_memory_is_bounded_and_then_estimates_are_labelled(monkeypatch):
     row_id = next(c for c in with_id["columns"] if c["name"] == "row_id")
     assert row_id["unique"] and row_id["unique_exact"]
     assert "duplicate rows and unique columns" in bounded["statistics"]["approximate"]
+
+
+def test_columns_named_like_the_profiles_own_count_columns():
+    # more than EXACT_VALUES distinct values, so top values come from the sample's value counts
+    frame = pl.DataFrame({"n": list(range(3000)) * 2, "count": ["a", "b"] * 3000, "value": [True, False] * 3000})
+    result = expedition.profile(frame)
+    assert [c["name"] for c in result.to_dict()["columns"]] == ["n", "count", "value"]
+    assert result.to_dict()["dataset"]["rows"] == 6000
+    assert expedition.profile.compare(result, expedition.profile(frame.head(4000))).to_dict()["columns"]
+    from expedition.schema import infer_schema
+
+    assert set(infer_schema(frame).columns) == {"n", "count", "value"}

@@ -109,8 +109,8 @@ def _counts(profile: Profile, name: str) -> tuple[dict[Any, int], bool]:
     sample = profile.sample
     if sample is None or name not in sample.columns:
         return {}, False
-    counts = sample.get_column(name).drop_nulls().value_counts(name="n")
-    return dict(zip(counts.get_column(name).to_list(), counts.get_column("n").to_list())), False
+    counts = sample.get_column(name).drop_nulls().rename("value").value_counts(name="n")
+    return dict(zip(counts.get_column("value").to_list(), counts.get_column("n").to_list())), False
 
 
 def _numbers(profile: Profile, name: str, col: dict[str, Any]) -> pl.Series | None:

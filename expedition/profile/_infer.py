@@ -346,9 +346,8 @@ def _top_values(c: _Column, masked: str | None, semantic: str) -> tuple[list[dic
         exact = True
         scale = 1.0
     else:
-        values = c.sample.drop_nulls()
+        values = c.sample.drop_nulls().rename("value")  # a column may itself be called "n"
         table = values.value_counts(name="n")
-        table.columns = ["value", "n"]
         exact = c.sample_exact
         if not exact:
             table = table.filter(pl.col("n") > 1)
