@@ -445,7 +445,7 @@ def find_ragged_line(path: str | Path, layout: TextLayout | None = None) -> tupl
         reader = csv.reader(
             handle, delimiter=layout.delimiter, quoting=csv.QUOTE_MINIMAL if layout.quoting else csv.QUOTE_NONE
         )
-        header = next(reader, [])
+        next(reader, None)  # the header row
         for row in reader:
             if len(row) > len(layout.columns):
                 return reader.line_num, len(row)

@@ -12,7 +12,7 @@ import pytest
 
 from _packs import district_finding, make_packable, model_finding, tiny_png, write_quality
 from expedition.errors import PackError
-from expedition.finding import Figure, Finding, save_finding
+from expedition.finding import Figure, save_finding
 from expedition.manifest import REQUIRED_PROVENANCE, file_hashes, seal
 from expedition.pack import build_pack, verify_pack
 from expedition.review import review_status, sign_off

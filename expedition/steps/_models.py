@@ -448,12 +448,12 @@ def top_share(order: np.ndarray, share: float) -> np.ndarray:
 def wilson(k: Any, n: Any) -> tuple[Any, Any]:
     """Wilson 95% intervals for k successes in n (arrays welcome; NaN where n is 0)."""
     import numpy as np
-    from statsmodels.stats.proportion import proportion_confint
+
+    from expedition.steps._stats import wilson_interval
 
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
-    safe = np.where(n > 0, n, 1.0)
-    low, high = proportion_confint(k, safe, method="wilson")
+    low, high = wilson_interval(k, np.where(n > 0, n, 1.0), 0.95)
     return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 

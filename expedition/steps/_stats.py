@@ -162,7 +162,9 @@ def wilson_interval(successes: Any, totals: Any, level: float = LEVEL) -> tuple[
     """Wilson score interval for proportions (statsmodels)."""
     from statsmodels.stats.proportion import proportion_confint
 
-    return proportion_confint(successes, totals, alpha=1 - level, method="wilson")
+    # rounded so that level 0.95 is alpha 0.05 exactly, not 0.05000000000000004 (at k = 0 that
+    # difference puts the lower bound a hair above the rate)
+    return proportion_confint(successes, totals, alpha=round(1 - level, 12), method="wilson")
 
 
 def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:

@@ -487,10 +487,19 @@ def _monthly_counts(data: Any, dates: list[str]) -> Table:
     )
 
 
-def _wilson(successes: Any, totals: Any) -> tuple[Any, Any]:
-    from statsmodels.stats.proportion import proportion_confint
+def _with_rates(frame: Any) -> Any:
+    """Add the outcome rate (outcome_n / n) and its Wilson 95% interval to a frame of counts."""
+    import numpy as np
+    import polars as pl
 
-    return proportion_confint(successes, totals, alpha=0.05, method="wilson")
+    from expedition.steps._stats import wilson_interval
+
+    low, high = wilson_interval(frame["outcome_n"].to_numpy(), np.maximum(frame["n"].to_numpy(), 1))
+    return frame.with_columns(
+        (pl.col("outcome_n") / pl.col("n")).alias("rate"),
+        pl.Series("ci_low", low, dtype=pl.Float64),
+        pl.Series("ci_high", high, dtype=pl.Float64),
+    )
 
 
 def _outcome_rates(work: Any, categorical: list[str], numeric: list[str], params: EDAParams) -> Table:
@@ -544,12 +553,7 @@ def _outcome_rates(work: Any, categorical: list[str], numeric: list[str], params
         frame = pl.concat(
             [p.select("variable", "category", pl.col("n").cast(pl.Int64), pl.col("outcome_n").cast(pl.Int64)) for p in parts]
         )
-    low, high = _wilson(frame["outcome_n"].to_numpy(), np.maximum(frame["n"].to_numpy(), 1))
-    frame = frame.with_columns(
-        (pl.col("outcome_n") / pl.col("n")).alias("rate"),
-        pl.Series("ci_low", low, dtype=pl.Float64),
-        pl.Series("ci_high", high, dtype=pl.Float64),
-    )
+    frame = _with_rates(frame)
     return Table(
         frame,
         {
@@ -717,7 +721,6 @@ def _trend_headline(trend: Table, column: str, min_count: int) -> str | None:
 
 
 def _monthly_outcome(work: Any, dates: list[str]) -> Table:
-    import numpy as np
     import polars as pl
 
     parts = []
@@ -732,12 +735,7 @@ def _monthly_outcome(work: Any, dates: list[str]) -> Table:
         )
         parts.append(part)
     frame = pl.concat(parts)
-    low, high = _wilson(frame["outcome_n"].to_numpy(), np.maximum(frame["n"].to_numpy(), 1))
-    frame = frame.with_columns(
-        (pl.col("outcome_n") / pl.col("n")).alias("rate"),
-        pl.Series("ci_low", low, dtype=pl.Float64),
-        pl.Series("ci_high", high, dtype=pl.Float64),
-    )
+    frame = _with_rates(frame)
     return Table(
         frame,
         {"variable": "label", "month": "date", "n": "count", "outcome_n": "count", "rate": "rate",
