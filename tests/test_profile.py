@@ -319,6 +319,34 @@ def test_hash_memory_is_bounded_and_then_estimates_are_labelled(monkeypatch):
     assert "duplicate rows and unique columns" in bounded["statistics"]["approximate"]
 
 
+@pytest.mark.parametrize("source", ["frame", "csv"])
+def test_rows_skipped_while_an_id_increased_are_hashed_when_it_stops(source, tmp_path, monkeypatch):
+    # ids increase for the first 3,500 rows (several batches), so those rows are not hashed as
+    # they stream past; then earlier rows come again, so the ids stop increasing and the first
+    # rows must be read again: every duplicate row is still counted, exactly
+    rng = np.random.default_rng(11)
+    first = pl.DataFrame({"id": np.arange(3_500), "district": rng.choice(["a", "b", "c"], 3_500),
+                          "amount": np.round(rng.normal(100, 20, 3_500), 2)})
+    repeats = first.sample(400, seed=1)  # 400 rows that repeat rows among the first 3,500
+    later = pl.DataFrame({"id": np.arange(3_500, 5_000), "district": rng.choice(["a", "b"], 1_500),
+                          "amount": np.round(rng.normal(90, 20, 1_500), 2)})
+    frame = pl.concat([first, repeats, later, later.head(25)])
+    expected = frame.height - frame.n_unique()
+    assert expected == 425
+    monkeypatch.setattr(_engine, "BATCH_CELLS", 1)  # 1,000-row batches
+    data: object = frame
+    if source == "csv":
+        data = tmp_path / "cases.csv"
+        frame.write_csv(data)
+    doc = expedition.profile(data).to_dict()
+    assert doc["dataset"]["duplicate_rows"] == expected and doc["dataset"]["duplicate_rows_exact"]
+    assert doc["dataset"]["rows"] == frame.height
+    monkeypatch.setattr(_engine, "HASH_BYTES", 8 * 1_500)  # past the cap: the sketch takes them all
+    bounded = expedition.profile(data).to_dict()
+    assert bounded["dataset"]["duplicate_rows_exact"]  # fewer distinct rows than the sketch holds
+    assert bounded["dataset"]["duplicate_rows"] == expected
+
+
 def test_columns_named_like_the_profiles_own_count_columns():
     # more than EXACT_VALUES distinct values, so top values come from the sample's value counts
     frame = pl.DataFrame({"n": list(range(3000)) * 2, "count": ["a", "b"] * 3000, "value": [True, False] * 3000})

@@ -14,8 +14,9 @@ memory), so memory stays bounded however large the file is. For every batch one 
   of a column that may be a key) while those hashes fit in ``HASH_BYTES`` (collision chance
   below one in a million); beyond that, key columns and then duplicates are estimated, so
   memory stays bounded;
-* a uniform random sample of up to ``SAMPLE_ROWS`` rows: the rows whose seeded hash of their
-  row number is smallest (bottom-k sampling), so the same data and seed give the same sample.
+* a uniform random sample of up to ``SAMPLE_ROWS`` rows: each row draws the next key from one
+  seeded random stream and the rows with the smallest keys are kept (bottom-k sampling), so the
+  same data and seed give the same sample, however the data are split into batches.
   Quantiles, histograms, outliers, correlations and pattern checks use it; when the data have
   no more rows than the sample, it *is* the data and those are exact too.
 
@@ -43,6 +44,9 @@ MIN_BATCH_ROWS = 1_000
 MAX_BATCH_ROWS = 200_000
 EXACT_VALUES = 1_000
 EXACT_VALUES_TOTAL = 4_000_000
+#: Dates (without a time) are counted exactly up to this many distinct days (about 110 years):
+#: one count per day is cheaper than checking, hashing and parsing every value.
+EXACT_DAYS = 40_000
 KMV_K = 16_384
 HASH_BYTES = 256 * 2**20
 SEED = 20_261_124
@@ -104,17 +108,6 @@ class Moments:
         return g1 * math.sqrt(n * (n - 1)) / (n - 2)
 
 
-def _mix64(values: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a fixed, well-mixed 64-bit hash of unsigned integers."""
-    import numpy as np
-
-    with np.errstate(over="ignore"):
-        z = values * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
 def kmv_estimate(hashes: np.ndarray, k: int | None = None) -> tuple[int, bool]:
     """(distinct count, exact?) from the smallest distinct 64-bit hashes kept."""
     k = k or KMV_K
@@ -124,14 +117,60 @@ def kmv_estimate(hashes: np.ndarray, k: int | None = None) -> tuple[int, bool]:
     return int(round((k - 1) / kth)), False
 
 
-def _merge_kmv(current: np.ndarray | None, new: np.ndarray) -> np.ndarray:
-    """The ``KMV_K`` smallest distinct hashes of *current* and *new* together."""
-    import numpy as np
+class Sketch:
+    """A K-minimum-values sketch: the ``KMV_K`` smallest distinct 64-bit hashes seen.
 
-    merged = np.sort(new if current is None else np.concatenate([current, new]))
-    if len(merged) > 1:
-        merged = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
-    return merged[:KMV_K]
+    Once full, only hashes below its largest can enter (`cutoff`). New candidates wait in a
+    buffer and are merged when there are as many as the sketch holds, so a batch costs one
+    comparison per hash, not a sort; `hashes` merges whatever waits.
+    """
+
+    def __init__(self) -> None:
+        self._kept: np.ndarray | None = None
+        self._pending: list[np.ndarray] = []
+        self._waiting = 0
+
+    @property
+    def cutoff(self) -> int | None:
+        """Hashes at or above this cannot enter the sketch (None while it is not full)."""
+        if self._kept is None or len(self._kept) < KMV_K:
+            return None
+        return int(self._kept[-1])
+
+    def add(self, hashes: np.ndarray) -> bool:
+        """Offer *hashes* (distinct or not); True when the cut-off moved down."""
+        cutoff = self.cutoff
+        if cutoff is not None:
+            hashes = hashes[hashes < cutoff]
+        if not len(hashes):
+            return False
+        self._pending.append(hashes)
+        self._waiting += len(hashes)
+        if cutoff is not None and self._waiting < KMV_K:
+            return False
+        self._merge()
+        return self.cutoff != cutoff
+
+    def _merge(self) -> None:
+        import numpy as np
+
+        if not self._pending:
+            return
+        parts = ([self._kept] if self._kept is not None else []) + self._pending
+        merged = np.sort(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        if len(merged) > 1:
+            merged = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+        self._kept, self._pending, self._waiting = merged[:KMV_K], [], 0
+
+    def hashes(self) -> np.ndarray:
+        import numpy as np
+
+        self._merge()
+        return self._kept if self._kept is not None else np.empty(0, np.uint64)
+
+    def estimate(self) -> tuple[int, bool]:
+        """(distinct count, exact?)."""
+        return kmv_estimate(self.hashes())
 
 
 class Counts:
@@ -205,7 +244,7 @@ class ColumnState:
     day_counts: Counts | None = None
     table: pl.DataFrame | None = None  # set by the end of the pass from `counts`
     days: pl.DataFrame | None = None  # set by the end of the pass from `day_counts`
-    kmv: np.ndarray | None = None
+    kmv: Sketch | None = None
     key_hashes: list[np.ndarray] | None = None
     key_possible: bool = True
     key_checked: bool = False
@@ -238,7 +277,7 @@ class ColumnState:
 
             return int(self.table.filter(pl.col("value").is_not_null()).height), True
         if self.kmv is not None:
-            estimate, exact = kmv_estimate(self.kmv)
+            estimate, exact = self.kmv.estimate()
             return min(estimate, self.count), exact
         if self.kind == "other":
             return None, False
@@ -342,6 +381,8 @@ class _Pass:
         estimated_rows: int | None = None,
         native_dates: dict[str, str] | None = None,
     ) -> None:
+        import numpy as np
+
         self.columns = [
             ColumnState(name, i, dtype, column_kind(dtype)) for i, (name, dtype) in enumerate(schema.items())
         ]
@@ -366,11 +407,15 @@ class _Pass:
         self._sample_index: list[np.ndarray] = []
         self._sample_kept = 0
         self._threshold: int | None = None
+        self._keys = np.random.PCG64(seed)
         if estimated_rows and estimated_rows > 4 * self.sample_rows:
             # start near the final cut-off (with a wide margin) so early batches are not all kept
             self._threshold = int(2.0**64 * min(1.0, 1.5 * self.sample_rows / estimated_rows))
         self._row_hashes: list[np.ndarray] | None = []
-        self._row_kmv: np.ndarray | None = None
+        self._row_kmv: Sketch | None = None
+        #: leading rows whose row hashes were not taken, because a whole-number column increased
+        #: down the file until then (so no two of them can be the same row)
+        self.unhashed_rows = 0
         self._planned = False
 
     def _hash_bytes(self) -> int:
@@ -411,9 +456,12 @@ class _Pass:
             if s.date_kind is not None or s.kind == "temporal":
                 exprs.append(_day_expr(s, col, name).value_counts(name=_COUNT).implode().alias(name("days")))
             hashes = col.drop_nulls().hash(self.seed)
-            if s.kmv is not None and len(s.kmv) >= KMV_K:
-                hashes = hashes.filter(hashes < int(s.kmv[-1]))  # only those that can enter the sketch
-            exprs.append(hashes.unique().implode().alias(name("kmv")))
+            cutoff = s.kmv.cutoff if s.kmv is not None else None
+            if cutoff is not None:  # only those that can enter the sketch
+                hashes = hashes.filter(hashes < cutoff).unique()
+            else:
+                hashes = hashes.unique().bottom_k(KMV_K)
+            exprs.append(hashes.implode().alias(name("kmv")))
             if s.key_hashes is not None:
                 exprs.append(col.hash(self.seed).implode().alias(name("keys")))
         return derive, exprs
@@ -445,8 +493,11 @@ class _Pass:
             rebuild = True
         if rebuild:
             self._exprs = None
-        self._update_rows(batch)
-        self._update_sample(batch, np.arange(self.rows, self.rows + n, dtype=np.uint64))
+        if self._distinct_by_column():
+            self.unhashed_rows += n  # no row can repeat: row hashes are not needed (yet)
+        else:
+            self._update_rows(batch)
+        self._update_sample(batch)
         self.rows += n
         self.memory += batch.estimated_size()
         self.batches += 1
@@ -479,7 +530,8 @@ class _Pass:
             if s.counts is None:
                 s.counts = Counts()
             s.counts.add(_counts_frame(v[key + "values"]))
-            if s.counts.upper_bound <= self.exact_values or s.counts.frame().height <= self.exact_values:
+            cap = EXACT_DAYS if _day_valued(s) else self.exact_values
+            if s.counts.upper_bound <= cap or s.counts.frame().height <= cap:
                 return rebuild
             # too many distinct values to count exactly: switch to statistics batch by batch
             table = s.counts.frame()
@@ -488,7 +540,8 @@ class _Pass:
             absorb_table(s, table)
             distinct = table.filter(pl.col("value").is_not_null())
             smallest = distinct.get_column("value").hash(self.seed).bottom_k(KMV_K)
-            s.kmv = _merge_kmv(None, smallest.to_numpy().astype(np.uint64))
+            s.kmv = Sketch()
+            s.kmv.add(smallest.to_numpy().astype(np.uint64))
             unique_so_far = s.nulls == 0 and int(distinct.get_column("n").max() or 0) <= 1
             s.key_possible = s.key_possible and unique_so_far and _key_dtype(s.dtype) and not s.native_format
             if s.key_possible and not s.increasing and self._hash_bytes() + 8 * (self.rows + n) <= HASH_BYTES:
@@ -506,17 +559,33 @@ class _Pass:
                 s.day_counts.frame()
         new = np.asarray(v[key + "kmv"].to_numpy(), dtype=np.uint64)
         if len(new):
-            before = s.kmv[-1] if s.kmv is not None and len(s.kmv) >= KMV_K else None
-            s.kmv = _merge_kmv(s.kmv, new)
-            rebuild = len(s.kmv) >= KMV_K and s.kmv[-1] != before  # a lower cut-off for the next batch
+            if s.kmv is None:
+                s.kmv = Sketch()
+            rebuild |= s.kmv.add(new)  # a lower cut-off for the next batch
         if s.key_hashes is not None:
-            estimate, _ = kmv_estimate(s.kmv) if s.kmv is not None else (0, True)
+            estimate, _ = s.kmv.estimate() if s.kmv is not None else (0, True)
             if nulls or estimate < 0.9 * s.count:
                 s.key_hashes, s.key_possible = None, False
                 rebuild = True
             else:
                 s.key_hashes.append(np.asarray(v[key + "keys"].to_numpy(), dtype=np.uint64))
         return rebuild
+
+    def _distinct_by_column(self) -> bool:
+        """Whether a whole-number column has increased down the file in every row so far."""
+        return any(s.increasing and s.dtype.is_integer() and not s.nulls for s in self.columns)
+
+    @property
+    def needs_unhashed_rows(self) -> bool:
+        """True when the leading rows skipped for duplicates must be hashed after all (the
+        column that made them distinct stopped increasing further down)."""
+        return bool(self.unhashed_rows) and not self._distinct_by_column()
+
+    def hash_unhashed_rows(self, leading: Iterator[pl.DataFrame]) -> None:
+        """Take the row hashes of the leading rows (read again) that were skipped."""
+        for batch in leading:
+            self._update_rows(_normalise(batch))
+        self.unhashed_rows = 0
 
     def _update_rows(self, batch: pl.DataFrame) -> None:
         import numpy as np
@@ -536,34 +605,33 @@ class _Pass:
             # needs no more memory than one batch (a file far larger than memory gets here)
             held, self._row_hashes = self._row_hashes, None
             held.append(hashes)
-            kmv = None
+            sketch = Sketch()
             while held:
-                chunk = held.pop(0)
-                if kmv is not None and len(kmv) >= KMV_K:
-                    chunk = chunk[chunk < kmv[-1]]
-                kmv = _merge_kmv(kmv, chunk)
-            self._row_kmv = kmv
+                sketch.add(held.pop(0))
+            self._row_kmv = sketch
             return
         if self._row_kmv is not None:
-            if len(self._row_kmv) >= KMV_K:
-                hashes = hashes[hashes < self._row_kmv[-1]]
-            self._row_kmv = _merge_kmv(self._row_kmv, hashes)
+            self._row_kmv.add(hashes)
 
-    def _update_sample(self, batch: pl.DataFrame, index: np.ndarray) -> None:
+    def _update_sample(self, batch: pl.DataFrame) -> None:
         import numpy as np
         import polars as pl
 
-        hashes = _mix64(index ^ np.uint64(self.seed))
-        keep = np.ones(len(hashes), dtype=bool) if self._threshold is None else hashes < self._threshold
-        if not keep.any():
-            return
-        kept = batch.filter(pl.Series(keep))
+        # each row's key is the next number of one seeded stream, whatever the batch sizes
+        keys = self._keys.random_raw(batch.height)
+        if self._threshold is None:
+            rows = np.arange(batch.height)
+        else:
+            rows = np.flatnonzero(keys < self._threshold)
+            if not len(rows):
+                return
+        kept = batch.filter(pl.Series(keys < self._threshold)) if len(rows) < batch.height else batch
         if kept.height < batch.height // 2:
             kept = _compact(kept)
         self._sample_frames.append(kept)
-        self._sample_hashes.append(hashes[keep])
-        self._sample_index.append(index[keep])
-        self._sample_kept += int(keep.sum())
+        self._sample_hashes.append(keys[rows])
+        self._sample_index.append(rows + self.rows)
+        self._sample_kept += len(rows)
         if self._sample_kept > 2 * self.sample_rows:
             self._trim_sample()
 
@@ -593,16 +661,27 @@ class _Pass:
             sample = self._sample_frames[0][order]
         else:
             sample = pl.DataFrame(schema=schema)
+        # every exact duplicate and key check counts distinct hashes; one query counts them all
+        # at once, in parallel
+        checks: dict[str, np.ndarray] = {}
+        proved = self._distinct_by_column()  # a column unique in every row: no row repeats
+        if self._row_hashes is not None and not proved:
+            assert not self.unhashed_rows, "the leading rows must be hashed first (hash_unhashed_rows)"
+            checks["rows"] = np.concatenate(self._row_hashes) if self._row_hashes else np.empty(0, np.uint64)
+        self._row_hashes = None
+        for s in self.columns:
+            if s.key_hashes is not None:
+                checks[str(s.index)] = np.concatenate(s.key_hashes)
+                s.key_hashes = None
+        distinct = _distinct_counts(checks)
         duplicates, dup_exact = None, False
-        if self._row_hashes is not None:
-            hashes = np.concatenate(self._row_hashes) if self._row_hashes else np.empty(0, np.uint64)
-            duplicates = int(len(hashes) - pl.Series(hashes).n_unique()) if len(hashes) else 0
-            dup_exact = True
-        elif any(c.increasing and c.dtype.is_integer() and c.count == self.rows for c in self.columns):
-            duplicates, dup_exact = 0, True  # a column unique in every row: no row repeats
+        if proved:
+            duplicates, dup_exact = 0, True
+        elif "rows" in checks:
+            duplicates, dup_exact = len(checks["rows"]) - distinct["rows"], True
         elif self._row_kmv is not None:
-            distinct, dup_exact = kmv_estimate(self._row_kmv)
-            duplicates = max(self.rows - distinct, 0)
+            rows_distinct, dup_exact = self._row_kmv.estimate()
+            duplicates = max(self.rows - rows_distinct, 0)
             if not dup_exact and duplicates < 3 * self.rows / math.sqrt(KMV_K):
                 duplicates = None  # within the sketch's error of none: unknown, not a number
         for s in self.columns:
@@ -615,10 +694,9 @@ class _Pass:
                 s.day_counts = None
             if s.native_format is not None:
                 sample = _settle_native_dates(s, sample)
-            if s.key_hashes is not None:
-                hashes = np.concatenate(s.key_hashes)
-                s.key_possible = len(hashes) == s.count == self.rows and pl.Series(hashes).n_unique() == len(hashes)
-                s.key_hashes = None
+            if str(s.index) in checks:
+                hashes = checks[str(s.index)]
+                s.key_possible = len(hashes) == s.count == self.rows and distinct[str(s.index)] == len(hashes)
                 s.key_checked = True
         return PassResult(
             columns=self.columns,
@@ -703,6 +781,23 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
     if not text:
         return frame
     return frame.with_columns(pl.concat_str([pl.col(name), pl.lit("")]).alias(name) for name in text)
+
+
+def _distinct_counts(arrays: dict[str, np.ndarray]) -> dict[str, int]:
+    """How many distinct values each array holds, counted in one parallel query."""
+    import polars as pl
+
+    if not arrays:
+        return {}
+    out = pl.select([pl.lit(pl.Series(name, values)).n_unique() for name, values in arrays.items()])
+    return {name: int(out.get_column(name)[0]) for name in arrays}
+
+
+def _day_valued(s: ColumnState) -> bool:
+    """A column of dates without times (typed, or text in one date layout)."""
+    import polars as pl
+
+    return s.dtype == pl.Date or (s.native_format is not None and s.date_kind == "date")
 
 
 def _key_dtype(dtype: Any) -> bool:
@@ -958,4 +1053,14 @@ def run_pass(
         if on_progress is not None:
             fraction = min(state.rows / total, 0.99) if total else 0.0
             on_progress(fraction, f"{state.rows:,} rows read")
+    if state.needs_unhashed_rows:
+        # the whole-number column that kept the leading rows distinct stopped increasing further
+        # down: read those rows again (only those) to count duplicate rows exactly
+        if on_progress is not None:
+            on_progress(0.99, f"reading the first {state.unhashed_rows:,} rows again for duplicates")
+        leading = frame.head(state.unhashed_rows)
+        try:
+            state.hash_unhashed_rows(batches(leading, len(schema)))
+        except Exception as exc:
+            raise ReadFailure(exc) from exc
     return state.finish(schema, time.perf_counter() - started)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from expedition import pii
-from expedition.profile._engine import ColumnState, PassResult, _key_dtype, kmv_estimate, number_expr
+from expedition.profile._engine import ColumnState, PassResult, _key_dtype, number_expr
 
 if TYPE_CHECKING:
     import numpy as np
@@ -898,8 +898,8 @@ def build_profile(result: PassResult, source: dict[str, Any], *, seed: int, patt
             "rows": result.sample.height,
             "all_rows": result.sample_exact,
             "seed": seed,
-            "method": "uniform random sample without replacement: the rows whose seeded 64-bit hash "
-            "of their row number is smallest",
+            "method": "uniform random sample without replacement: the rows with the smallest keys, "
+            "one 64-bit number per row in file order from a seeded random stream (PCG64)",
         },
         "columns": columns_out,
         "correlations": correlations,
@@ -934,7 +934,7 @@ def _is_key(c: _Column, rows: int) -> dict[str, Any]:
         return {"unique": c.distinct == rows, "exact": True}
     if s.key_checked or not s.key_possible:
         return {"unique": s.key_possible, "exact": True}
-    estimate, exact = kmv_estimate(s.kmv) if s.kmv is not None else (0, False)
+    estimate, exact = s.kmv.estimate() if s.kmv is not None else (0, False)
     return {"unique": estimate >= (rows if exact else 0.98 * rows), "exact": exact}
 
 
@@ -955,8 +955,8 @@ def _legend(result: PassResult) -> dict[str, Any]:
             approximate[key] = sampled
         approximate["pattern checks"] = "on up to 1,000 distinct values per column from the sample"
     approximate["distinct and top values"] = (
-        "every value is counted exactly for columns with at most 1,000 distinct values; beyond "
-        "that, distinct comes from a K-minimum-values sketch (exact below 16,384 distinct values, "
+        "every value is counted exactly for columns with at most 1,000 distinct values (dates "
+        "without a time: at most 40,000 distinct days); beyond that, distinct comes from a K-minimum-values sketch (exact below 16,384 distinct values, "
         "about ±0.8% above) and top values are estimated from the sample (distinct_exact and "
         "top_values_exact say which)"
     )
