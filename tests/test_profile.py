@@ -84,6 +84,17 @@ def test_correlations_and_cramers_v_match_scipy(mixed):
     keep = np.isfinite(y)
     assert corr["pearson"][i][j] == pytest.approx(scipy.stats.pearsonr(x[keep], y[keep]).statistic, abs=1e-4)
     assert corr["spearman"][i][j] == pytest.approx(scipy.stats.spearmanr(x[keep], y[keep]).statistic, abs=1e-4)
+    # every pair, with and without gaps (age has missing values, amount NaN), on the rows where
+    # both are present
+    for i, a_name in enumerate(corr["columns"]):
+        for j, b_name in enumerate(corr["columns"]):
+            if i == j:
+                continue
+            x = mixed[a_name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            y = mixed[b_name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            keep = np.isfinite(x) & np.isfinite(y)
+            assert corr["pearson"][i][j] == pytest.approx(scipy.stats.pearsonr(x[keep], y[keep]).statistic, abs=1e-4)
+            assert corr["spearman"][i][j] == pytest.approx(scipy.stats.spearmanr(x[keep], y[keep]).statistic, abs=1e-4)
     assoc = p["associations"]
     a, b = assoc["columns"].index("district"), assoc["columns"].index("source")
     table = (

@@ -577,17 +577,32 @@ def _correlations(columns: list[tuple[_Column, str]], result: PassResult) -> dic
     complete = [i for i in range(k) if frame.get_column(f"c{i}").null_count() == 0]
     pearson = np.full((k, k), np.nan)
     spearman = np.full((k, k), np.nan)
-    if len(complete) >= 2 and frame.height >= 2:
-        # columns without gaps: one matrix product for all their pairs
-        values = frame.select([f"c{i}" for i in complete]).to_numpy()
-        ranks = frame.select([pl.col(f"c{i}").rank("average") for i in complete]).to_numpy()
+
+    def fill(rows: pl.DataFrame, idx: list[int], *, first_only: bool = False) -> None:
+        """Both coefficients of the pairs of *idx* (only those with its first column when
+        *first_only*), on *rows*, which are complete in those columns."""
+        if len(idx) < 2 or rows.height < 2:
+            return
+        values = rows.select([f"c{i}" for i in idx]).to_numpy()
+        ranks = rows.select([pl.col(f"c{i}").rank("average") for i in idx]).to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.corrcoef(values, rowvar=False)
             r = np.corrcoef(ranks, rowvar=False)
-        idx = np.array(complete)
-        pearson[np.ix_(idx, idx)] = p
-        spearman[np.ix_(idx, idx)] = r
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k) if not (i in complete and j in complete)]
+        at = np.array(idx)
+        if first_only:
+            pearson[at[0], at] = pearson[at, at[0]] = p[0]
+            spearman[at[0], at] = spearman[at, at[0]] = r[0]
+        else:
+            pearson[np.ix_(at, at)] = p
+            spearman[np.ix_(at, at)] = r
+
+    # columns without gaps: one matrix product for all their pairs; a column with gaps and every
+    # column without: one more, on the rows where it is present
+    fill(frame, complete)
+    gappy = [i for i in range(k) if i not in complete]
+    for i in gappy:
+        fill(frame.filter(pl.col(f"c{i}").is_not_null()), [i, *complete], first_only=True)
+    pairs = [(i, j) for i in gappy for j in gappy if i < j]
     if pairs:
         exprs = []
         for i, j in pairs:
@@ -651,22 +666,22 @@ def _associations(columns: list[tuple[_Column, str]], result: PassResult) -> dic
     limited = len(chosen) > MAX_ASSOCIATED
     chosen = chosen[:MAX_ASSOCIATED]
     k = len(chosen)
+    # each column's values as codes 0..m-1 (-1 where missing), so a pair's contingency table is
+    # one count of code pairs
+    codes = [_codes(c.sample) for c in chosen]
     matrix = [[1.0 if i == j else None for j in range(k)] for i in range(k)]
     for i in range(k):
         for j in range(i + 1, k):
-            pair = pl.DataFrame({"a": chosen[i].sample.cast(pl.String), "b": chosen[j].sample.cast(pl.String)}).drop_nulls()
-            if pair.height == 0:
+            both = (codes[i] >= 0) & (codes[j] >= 0)
+            a, b = codes[i][both], codes[j][both]
+            if not len(a):
                 continue
-            counts = pair.group_by(["a", "b"]).len()
-            a_codes = {v: n for n, v in enumerate(sorted(counts.get_column("a").unique().to_list()))}
-            b_codes = {v: n for n, v in enumerate(sorted(counts.get_column("b").unique().to_list()))}
-            if len(a_codes) < 2 or len(b_codes) < 2:
+            width = int(b.max()) + 1
+            table = np.bincount(a * width + b, minlength=(int(a.max()) + 1) * width).reshape(-1, width)
+            table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]  # values seen in both
+            if min(table.shape) < 2:
                 continue
-            table = np.zeros((len(a_codes), len(b_codes)), dtype=np.int64)
-            for a, b, n in counts.iter_rows():
-                table[a_codes[a], b_codes[b]] = n
-            value = cramers_v(table)
-            matrix[i][j] = matrix[j][i] = _round(_clean(value))
+            matrix[i][j] = matrix[j][i] = _round(_clean(cramers_v(table)))
     return {
         "columns": [c.name for c in chosen],
         "cramers_v": matrix,
@@ -674,6 +689,18 @@ def _associations(columns: list[tuple[_Column, str]], result: PassResult) -> dic
         "exact": result.sample_exact,
         "limited_to": MAX_ASSOCIATED if limited else None,
     }
+
+
+def _codes(values: pl.Series) -> np.ndarray:
+    """*values* as codes 0..m-1 in order of first appearance, -1 where missing."""
+    import polars as pl
+
+    text = values.cast(pl.String)
+    if hasattr(pl, "Categories"):  # Polars >= 1.32: categories of its own, numbered from 0
+        codes = text.cast(pl.Categorical(pl.Categories.random())).to_physical()
+    else:
+        codes = text.rank("dense") - 1
+    return codes.cast(pl.Int64).fill_null(-1).to_numpy()
 
 
 def _alert(kind: str, column: str | None, message: str, severity: str = "warning", **detail: Any) -> dict[str, Any]:
