@@ -472,10 +472,12 @@ class _Pass:
         import polars as pl
 
         batch = _normalise(batch)
-        if not self._planned:
+        first = not self._planned
+        if first:
             for s in self.columns:
                 if s.kind == "string" and s.native_format is None:
                     plan_text_column(s, batch.get_column(s.name).cast(pl.String))
+            self._count_by_batch_from_the_start(batch)
             self._planned = True
         n = batch.height
         if self._exprs is None:
@@ -486,6 +488,8 @@ class _Pass:
         rebuild = False
         for s in self.columns:
             rebuild |= self._update(s, values, n, batch)
+            if first and s.key_hashes is not None and s.increasing:
+                s.key_hashes, rebuild = None, True  # proved unique while it keeps increasing
         while self._hash_bytes() > HASH_BYTES and any(s.key_hashes is not None for s in self.columns):
             # too many rows to keep every value's hash: the key check becomes an estimate
             last = [s for s in self.columns if s.key_hashes is not None][-1]
@@ -501,6 +505,25 @@ class _Pass:
         self.rows += n
         self.memory += batch.estimated_size()
         self.batches += 1
+
+    def _count_by_batch_from_the_start(self, batch: pl.DataFrame) -> None:
+        """Columns with far more distinct values in the first batch than are counted exactly get
+        their statistics batch by batch from the start, instead of a value table for the first
+        batch that is then given up (the results are the same)."""
+        import polars as pl
+
+        names = [s.name for s in self.columns if s.kind != "other"]
+        if not names or batch.height <= 2 * self.exact_values:
+            return
+        approx = batch.select(pl.col(names).approx_n_unique()).row(0, named=True)
+        for s in self.columns:
+            cap = EXACT_DAYS if _day_valued(s) else self.exact_values
+            if s.kind == "other" or approx[s.name] <= 2 * cap:
+                continue
+            s.exact = False
+            s.key_possible = s.key_possible and _key_dtype(s.dtype) and not s.native_format
+            if s.key_possible and self._hash_bytes() + 8 * batch.height <= HASH_BYTES:
+                s.key_hashes = []
 
     def _update(self, s: ColumnState, v: dict[str, Any], n: int, batch: pl.DataFrame) -> bool:
         """Merge one batch's results for column *s*; True when its expressions must change."""
