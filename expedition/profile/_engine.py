@@ -643,12 +643,13 @@ class _Pass:
         # each row's key is the next number of one seeded stream, whatever the batch sizes
         keys = self._keys.random_raw(batch.height)
         if self._threshold is None:
-            rows = np.arange(batch.height)
+            rows, kept = np.arange(batch.height), batch
         else:
-            rows = np.flatnonzero(keys < self._threshold)
+            keep = keys < self._threshold
+            rows = np.flatnonzero(keep)
             if not len(rows):
                 return
-        kept = batch.filter(pl.Series(keys < self._threshold)) if len(rows) < batch.height else batch
+            kept = batch.filter(pl.Series(keep))
         if kept.height < batch.height // 2:
             kept = _compact(kept)
         self._sample_frames.append(kept)
