@@ -157,7 +157,8 @@ class Sketch:
         if not self._pending:
             return
         parts = ([self._kept] if self._kept is not None else []) + self._pending
-        merged = np.sort(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        # a merge sort (timsort) finds the sorted runs the parts already are, and merges them
+        merged = np.sort(np.concatenate(parts) if len(parts) > 1 else parts[0], kind="stable")
         if len(merged) > 1:
             merged = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
         self._kept, self._pending, self._waiting = merged[:KMV_K], [], 0
@@ -458,9 +459,9 @@ class _Pass:
             hashes = col.drop_nulls().hash(self.seed)
             cutoff = s.kmv.cutoff if s.kmv is not None else None
             if cutoff is not None:  # only those that can enter the sketch
-                hashes = hashes.filter(hashes < cutoff).unique()
+                hashes = hashes.filter(hashes < cutoff).unique().sort()
             else:
-                hashes = hashes.unique().bottom_k(KMV_K)
+                hashes = hashes.unique().bottom_k(KMV_K).sort()
             exprs.append(hashes.implode().alias(name("kmv")))
             if s.key_hashes is not None:
                 exprs.append(col.hash(self.seed).implode().alias(name("keys")))
