@@ -107,8 +107,13 @@ def test_cli_run_reports_cached_steps_and_force(cli, ready):
     p = str(ready.root)
     first = cli("run", "-p", p)
     assert first.exit_code == 0, first.output
+    # not a terminal: one line per step as it finishes, in order (no live display drawn at the end)
+    finished = [line for line in first.output.splitlines() if "done in" in line]
+    assert [line.split()[0] for line in finished] == ["[1/2]", "[2/2]"]
+    assert "overview" in finished[0] and "who" in finished[1]
     again = cli("run", "-p", p)
     assert again.exit_code == 0 and "cached" in again.stdout and "--force" in again.stdout
+    assert any("overview" in line and "unchanged (cached)" in line for line in again.output.splitlines())
     forced = cli("run", "--force", "-p", p, "--json")
     assert forced.exit_code == 0
     assert [f["id"] for f in json.loads(forced.stdout)] == ["overview", "who"]

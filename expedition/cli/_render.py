@@ -58,6 +58,20 @@ def step_progress(quiet: bool = False):
     if quiet:
         yield lambda event, step_id, detail: None
         return
+    if not err_console.is_terminal:
+        # a log (CI, a file): one line per finished step, in order with everything else printed,
+        # rather than a live display that is only drawn when it stops
+        def log(event: str, step_id: str, detail: dict[str, Any]) -> None:
+            if event == "start":
+                labels[step_id] = f"[{detail['index'] + 1}/{detail['total']}] {step_id} ({detail['step']})"
+            elif event == "done":
+                err_console.print(f"  {labels.get(step_id, step_id)}  done in {detail['seconds']:.1f}s", markup=False)
+            elif event == "cached":
+                err_console.print(f"  {labels.get(step_id, step_id)}  unchanged (cached)", markup=False)
+
+        labels: dict[str, str] = {}
+        yield log
+        return
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
