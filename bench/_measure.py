@@ -56,6 +56,19 @@ def measure(label: str, cmd: Sequence[str], repeat: int = 5, setup=None, **kwarg
     return Measurement(label, times, peak)
 
 
+def measure_rounds(commands: Sequence[tuple[str, Sequence[str]]], repeat: int = 5) -> list[Measurement]:
+    """Each command once per round, *repeat* rounds: a slow spell of a shared machine then falls
+    on every command alike, instead of on whichever happened to be measured during it."""
+    times: dict[str, list[float]] = {label: [] for label, _ in commands}
+    peaks: dict[str, float] = dict.fromkeys(times, 0.0)
+    for _ in range(repeat):
+        for label, cmd in commands:
+            seconds, mib = run_once(cmd)
+            times[label].append(seconds)
+            peaks[label] = max(peaks[label], mib)
+    return [Measurement(label, times[label], peaks[label]) for label, _ in commands]
+
+
 def expedition_cmd() -> list[str]:
     """The installed console script next to this Python, else `python -m expedition`."""
     script = Path(sys.executable).parent / "expedition"

@@ -6,7 +6,8 @@
 
 Generates seeded synthetic data (20 columns: identifiers, categories, counts, amounts, dates,
 date-times, a flag, postcodes, coordinates, free text) as CSV and Parquet under ``bench/.work/``
-(kept between runs), then measures in this one run, each command in a fresh process:
+(kept between runs), then measures in this one run, each command in a fresh process, in rounds
+(every command once per round, so a slow spell of a shared machine falls on all of them alike):
 
 * the floor: Polars reading the whole file (``pl.read_csv`` and ``pl.scan_csv(...).collect()``,
   the faster of the two is the floor; Parquet: ``pl.read_parquet``), and the same read typed as
@@ -39,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from _measure import Measurement, expedition_cmd, measure, report, run_once
+from _measure import Measurement, expedition_cmd, measure, measure_rounds, report, run_once
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -195,17 +196,17 @@ def verdict(ok: bool) -> str:
 
 def bench_one(path: Path, args: argparse.Namespace, tools: Path | None, rows: int) -> dict:
     fmt = path.suffix.lstrip(".")
-    floors = [measure(label, cmd, args.repeat) for label, cmd in floor_cmds(path)]
-    floor = min(floors, key=lambda m: m.median)
-    rows_out: list[Measurement] = [*floors]
+    commands = list(floor_cmds(path))
     if fmt == "csv":
-        rows_out.append(measure("Polars read, typed as expedition reads it", typed_cmd(path), args.repeat))
-    ours = measure("expedition profile --json", [*expedition_cmd(), "profile", str(path), "--json"], args.repeat)
-    rows_out.append(ours)
-    duck = None
+        commands.append(("Polars read, typed as expedition reads it", typed_cmd(path)))
+    commands.append(("expedition profile --json", [*expedition_cmd(), "profile", str(path), "--json"]))
     if tools is not None:
-        duck = measure("DuckDB SUMMARIZE", duckdb_cmd(tools, path), args.repeat)
-        rows_out.append(duck)
+        commands.append(("DuckDB SUMMARIZE", duckdb_cmd(tools, path)))
+    rows_out: list[Measurement] = measure_rounds(commands, args.repeat)
+    by_label = {m.label: m for m in rows_out}
+    floor = min((by_label[label] for label, _ in floor_cmds(path)), key=lambda m: m.median)
+    ours = by_label["expedition profile --json"]
+    duck = by_label.get("DuckDB SUMMARIZE")
     ydata = None
     if tools is not None and fmt == "csv" and rows in args.ydata_rows:
         ydata = measure("ydata-profiling minimal", ydata_cmd(tools, path), max(1, min(args.repeat, args.ydata_repeat)))
