@@ -61,15 +61,17 @@ def step_progress(quiet: bool = False):
     if not err_console.is_terminal:
         # a log (CI, a file): one line per finished step, in order with everything else printed,
         # rather than a live display that is only drawn when it stops
+        labels: dict[str, str] = {}
+
         def log(event: str, step_id: str, detail: dict[str, Any]) -> None:
+            label = labels.get(step_id, step_id)
             if event == "start":
                 labels[step_id] = f"[{detail['index'] + 1}/{detail['total']}] {step_id} ({detail['step']})"
             elif event == "done":
-                err_console.print(f"  {labels.get(step_id, step_id)}  done in {detail['seconds']:.1f}s", markup=False)
+                err_console.print(f"  {label}  done in {detail['seconds']:.1f}s", markup=False)
             elif event == "cached":
-                err_console.print(f"  {labels.get(step_id, step_id)}  unchanged (cached)", markup=False)
+                err_console.print(f"  {label}  unchanged (cached)", markup=False)
 
-        labels: dict[str, str] = {}
         yield log
         return
     progress = Progress(

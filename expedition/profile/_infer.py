@@ -983,9 +983,9 @@ def _legend(result: PassResult) -> dict[str, Any]:
         approximate["pattern checks"] = "on up to 1,000 distinct values per column from the sample"
     approximate["distinct and top values"] = (
         "every value is counted exactly for columns with at most 1,000 distinct values (dates "
-        "without a time: at most 40,000 distinct days); beyond that, distinct comes from a K-minimum-values sketch (exact below 16,384 distinct values, "
-        "about ±0.8% above) and top values are estimated from the sample (distinct_exact and "
-        "top_values_exact say which)"
+        "without a time: at most 40,000 distinct days); beyond that, distinct comes from a "
+        "K-minimum-values sketch (exact below 16,384 distinct values, about ±0.8% above) and top "
+        "values are estimated from the sample (distinct_exact and top_values_exact say which)"
     )
     if result.duplicates_exact:
         exact.append("duplicate rows and unique columns (64-bit hashes of every row, or a whole-number "
