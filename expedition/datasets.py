@@ -604,24 +604,22 @@ def _open_text_recovering(
     """`_open_text`, reading the head again when it shows text in a column typed from its
     first rows, or bytes that are not UTF-8."""
     notes: dict[str, str] = {}
+    options = ReadOptions(encoding, quoting, overrides)
     for _ in range(64):
         try:
-            opened = _open_text(path, fmt, overrides, encoding, parse_dates, quoting)
+            opened = _open_text(
+                path, fmt, options.schema_overrides, options.encoding, parse_dates, options.quoting
+            )
         except DataError:
             raise
         except Exception as exc:  # polars raises several exception types for unreadable input
             recovery = read_failure(exc, path, format=fmt)
-            if recovery.encoding and recovery.encoding != encoding:
-                encoding = recovery.encoding
-                continue
-            if recovery.quoting is False and quoting is not False:
-                quoting = False
-                continue
-            fresh = {c: t for c, t in recovery.schema_overrides.items() if c not in overrides}
-            if not fresh:
+            retry = recovery.apply(options)
+            if retry is None:
                 raise _data_error(exc, path) from None
-            overrides = {**overrides, **fresh}
+            fresh = retry.schema_overrides.keys() - options.schema_overrides.keys()
             notes.update(dict.fromkeys(fresh, recovery.reason))
+            options = retry
             continue
         return replace(opened, read_as_text={**notes, **opened.read_as_text})
     raise DataError(
@@ -713,6 +711,15 @@ def scan_dataset(
 
 
 @dataclass(frozen=True)
+class ReadOptions:
+    """The choices a text file is read with that a `Recovery` may change."""
+
+    encoding: str | None = None
+    quoting: bool | None = None
+    schema_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Recovery:
     """How to read a file again after Polars stopped part-way: other types or another encoding."""
 
@@ -720,6 +727,17 @@ class Recovery:
     encoding: str | None = None
     quoting: bool | None = None
     reason: str = ""
+
+    def apply(self, options: ReadOptions) -> ReadOptions | None:
+        """*options* changed as this recovery says, or None when it has nothing new to try."""
+        if self.encoding and self.encoding != options.encoding:
+            return replace(options, encoding=self.encoding)
+        if self.quoting is False and options.quoting is not False:
+            return replace(options, quoting=False)
+        fresh = {c: t for c, t in self.schema_overrides.items() if c not in options.schema_overrides}
+        if not fresh:
+            return None
+        return replace(options, schema_overrides={**options.schema_overrides, **fresh})
 
 
 _PARSE_FAILURE = re.compile(r"could not parse `(.*?)` as dtype `(.*?)` at column '(.*?)'", re.S)

@@ -24,7 +24,7 @@ import json
 import re
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,15 +233,19 @@ def _profile_file(
     on_progress: ProgressCallback | None,
 ) -> tuple[Any, dict[str, Any]]:
     """One pass over a file; read again (at most a few times) when a later row needs other types."""
-    from expedition.datasets import open_dataset, read_failure
+    from expedition.datasets import ReadOptions, open_dataset, read_failure
     from expedition.profile._engine import DateLayoutMismatch, ReadFailure, run_pass
 
-    overrides: dict[str, Any] = {}
+    options = ReadOptions()
     read_as_text: dict[str, str] = {}
-    encoding: str | None = None
     for _ in range(_MAX_REREADS):
         opened = open_dataset(
-            path, format=format, schema_overrides=overrides, encoding=encoding, parse_dates=False
+            path,
+            format=format,
+            schema_overrides=options.schema_overrides,
+            encoding=options.encoding,
+            quoting=options.quoting,
+            parse_dates=False,
         )
         try:
             result = run_pass(
@@ -255,23 +259,21 @@ def _profile_file(
         except DateLayoutMismatch as exc:
             import polars as pl
 
-            overrides[exc.column] = pl.String
+            options = replace(options, schema_overrides={**options.schema_overrides, exc.column: pl.String})
             read_as_text[exc.column] = f"'{exc.column}' has dates in more than one layout (or other text)"
             continue
         except ReadFailure as exc:
             recovery = read_failure(exc.error, path, format=opened.format)
-            if recovery.encoding and recovery.encoding != encoding:
-                encoding = recovery.encoding
-                continue
-            fresh = {c: t for c, t in recovery.schema_overrides.items() if c not in overrides}
-            if not fresh:
+            retry = recovery.apply(options)
+            if retry is None:
                 raise DataError(
                     f"could not read the file: {str(exc.error).strip().splitlines()[0]}",
                     "check that the file is complete; export it again from the source system",
                     path=path,
                 ) from None
-            overrides.update(fresh)
-            read_as_text.update({c: recovery.reason for c in fresh})
+            fresh = retry.schema_overrides.keys() - options.schema_overrides.keys()
+            read_as_text.update(dict.fromkeys(fresh, recovery.reason))
+            options = retry
             continue
         layout = opened.layout
         info: dict[str, Any] = {

@@ -164,7 +164,7 @@ def personal_kind(frame: Any, column: str, sample: int = 200) -> str | None:
 
     from expedition.pii import KINDS, scan
 
-    lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    lazy = frame.lazy()  # a LazyFrame is its own lazy frame
     values = (
         lazy.select(pl.col(column).cast(pl.String).drop_nulls().unique(maintain_order=True).head(sample))
         .collect()
@@ -213,7 +213,7 @@ def top_levels(
     broken by value, so the result is stable); the caller groups the rest as 'Other'."""
     import polars as pl
 
-    lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    lazy = frame.lazy()  # a LazyFrame is its own lazy frame
     counts = (
         lazy.select(pl.col(column).cast(pl.String).alias("v"))
         .drop_nulls()

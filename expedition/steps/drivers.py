@@ -112,7 +112,7 @@ class Drivers(Step):
         import numpy as np
         import polars as pl
 
-        lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+        lazy = frame.lazy()  # a LazyFrame is its own lazy frame
         schema = lazy.collect_schema()
         require_columns(schema.names(), [params.outcome], param="outcome", step=self.name)
         ctx.report(0.02, "choosing variables")

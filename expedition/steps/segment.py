@@ -147,7 +147,7 @@ class Segment(Step):
         import numpy as np
         import polars as pl
 
-        lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+        lazy = frame.lazy()  # a LazyFrame is its own lazy frame
         ctx.report(0.02, "choosing variables")
         chosen = choose_variables(
             lazy, step=self.name, ctx=ctx, variables=params.variables, exclude=params.exclude,

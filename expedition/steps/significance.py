@@ -106,7 +106,7 @@ class Significance(Step):
     def run(self, frame: Any, params: SignificanceParams, ctx: StepContext) -> Finding:
         import polars as pl
 
-        lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+        lazy = frame.lazy()  # a LazyFrame is its own lazy frame
         schema = lazy.collect_schema()
         require_columns(schema.names(), [params.group], param="group", step=self.name)
         require_columns(schema.names(), list(params.tests), param="tests", step=self.name)
