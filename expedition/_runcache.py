@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from expedition.finding import Finding, load_finding
+from expedition.finding import FINDING_FORMAT, Finding, load_finding
 
 
 def cache_key(
@@ -28,6 +28,7 @@ def cache_key(
     disclosure: dict[str, Any],
     title: str | None,
     packages: dict[str, str],
+    recode: bool = True,
 ) -> str:
     """SHA-256 of the canonical JSON of everything that determines a step's finding."""
     record = {
@@ -39,6 +40,8 @@ def cache_key(
         "disclosure": disclosure,
         "title": title,
         "packages": packages,
+        "recode": recode,
+        "format": FINDING_FORMAT,
     }
     text = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -118,6 +118,11 @@ class DisclosureConfig(_Model):
         description="p% rule for magnitude tables: the rest must exceed p% of the largest contribution",
     )
     symbol: str = Field("c", min_length=1, description="how a suppressed cell is shown")
+    recode_labels: bool = Field(
+        True,
+        description="combine categories with fewer records than min_count before steps tabulate "
+        "(\"Other (fewer than N each)\", or not recorded when even together they are too few)",
+    )
     public_names: list[str] = Field(
         default_factory=list,
         description="names of the team and reviewers, which personal-data redaction leaves alone",
@@ -236,6 +241,9 @@ class StepConfig(_Model):
     dataset: str | None = Field(None, description="the dataset the step reads")
     title: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    recode: bool | None = Field(
+        None, description="combine rare categories before the step tabulates (default: disclosure.recode_labels)"
+    )
 
     @field_validator("params", mode="before")
     @classmethod

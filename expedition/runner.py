@@ -20,7 +20,7 @@ from typing import Any
 from expedition._runcache import cache_key, cached_finding
 from expedition.config import StepConfig
 from expedition.errors import ExpeditionError, StepError
-from expedition.finding import Finding, load_finding, save_finding
+from expedition.finding import Finding, StaleFinding, load_finding, save_finding
 from expedition.manifest import command_line, package_versions
 from expedition.project import Project
 from expedition.steps import Step, StepContext, StepParams, get_step
@@ -41,6 +41,12 @@ class StepInput:
     contract: Any = None
     roles: dict[str, str] | None = None
     personal: frozenset[str] = frozenset()
+
+    @property
+    def population(self) -> str:
+        """How the disclosure gate names these records (the dataset and its validated content)."""
+        digest = str(self.fingerprint.get("validated_sha256") or self.fingerprint.get("data_sha256") or "")
+        return f"{self.fingerprint.get('dataset', '')}@{digest[:16]}"
 
 
 def load_input(project: Project, dataset: str) -> StepInput:
@@ -136,20 +142,53 @@ def run(
             disclosure=project.config.disclosure.model_dump(mode="json"),
             title=entry.title,
             packages=versions,
+            recode=recoding(project, entry),
         )
         reused = None if force else cached_finding(project.results_dir / entry.id, key)
         if reused is not None:
             notify("cached", entry.id, {"key": key})
-            findings.append(reused)
+            findings.append(publish_finding(project, reused))
             cached.append(entry.id)
             continue
         finding = _run_one(project, planned, versions, command, notify, data=data)
         finding = finding.with_(provenance={**finding.provenance, "cache_key": key})
+        published = publish_finding(project, finding)  # a drawing that fails, fails the step now
         save_finding(finding, project.results_dir / entry.id)
         notify("done", entry.id, {"seconds": time.perf_counter() - started})
-        findings.append(finding)
+        findings.append(published)
     project.record("run", steps=[f.id for f in findings], cached=cached, command=command)
     return findings
+
+
+def recoding(project: Project, entry: StepConfig) -> bool:
+    """Whether rare categories are combined before the step tabulates (see
+    `expedition.disclosure.recode`): the step's ``recode`` setting, else the project's."""
+    return project.config.disclosure.recode_labels if entry.recode is None else entry.recode
+
+
+def publish_finding(project: Project, finding: Finding) -> Finding:
+    """A step's finding as it may be shown: through the disclosure gate on its own, its charts
+    drawn from the gated tables. (`expedition pack` gates every finding of a pack together.)"""
+    from expedition import disclosure
+    from expedition.steps._plot import draw_finding
+
+    rules = project.config.disclosure
+    allow = public_names(project)
+    gated = disclosure.apply_detailed(finding, rules, allow=allow)
+    return draw_finding(gated, rules, cache=project.state_dir / "cache" / "drawn", allow=allow)
+
+
+def public_names(project: Project) -> list[str]:
+    """Names the expedition publishes on purpose (the lead, partners, contact, reviewers)."""
+    from expedition.review import reviews
+
+    config = project.config
+    facts = config.transparency
+    names = [config.expedition.lead, *config.expedition.partners, facts.contact,
+             facts.senior_responsible_owner, facts.team, facts.organisation]
+    names += [r.by for r in reviews(project)]
+    names += list(config.disclosure.public_names)
+    return sorted({n.strip() for n in names if n and n.strip()})
 
 
 def _run_one(
@@ -175,8 +214,20 @@ def _run_one(
         ),
     )
     started = datetime.now(timezone.utc)
+    frame = data.frame
+    recoded: list[Any] = []
+    if recoding(project, entry):
+        columns = planned.step.recode_columns(planned.params, list(frame.collect_schema().names()))
+        if columns:
+            from expedition.disclosure.recode import recode_labels
+
+            frame, recoded = recode_labels(
+                frame.collect(), columns, project.config.disclosure.min_count,
+                keep=planned.step.recode_keep(planned.params),
+            )
+            frame = frame.lazy()
     try:
-        finding = planned.step().run(data.frame, planned.params, ctx)
+        finding = planned.step().run(frame, planned.params, ctx)
     except ExpeditionError as exc:
         if isinstance(exc, StepError) and not exc.what.startswith("step '"):
             exc.what = f"step '{entry.id}': {exc.what}"
@@ -192,6 +243,13 @@ def _run_one(
             f"step '{entry.step}' returned {type(finding).__name__}, not a Finding",
             "a step's run() must return expedition.Finding",
         )
+    if recoded:
+        m = project.config.disclosure.min_count
+        finding = finding.with_(caveats=[
+            *finding.caveats,
+            "Rare categories were combined before tabulating, so no group is too small to publish: "
+            + "; ".join(r.describe(m) for r in recoded) + ".",
+        ])
     provenance = {
         "step": entry.step,
         "step_version": planned.step.version,
@@ -203,20 +261,32 @@ def _run_one(
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if recoded:
+        provenance["recoded"] = [r.to_dict() for r in recoded]
     return finding.with_(
         id=entry.id,
         title=entry.title or finding.title,
+        method=finding.method or planned.step.method_text(),
         params=planned.params.model_dump(mode="json"),
         provenance=provenance,
+        population=data.population,
     )
 
 
 def stored_findings(project: Project, ids: Sequence[str] | None = None) -> list[Finding]:
-    """The findings stored by the last run of each step, in the order of expedition.yaml."""
+    """The findings stored by the last run of each step, in the order of expedition.yaml, as
+    the steps returned them (before the disclosure gate)."""
     wanted = ids or [s.id for s in project.config.steps]
     findings = []
     for step_id in wanted:
         folder: Path = project.results_dir / step_id
         if (folder / "finding.json").exists():
-            findings.append(load_finding(folder))
+            try:
+                findings.append(load_finding(folder))
+            except StaleFinding:
+                raise StepError(
+                    f"the stored finding of step '{step_id}' was made by an older version of expedition",
+                    "run the steps again with `expedition run` (unchanged inputs give the same results)",
+                    path=folder,
+                ) from None
     return findings

@@ -20,12 +20,13 @@ The checks:
   that rejects unknown parameters, every parameter has a description, ``describe()`` works;
 * **constructs** — the step class builds with no arguments and does no work doing so;
 * **runs** — on its example the step returns a `Finding` whose tables mark every column with a
-  kind and whose figures point at tables it has, with at least one headline;
+  kind and whose figures point at tables it has, with at least one headline; every sentence's
+  numbers sit in slots the gate can see (`expedition.finding.say`);
 * **input_unchanged** — the data the step was given are the same afterwards;
 * **deterministic** — two runs with the same seed give identical tables, metrics and headlines;
 * **no_files** — the step writes no file anywhere (steps do no I/O; the runner stores findings);
-* **disclosure** — the finding passes through `expedition.disclosure.apply` and its figures'
-  tables survive it unchanged (figures must be drawn from ``safe_table`` output);
+* **disclosure** — the finding passes through `expedition.disclosure.apply`, and every chart it
+  declares draws from the gated tables (`publish`), the same bytes twice;
 * **bad_params** — an unknown parameter is a `StepError` that lists the valid ones;
 * **no_rows** — an empty frame gives an `ExpeditionError` (or a finding), never another exception.
 
@@ -52,7 +53,7 @@ from expedition.errors import ExpeditionError, StepError
 from expedition.finding import COLUMN_KINDS, Finding
 from expedition.steps import Step, StepContext, StepParams
 
-__all__ = ["StepCheckFailed", "check_step", "example_input", "step_checks"]
+__all__ = ["StepCheckFailed", "attack", "check_step", "example_input", "publish", "step_checks"]
 
 #: the disclosure rules the checks run under
 RULES = DisclosureConfig(min_count=10)
@@ -112,6 +113,45 @@ def example_input(step: type[Step]) -> tuple[Any, dict[str, Any]]:
     return frame, dict(params or {})
 
 
+def publish(finding: Finding, rules: DisclosureConfig = RULES) -> Finding:
+    """A step's finding as a reader would see it: through the disclosure gate on its own, with
+    its charts drawn and documents rendered from the gated tables."""
+    from expedition import disclosure
+    from expedition.steps._plot import draw_finding
+
+    return draw_finding(disclosure.apply_detailed(finding, rules), rules)
+
+
+def attack(findings: list[Finding], rules: DisclosureConfig = RULES) -> list[str]:
+    """Attack what these findings would publish together, as a reader holding all of it would:
+    every small count in a published table, sentence or metric, and every suppressed count the
+    auditor can pin from the rest (`expedition.disclosure.system.audit`). Empty when sound."""
+    from expedition import disclosure
+    from expedition.disclosure.gate import audit_gated
+
+    m = rules.min_count
+    gated = disclosure.gate_findings(list(findings), rules)
+    problems = []
+    for g in gated:
+        for name, table in g.finding.tables.items():
+            for column, kind in table.kinds.items():
+                if kind != "count":
+                    continue
+                for row, value in enumerate(table.frame[column].to_list()):
+                    if value is not None and (0 < value < m or (value == 0 and rules.zeros_disclosive)):
+                        problems.append(f"{g.finding.id}: table {name} column {column} row {row}: {value} < {m}")
+        for item in g.published_counts:
+            v = item["value"]
+            if 0 < v < m:
+                problems.append(f"{g.finding.id}: {item['where']} publishes {v} < {m}")
+        for name, kind in g.finding.metric_kinds.items():
+            v = g.finding.metrics.get(name)
+            if kind == "count" and v is not None and 0 < v < m:
+                problems.append(f"{g.finding.id}: metric {name} = {v} < {m}")
+    problems += [e.describe(m) for e in audit_gated(gated, rules)]
+    return problems
+
+
 def _context(seed: int = 42) -> StepContext:
     return StepContext(seed=seed, dataset="example", disclosure=RULES)
 
@@ -165,15 +205,19 @@ def check_runs(step: type[Step]) -> None:
         raise _fail(step, "runs", f"run() returned {type(finding).__name__}, not a Finding")
     if finding.step != step.name:
         raise _fail(step, "runs", f"the finding's step is {finding.step!r}, not {step.name!r}")
-    if not finding.headlines or not all(isinstance(h, str) and h.strip() for h in finding.headlines):
+    from expedition.finding import Chart, Sentence
+
+    if not finding.headlines or not all(
+        (isinstance(h, str) and h.strip()) or isinstance(h, Sentence) for h in finding.headlines
+    ):
         raise _fail(step, "runs", "a finding needs at least one plain-English headline")
     for name, table in finding.tables.items():
         unknown = {c: k for c, k in table.kinds.items() if k not in COLUMN_KINDS}
         if unknown or set(table.kinds) != set(table.frame.columns):
             raise _fail(step, "runs", f"table {name!r} must give every column a kind")
     for name, figure in finding.figures.items():
-        if not figure.png or not figure.alt:
-            raise _fail(step, "runs", f"figure {name!r} needs PNG bytes and alt text")
+        if not figure.alt or (not isinstance(figure, Chart) and not figure.png):
+            raise _fail(step, "runs", f"figure {name!r} needs alt text (and a drawing, or PNG bytes)")
 
 
 def check_input_unchanged(step: type[Step]) -> None:
@@ -193,7 +237,7 @@ def check_deterministic(step: type[Step]) -> None:
         ta, tb = a.tables[name], b.tables[name]
         if ta.kinds != tb.kinds or not ta.frame.equals(tb.frame):
             raise _fail(step, "deterministic", f"table {name!r} differs between two runs with the same seed")
-    if a.headlines != b.headlines:
+    if a.to_dict()["headlines"] != b.to_dict()["headlines"]:
         raise _fail(step, "deterministic", "the headlines differ between two runs with the same seed")
     if {k: str(v) for k, v in a.metrics.items()} != {k: str(v) for k, v in b.metrics.items()}:
         raise _fail(step, "deterministic", "the metrics differ between two runs with the same seed")
@@ -221,17 +265,24 @@ def check_no_files(step: type[Step]) -> None:
 
 
 def check_disclosure(step: type[Step]) -> None:
-    from expedition.disclosure import apply
+    from expedition.finding import Chart, Figure
 
     finding = _run(step, fresh=False)
-    safe, log = apply(finding, RULES)
-    withheld = sorted(set(finding.figures) - set(safe.figures))
+    once, twice = publish(finding), publish(finding)
+    if not once.gated:
+        raise _fail(step, "disclosure", "the published finding still holds slots, charts or documents")
+    withheld = sorted(n for n, f in finding.figures.items() if isinstance(f, Figure) and n not in once.figures)
     if withheld:
         raise _fail(
             step, "disclosure",
-            f"figures {', '.join(withheld)} would be withheld by the disclosure gate: draw them "
-            "from expedition.disclosure.safe_table(...) output and store that table",
+            f"figures {', '.join(withheld)} would be withheld by the disclosure gate: declare them as "
+            "expedition.finding.Chart drawings of the finding's tables",
         )
+    for name, figure in finding.figures.items():
+        if isinstance(figure, Chart) and name in once.figures:
+            a, b = once.figures[name], twice.figures[name]
+            if not a.png or a.png != b.png or a.svg != b.svg:
+                raise _fail(step, "disclosure", f"chart {name!r} does not draw the same bytes twice")
 
 
 def check_bad_params(step: type[Step]) -> None:

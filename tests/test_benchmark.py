@@ -13,6 +13,7 @@ from expedition.config import DisclosureConfig
 from expedition.disclosure import apply
 from expedition.errors import StepError
 from expedition.steps import StepContext
+from expedition.testing import attack, publish
 from expedition.steps.benchmark import (
     Benchmark,
     Limits,
@@ -26,6 +27,12 @@ CTX = StepContext(seed=1, disclosure=DisclosureConfig(min_count=10))
 
 
 def run(data: pl.DataFrame, ctx: StepContext = CTX, **params):
+    """The finding as published: tables, sentences and figures through the gate."""
+    return publish(raw(data, ctx, **params), ctx.disclosure)
+
+
+def raw(data: pl.DataFrame, ctx: StepContext = CTX, **params):
+    """The finding as the step returns it, before the gate."""
     return Benchmark().run(data.lazy(), Benchmark.parse_params(params), ctx)
 
 
@@ -228,3 +235,35 @@ def test_published_unit_tables_never_show_a_small_count_or_what_it_implies(pairs
             assert row["rate"] is None and row["z"] is None
         if row["denominator"] is None:
             assert all(row[c] is None for c in ("lower95", "upper95", "lower998", "upper998"))
+
+
+# --------------------------------------------------------------------------- the attacker
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 9), st.integers(3, 12), st.integers(0, 10_000))
+def test_a_planted_small_unit_cannot_be_read_from_anything_published(small_n, small_r, units, seed):
+    """A unit of fewer than ten cases among large ones: no table cell, sentence or metric
+    publishes its count, and the auditor cannot pin it from the totals the headline gives."""
+    assume(small_r <= small_n)
+    rng = np.random.default_rng(seed)
+    n = [int(x) for x in rng.integers(60, 400, units)] + [small_n]
+    r = [int(rng.binomial(x, 0.3)) for x in n[:-1]] + [small_r]
+    rows = [(f"Team {i:02d}", 1 if j < r[i] else 0) for i in range(len(n)) for j in range(n[i])]
+    data = pl.DataFrame(rows, schema=["team", "flag"], orient="row")
+    finding = raw(data, unit="team", outcome="flag", outcome_value="1").with_(id="bench", population="p")
+    assert attack([finding], CTX.disclosure) == []
+
+
+def test_a_unit_too_small_to_publish_is_not_named_as_an_outlier():
+    data = pl.DataFrame(
+        [("Team A", j < 60) for j in range(300)] + [("Team B", j < 75) for j in range(300)]
+        + [("Team C", True) for _ in range(8)],
+        schema=["team", "flag"], orient="row",
+    )
+    finding = run(data, unit="team", outcome="flag")
+    text = " ".join(finding.headlines)
+    assert "Team C" not in text
+    assert "8 of 8" not in text
+    units = finding.tables["units"].frame.filter(pl.col("unit") == "Team C")
+    assert units["events"].item() is None and units["position"].item() is None

@@ -33,7 +33,7 @@ from expedition.pack.render import render_index, summary_md, table_csv, table_vi
 from expedition.pack.transparency import build_record, parse_checklist
 from expedition.project import Project
 from expedition.review import ReviewStatus, review_status
-from expedition.runner import stored_findings
+from expedition.runner import public_names, stored_findings
 
 PACK_FORMAT = 2
 MODEL_CARD = "model_card"
@@ -82,16 +82,6 @@ def _status(final: bool, review: ReviewStatus) -> dict[str, Any]:
     return {"kind": "draft", "label": f"DRAFT — {review.describe()}"}
 
 
-def _public_names(project: Project, review: ReviewStatus) -> list[str]:
-    config = project.config
-    names = [config.expedition.lead, *config.expedition.partners]
-    facts = config.transparency
-    names += [facts.contact, facts.senior_responsible_owner, facts.team, facts.organisation]
-    names += [r.by for r in review.reviews]
-    names += list(config.disclosure.public_names)
-    return sorted({n.strip() for n in names if n and n.strip()})
-
-
 def _read_optional(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -136,7 +126,7 @@ def build_pack(
             "then run `expedition pack --final` (or build a draft with `expedition pack`)",
         )
     status = _status(final, review)
-    allow = _public_names(project, review)
+    allow = public_names(project)
     rules = project.config.disclosure
     info = project.config.expedition
     info = info.model_copy(
@@ -145,12 +135,14 @@ def build_pack(
     rules_text = rules.describe(magnitude=any(t.contributors for f in findings for t in f.tables.values()))
     warnings: list[str] = []
 
-    gated = [disclosure.apply_detailed(f, rules, allow=allow) for f in findings]
+    from expedition.steps._plot import draw_finding
+
+    gated = disclosure.gate_findings(findings, rules, allow=allow)
+    drawn = [draw_finding(g, rules, cache=project.state_dir / "cache" / "drawn", allow=allow) for g in gated]
     log = [entry for g in gated for entry in g.log]
     sections = []
     model_cards: dict[str, str] = {}
-    for original, g in zip(findings, gated):
-        finding = g.finding
+    for original, g, finding in zip(findings, gated, drawn):
         if not original.tables:
             warnings.append(f"finding {finding.id} has no tables: its numbers cannot be checked in the pack")
         figures, broken = [], []
@@ -332,6 +324,8 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
     for section in sections:
         finding, gated = section["finding"], section["gated"]
         record = finding.to_dict()
+        record["metric_kinds"] = dict(finding.metric_kinds)
+        record["published_counts"] = list(gated.published_counts)
         for name, table in finding.tables.items():
             rel = f"tables/{finding.id}__{_file_name(name)}.csv"
             suppressed = gated.suppressed.get(name, {})

@@ -32,7 +32,24 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from expedition.config import DisclosureConfig
 from expedition.errors import StepError
-from expedition.finding import COLUMN_KINDS, Figure, Finding, Table
+from expedition.finding import (
+    COLUMN_KINDS,
+    RECORDED,
+    Cell,
+    Chart,
+    Count,
+    Derived,
+    Document,
+    Figure,
+    Finding,
+    Items,
+    Keys,
+    Sentence,
+    Table,
+    Value,
+    say,
+    share,
+)
 from expedition.steps._registry import (
     ENTRY_POINT_GROUP,
     available_steps,
@@ -46,8 +63,20 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMN_KINDS",
     "ENTRY_POINT_GROUP",
+    "RECORDED",
+    "Cell",
+    "Chart",
+    "Count",
+    "Derived",
+    "Document",
     "Figure",
     "Finding",
+    "Items",
+    "Keys",
+    "Sentence",
+    "Value",
+    "say",
+    "share",
     "Step",
     "StepContext",
     "StepParams",
@@ -109,6 +138,25 @@ class Step:
 
     def run(self, frame: pl.LazyFrame, params: Any, ctx: StepContext) -> Finding:
         raise NotImplementedError
+
+    @classmethod
+    def recode_columns(cls, params: Any, columns: list[str]) -> list[str]:
+        """The label columns this step tabulates, whose rare categories the runner combines
+        before the step runs (see `expedition.disclosure.recode`). None by default."""
+        return []
+
+    @classmethod
+    def recode_keep(cls, params: Any) -> list[Any]:
+        """Values never recoded (e.g. the outcome value a step compares against)."""
+        return []
+
+    @classmethod
+    def method_text(cls) -> str:
+        """The method as the pack describes it: the class docstring after its first paragraph
+        (or all of it), on one line per paragraph. The runner uses it when a finding gives none."""
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+        return " ".join(paragraphs[1:] or paragraphs)
 
     @classmethod
     def example(cls) -> tuple[Any, dict[str, Any]] | None:

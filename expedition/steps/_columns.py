@@ -18,6 +18,10 @@ from expedition.steps import StepContext, require_columns
 if TYPE_CHECKING:
     import polars as pl
 
+#: values read as "yes" and "no" in a two-valued outcome column
+POSITIVE = {"1", "true", "t", "yes", "y"}
+NEGATIVE = {"0", "false", "f", "no", "n"}
+
 #: roles from a data contract whose columns are never analysed by default
 SKIP_ROLES = {"identifier": "identifiers", "text": "free text", "geo": "coordinates", "date": "dates"}
 #: column names taken to be map coordinates when the data have no contract
@@ -244,3 +248,98 @@ def no_rows(step: str) -> StepError:
         f"step '{step}': the dataset has no rows to analyse",
         "check the delivery (and its validation): every row may have been quarantined",
     )
+
+
+# --------------------------------------------------------------------------- shared by steps
+
+
+def classify_columns(data: Any, exclude: list[str] | None = None) -> dict[str, str]:
+    """Sort columns into numeric, categorical, date, identifier and text (a simple heuristic)."""
+    import polars as pl
+
+    exclude = set(exclude or [])
+    kinds: dict[str, str] = {}
+    rows = max(data.height, 1)
+    for column, dtype in data.schema.items():
+        if column in exclude:
+            continue
+        series = data[column]
+        if dtype == pl.Boolean:
+            kinds[column] = "categorical"
+        elif dtype.is_numeric():
+            distinct = series.n_unique()
+            looks_like_id = dtype.is_integer() and distinct == series.len() and rows > 50 and (
+                "id" in column.lower().replace("_", " ").split() or column.lower().endswith("_id")
+            )
+            if looks_like_id:
+                kinds[column] = "identifier"
+            elif distinct <= 2:
+                kinds[column] = "categorical"
+            else:
+                kinds[column] = "numeric"
+        elif dtype.is_temporal():
+            kinds[column] = "date"
+        else:
+            text = series.cast(pl.String)
+            distinct = text.n_unique()
+            mean_len = text.str.len_chars().mean() or 0
+            if looks_like_text(mean_len, distinct, rows):
+                kinds[column] = "text"
+            elif personal_kind(data, column):
+                kinds[column] = "identifier"
+            elif distinct > 0.9 * rows and rows > 50:
+                kinds[column] = "identifier"
+            else:
+                kinds[column] = "categorical"
+    return kinds
+
+
+def binary_outcome(series: Any, value: str | None, name: str) -> tuple[Any, str]:
+    """A 0/1 (nullable) Int8 series from a binary column, and the label of the 'yes' value."""
+    import polars as pl
+
+    text = series.cast(pl.String)
+    values = [v for v in text.drop_nulls().unique().sort().to_list()]
+    if value is not None:
+        if value not in values:
+            raise StepError(
+                f"outcome_value {value!r} does not occur in column {name!r}",
+                f"the values are: {', '.join(values[:20])}",
+            )
+        positive = value
+    else:
+        lowered = {v.lower(): v for v in values}
+        positives = [lowered[v] for v in lowered if v in POSITIVE]
+        if len(values) > 2 or not values:
+            raise StepError(
+                f"the outcome {name!r} must have two values; it has {len(values)}",
+                "choose a binary column, or derive one before running the step",
+            )
+        if len(positives) == 1:
+            positive = positives[0]
+        elif len(values) == 2 and all(v.lower() in POSITIVE | NEGATIVE for v in values):
+            positive = positives[0]
+        else:
+            raise StepError(
+                f"cannot tell which value of {name!r} means 'yes' (values: {', '.join(values)})",
+                "set the parameter outcome_value to the value that counts as the outcome",
+            )
+    out = pl.when(text.is_null()).then(None).otherwise((text == positive).cast(pl.Int8))
+    return pl.select(out.alias(name)).to_series(), positive
+
+
+def resolve_text_columns(data: Any, wanted: list[str] | None, ctx: StepContext, *, step: str) -> list[str]:
+    """The text columns named, else the contract's, else those that look like free text."""
+    if wanted is not None:
+        require_columns(data.columns, wanted, param="text", step=step)
+        columns = list(wanted)
+    else:
+        columns = [c for c in ctx.columns_with_role("text") if c in data.columns]
+        if not columns:
+            columns = [c for c, k in classify_columns(data).items() if k == "text"]
+    if not columns:
+        raise StepError(
+            f"step '{step}': no free-text column found",
+            "name the column(s) with the parameter 'text', e.g. text: [referral_note]",
+        )
+    return columns

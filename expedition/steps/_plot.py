@@ -5,6 +5,8 @@ matplotlib is imported inside the functions so that listing steps stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from expedition.finding import Figure
@@ -57,3 +59,188 @@ def small_multiples(n: int, columns: int = 3, panel: tuple[float, float] = (3.2,
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+# --------------------------------------------------------------------------- declared drawings
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """What a drawing receives: the chart's gated tables, which of their cells are suppressed,
+    the chart's options and the disclosure rules (for the suppression symbol and threshold)."""
+
+    chart: Any
+    tables: dict[str, Any]
+    suppressed: dict[str, dict[str, list[bool]]]
+    rules: Any
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.chart.options
+
+    @property
+    def table(self) -> Any:
+        return self.tables[self.chart.table]
+
+    @property
+    def frame(self) -> Any:
+        return self.table.frame
+
+    def hidden(self, column: str, table: str | None = None) -> list[bool]:
+        """Rows of *column* the gate suppressed (not those that were missing to begin with)."""
+        name = table or self.chart.table
+        mask = self.suppressed.get(name, {}).get(column)
+        height = self.tables[name].frame.height
+        return list(mask) if mask is not None else [False] * height
+
+    def values(self, column: str, table: str | None = None, frame: Any = None) -> list[float]:
+        """The column as floats, NaN where suppressed or missing (so lines break there)."""
+        source = frame if frame is not None else self.tables[table or self.chart.table].frame
+        return [float("nan") if v is None else float(v) for v in source[column].to_list()]
+
+
+_DRAWINGS: dict[str, Callable[[Drawing], Any]] = {}
+_DOCUMENTS: dict[str, Callable[[Drawing, dict[str, Any]], str]] = {}
+
+
+def drawing(name: str) -> Callable[[Callable[[Drawing], Any]], Callable[[Drawing], Any]]:
+    """Register a chart drawing: a function of a `Drawing` returning a matplotlib figure.
+
+    Names are ``"<step>.<what>"``; `expedition.finding.Chart.draw` refers to them.
+    """
+
+    def register(func: Callable[[Drawing], Any]) -> Callable[[Drawing], Any]:
+        _DRAWINGS[name] = func
+        return func
+
+    return register
+
+
+def document(name: str) -> Callable[[Callable[[Drawing, dict[str, Any]], str]], Callable[[Drawing, dict[str, Any]], str]]:
+    """Register a document rendering: a function of a `Drawing` (its tables) and the document's
+    gated values (None where withheld) returning Markdown."""
+
+    def register(func: Callable[[Drawing, dict[str, Any]], str]) -> Callable[[Drawing, dict[str, Any]], str]:
+        _DOCUMENTS[name] = func
+        return func
+
+    return register
+
+
+def _lookup(registry: dict[str, Any], name: str, step: str) -> Any:
+    if name not in registry:
+        from expedition.steps._registry import get_step
+
+        try:
+            get_step(step)  # importing the step's module registers its drawings
+        except Exception:
+            pass
+    if name not in registry:
+        from expedition.errors import StepError
+
+        raise StepError(
+            f"step '{step}' declares a drawing {name!r} that is not registered",
+            "register it with @expedition.steps._plot.drawing (or document) in the step's module",
+        )
+    return registry[name]
+
+
+def mark_suppressed(ax: Any, positions: list[float], *, horizontal: bool = False, symbol: str = "c",
+                    size: float | None = None) -> None:
+    """Show suppressed values where they would be: a hatched grey stub with the symbol, never a
+    zero-height bar or a missing point that reads as zero."""
+    if not positions:
+        return
+    lo, hi = (ax.get_xlim() if horizontal else ax.get_ylim())
+    stub = size if size is not None else max((hi - lo) * 0.04, 1e-9)
+    kwargs = {"color": SUPPRESSED_COLOUR, "hatch": "///", "edgecolor": "#8c8c8c", "linewidth": 0.5}
+    for p in positions:
+        if horizontal:
+            ax.barh([p], [stub], left=lo, height=0.8, **kwargs)
+            ax.text(lo + stub * 1.3, p, symbol, va="center", ha="left", fontsize=7, color="#555555")
+        else:
+            ax.bar([p], [stub], bottom=lo, width=0.8, **kwargs)
+            ax.text(p, lo + stub * 1.3, symbol, va="bottom", ha="center", fontsize=7, color="#555555")
+
+
+def suppressed_note(rules: Any) -> str:
+    return f"{rules.symbol} = suppressed (fewer than {rules.min_count}, or would reveal one)"
+
+
+def draw_chart(chart: Any, step: str, tables: dict[str, Any], suppressed: dict[str, Any], rules: Any) -> Figure:
+    """Draw a declared chart from gated tables."""
+    func = _lookup(_DRAWINGS, chart.draw, step)
+    fig = func(Drawing(chart, tables, suppressed, rules))
+    if any(any(any(m) for m in suppressed.get(t, {}).values()) for t in (chart.table, *chart.also)):
+        fig.text(0.99, 0.005, suppressed_note(rules), ha="right", va="bottom", fontsize=6.5, color="#555555")
+    return to_figure(fig, chart.title, alt=chart.alt, data=chart.table)
+
+
+def render_document(doc: Any, step: str, tables: dict[str, Any], suppressed: dict[str, Any], rules: Any) -> str:
+    func = _lookup(_DOCUMENTS, doc.render, step)
+    holder = type("_Doc", (), {"options": doc.options, "table": doc.tables[0] if doc.tables else "", "also": ()})()
+    return func(Drawing(holder, tables, suppressed, rules), dict(doc.values))
+
+
+def draw_finding(gated: Any, rules: Any, *, cache: Any = None, allow: Any = ()) -> Any:
+    """The published finding: every declared chart drawn and document rendered from the gated
+    tables. *cache* (a folder) keeps drawn figures by the hash of what they draw."""
+    from dataclasses import replace
+
+    from expedition.disclosure.text import redact, scan_text
+    from expedition.finding import Chart, Document
+
+    finding = gated.finding
+    allow = [*allow, *rules.public_names]
+    figures = {}
+    for name, figure in finding.figures.items():
+        if isinstance(figure, Chart):
+            figure = _cached_draw(figure, finding, gated.suppressed, rules, cache)
+        if figure.svg is not None and scan_text(figure.svg.decode("utf-8", "replace"), allow, markup=True):
+            gated.log.append(_withheld(finding.id, name, "its picture contains personal data"))
+            continue
+        figures[name] = figure
+    documents = {}
+    for name, doc in finding.documents.items():
+        if isinstance(doc, Document):
+            doc = redact(render_document(doc, finding.step, finding.tables, gated.suppressed, rules), allow)[0]
+        documents[name] = doc
+    return replace(finding, figures=figures, documents=documents)
+
+
+def _withheld(fid: str, name: str, why: str) -> Any:
+    from expedition.disclosure import Suppression
+
+    return Suppression(fid, f"figure {name}", f"withheld: {why}", rule="withheld")
+
+
+def _cached_draw(chart: Any, finding: Any, suppressed: dict[str, Any], rules: Any, cache: Any) -> Figure:
+    tables = {t: finding.tables[t] for t in (chart.table, *chart.also)}
+    if cache is None:
+        return draw_chart(chart, finding.step, tables, suppressed, rules)
+    import hashlib
+    import io
+    import json
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([finding.step, chart.meta(), rules.symbol, rules.min_count], sort_keys=True,
+                             default=str).encode())
+    for t in sorted(tables):
+        buffer = io.BytesIO()
+        tables[t].frame.write_ipc(buffer)
+        digest.update(t.encode())
+        digest.update(buffer.getvalue())
+        digest.update(json.dumps(suppressed.get(t, {}), sort_keys=True).encode())
+    folder = Path(cache)
+    key = digest.hexdigest()
+    png, svg = folder / f"{key}.png", folder / f"{key}.svg"
+    if png.is_file() and svg.is_file():
+        return Figure(chart.title, png.read_bytes(), svg.read_bytes(), chart.alt, chart.table)
+    figure = draw_chart(chart, finding.step, tables, suppressed, rules)
+    from expedition._io import atomic_write_bytes
+
+    atomic_write_bytes(png, figure.png)
+    if figure.svg is not None:
+        atomic_write_bytes(svg, figure.svg)
+    return figure

@@ -8,11 +8,24 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from expedition.disclosure import safe_table
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
-from expedition.steps import Step, StepContext, StepParams, require_columns
-from expedition.steps._plot import PALETTE, new_figure, to_figure
+from expedition.steps import (
+    RECORDED,
+    Cell,
+    Chart,
+    Count,
+    Finding,
+    Items,
+    Keys,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    Value,
+    require_columns,
+    say,
+)
+from expedition.steps._plot import PALETTE, Drawing, drawing, new_figure
 
 INNER, OUTER = 0.95, 0.998
 MIN_UNITS_FOR_DISPERSION = 20
@@ -185,7 +198,7 @@ class Benchmark(Step):
         data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
         if data.height == 0:
             raise StepError("the dataset has no rows", "check the delivery")
-        units, r, n, caveats, what = _per_unit(data, params)
+        units, r, n, caveats, what, label = _per_unit(data, params)
         ctx.report(0.3, "control limits")
         c = compare(units, r, n, params)
         target, k, phi, chi_p, dispersed, method, tau2, limits = (
@@ -196,7 +209,7 @@ class Benchmark(Step):
         scale = 1.0 if params.measure == "proportion" else params.per
         value_name = "rate" if params.measure == "proportion" else f"rate_per_{params.per:g}"
         limit_cols = ["lower95", "upper95", "lower998", "upper998"]
-        units_table = safe_table(units_table_of(c, params, what), ctx.disclosure)
+        units_table = units_table_of(c, params, what, label)
         ctx.report(0.6, "funnel")
         grid = _funnel_grid(n, params.measure)
         g_lo_in, g_hi_in = limits.at(grid, INNER)
@@ -216,34 +229,66 @@ class Benchmark(Step):
             title="Funnel control limits",
             description="The target and the 95% and 99.8% limits across denominators (the funnel's lines).",
         )
-        figure = _draw_funnel(units_table, funnel, value_name, params, limits)
-
-        # headlines -----------------------------------------------------------------------
-        def fmt(v: float) -> str:
-            return f"{v:.1%}" if params.measure == "proportion" else f"{v * scale:,.3g} per {params.per:,g}"
-
-        headlines = []
-        base = "overall" if params.target is None else "the target"
-        headlines.append(
-            f"{k} units ({params.unit}) compared on {what}; {base} {fmt(target)}"
-            + (f" ({int(total_r):,} of {int(total_n):,})." if params.target is None and params.measure == "proportion" else ".")
+        chart = Chart(
+            f"Funnel plot by {params.unit}",
+            "benchmark.funnel",
+            "units",
+            alt=(
+                f"Funnel plot: each {params.unit}'s rate against its size, with the target line and 95% "
+                "and 99.8% control limits narrowing as units grow. Units with too few records to "
+                "publish are not drawn."
+            ),
+            options={
+                "value": value_name, "unit": params.unit, "measure": params.measure, "per": params.per,
+                "xlabel": f"{params.denominator or 'cases'} per {params.unit}",
+                "ylabel": params.outcome or params.events or "rate", "method": limits.method,
+            },
+            also=("funnel",),
         )
-        outer = [(units[i], "above" if y[i] > target else "below") for i in sorted(range(k), key=lambda i: units[i]) if position[i] in (ABOVE_OUTER, BELOW_OUTER)]
-        inner = [units[i] for i in sorted(range(k), key=lambda i: units[i]) if position[i] in (ABOVE_INNER, BELOW_INNER)]
-        if outer:
-            headlines.append(
-                "Outside the 99.8% limits: "
-                + ", ".join(f"{u} ({side})" for u, side in outer)
-                + f" — further out than chance alone would put a unit (about {(1 - OUTER) * k:.2g} of {k} units would fall outside by chance)."
+
+        # headlines: every count in a slot, so the gate sees it -------------------------------
+        fmt = ".1%" if params.measure == "proportion" else ",.3g"
+        total_events, total_cases = _total_counts(params, total_r, total_n, label)
+        overall = Value(target * scale, fmt, (total_events, total_cases) if params.target is None else ())
+        per = "" if params.measure == "proportion" else f" per {params.per:,g}"
+        base = "overall" if params.target is None else "the target"
+        if params.target is None and params.measure == "proportion":
+            first = say(
+                "{k} units ({unit}) compared on {what}; " + base + " {overall} ({r} of {n}).",
+                k=Value(k, ",.0f"), unit=params.unit, what=what, overall=overall, r=total_events, n=total_cases,
+                fallback=say("{k} units ({unit}) compared on {what}.", k=Value(k, ",.0f"), unit=params.unit, what=what),
             )
+        else:
+            first = say("{k} units ({unit}) compared on {what}; " + base + " {overall}" + per + ".",
+                        k=Value(k, ",.0f"), unit=params.unit, what=what, overall=overall)
+        headlines: list[Any] = [first]
+        order = sorted(range(k), key=lambda i: units[i])
+
+        def named(i: int, text: str) -> Value:
+            # a unit's position rests on its counts: withheld (not named) when they are
+            row = {"unit": units[i]}
+            return Value(text, sources=(Cell("units", "events", row), Cell("units", "denominator", row)))
+
+        outer = [named(i, f"{units[i]} ({'above' if y[i] > target else 'below'})") for i in order
+                 if position[i] in (ABOVE_OUTER, BELOW_OUTER)]
+        inner = [named(i, str(units[i])) for i in order if position[i] in (ABOVE_INNER, BELOW_INNER)]
+        chance = f"{(1 - OUTER) * k:.2g}"
+        if outer:
+            headlines.append(say(
+                "Outside the 99.8% limits: {units} — further out than chance alone would put a unit "
+                "(about {chance} of {k} units would fall outside by chance).",
+                units=Items(tuple(outer), "{n} more with too few records to name"), chance=chance, k=f"{k}",
+                fallback="Some units lie outside the 99.8% limits, but each has too few records to be named.",
+            ))
         else:
             headlines.append("No unit lies outside the 99.8% limits.")
         if inner:
-            headlines.append(
-                f"Outside the 95% but within the 99.8% limits: {', '.join(inner)} "
-                f"(chance alone would put about {0.05 * k:.1f} of {k} units outside the 95% limits; "
-                "a warning to look at, not a finding)."
-            )
+            headlines.append(say(
+                "Outside the 95% but within the 99.8% limits: {units} (chance alone would put about "
+                "{chance} of {k} units outside the 95% limits; a warning to look at, not a finding).",
+                units=Items(tuple(inner), "{n} more with too few records to name"), chance=f"{0.05 * k:.1f}", k=f"{k}",
+                fallback="Some units lie outside the 95% limits, but each has too few records to be named.",
+            ))
         if method == "additive":
             headlines.append(
                 f"Units vary more than chance allows (over-dispersion φ = {phi:.2f}, p = {chi_p:.2g}), "
@@ -272,27 +317,35 @@ class Benchmark(Step):
         )
         metrics = {
             "units": float(k),
-            "target": float(target * scale),
+            "target": overall,
             "outside_998": float(len(outer)),
             "outside_95_only": float(len(inner)),
             "phi": phi,
             "overdispersion_p": chi_p,
             "tau2": float(tau2),
         }
-        method_text = " ".join(line.strip() for line in (self.__doc__ or "").split("\n\n", 1)[1].strip().splitlines())
-        method_text += f" Limits used: {method}{'' if method == 'exact' else ' (normal approximation around the target)'}."
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
             title="How units compare",
             headlines=headlines,
-            method=method_text,
+            method=self.method_text()
+            + f" Limits used: {method}{'' if method == 'exact' else ' (normal approximation around the target)'}.",
             tables={"units": units_table, "funnel": funnel},
-            figures={"funnel": figure},
+            figures={"funnel": chart},
             metrics=metrics,
             caveats=caveats,
             params=params.model_dump(),
         )
+
+
+def _total_counts(params: BenchmarkParams, total_r: float, total_n: float, label: str | None) -> tuple[Count, Count]:
+    """The overall events and cases as the gate keys them (the units table's totals)."""
+    keys = _count_keys(params, label)
+    return (
+        Count(total_r, {params.unit: RECORDED, **keys["events"]}),
+        Count(total_n, {params.unit: RECORDED, **keys["denominator"]}),
+    )
 
 
 @dataclass
@@ -359,7 +412,7 @@ def _value_kind(params: BenchmarkParams) -> str:
     return "rate" if params.measure == "proportion" else "statistic"
 
 
-def units_table_of(c: Comparison, params: BenchmarkParams, what: str) -> Table:
+def units_table_of(c: Comparison, params: BenchmarkParams, what: str, label: str | None = None) -> Table:
     """The units table, alphabetical, every column with its kind (before disclosure control)."""
     import numpy as np
     import polars as pl
@@ -404,9 +457,18 @@ def units_table_of(c: Comparison, params: BenchmarkParams, what: str) -> Table:
         denominators={
             value_name: ["events", "denominator"],
             "z": ["events", "denominator"],
+            "position": ["events", "denominator"],
             **{col: "denominator" for col in limit_cols},
         },
+        dimensions=["unit"],
+        keys=Keys(variables={"unit": params.unit, "position": None}, counts=_count_keys(params, label)),
     )
+
+
+def _count_keys(params: BenchmarkParams, label: str | None) -> dict[str, dict[str, Any]]:
+    if params.outcome:
+        return {"events": {params.outcome: label}, "denominator": {params.outcome: RECORDED}}
+    return {"events": {"sum of": params.events}, "denominator": {"sum of": params.denominator}}
 
 
 def _whole(values: Any) -> bool:
@@ -415,15 +477,16 @@ def _whole(values: Any) -> bool:
     return bool(np.all(np.equal(np.mod(values, 1), 0)))
 
 
-def _per_unit(data: Any, params: BenchmarkParams) -> tuple[list[str], Any, Any, list[str], str]:
+def _per_unit(data: Any, params: BenchmarkParams) -> tuple[list[str], Any, Any, list[str], str, str | None]:
     import polars as pl
 
-    from expedition.steps.eda import binary_outcome
+    from expedition.steps._columns import binary_outcome
 
     columns = data.columns
     for param in ("unit", "outcome", "events", "denominator"):
         require_columns(columns, [getattr(params, param)], param=param, step="benchmark")
     caveats: list[str] = []
+    label: str | None = None
     if params.outcome and (params.events or params.denominator):
         raise StepError("give either outcome, or events and denominator — not both", "remove one of them")
     unit = data[params.unit].cast(pl.String)
@@ -494,6 +557,7 @@ def _per_unit(data: Any, params: BenchmarkParams) -> tuple[list[str], Any, Any, 
         grouped["n"].to_numpy().astype(float),
         caveats,
         what,
+        label,
     )
 
 
@@ -508,11 +572,16 @@ def _funnel_grid(n: Any, measure: str) -> Any:
     return grid
 
 
-def _draw_funnel(table: Table, funnel: Table, value: str, params: BenchmarkParams, limits: Limits) -> Figure:
+@drawing("benchmark.funnel")
+def draw_funnel(d: Drawing) -> Any:
+    """Units as points against the funnel's limit lines; units whose counts are suppressed
+    cannot be placed, so they are counted in a note instead of drawn."""
     import polars as pl
 
+    o = d.options
+    value = o["value"]
     fig, ax = new_figure(7.0, 4.6)
-    f = funnel.frame
+    f = d.tables["funnel"].frame
     x = f["denominator"].to_list()
     ax.plot(x, f["target"].to_list(), color="#333333", lw=1.0, label="target")
     steps = {"drawstyle": "steps-post"}  # exact limits move in whole counts
@@ -520,7 +589,9 @@ def _draw_funnel(table: Table, funnel: Table, value: str, params: BenchmarkParam
     ax.plot(x, f["upper95"].to_list(), color="#888888", lw=0.9, ls="--", **steps)
     ax.plot(x, f["lower998"].to_list(), color="#444444", lw=1.0, label="99.8% limits", **steps)
     ax.plot(x, f["upper998"].to_list(), color="#444444", lw=1.0, **steps)
-    frame = table.frame.filter(pl.col(value).is_not_null() & pl.col("denominator").is_not_null())
+    units = d.frame
+    frame = units.filter(pl.col(value).is_not_null() & pl.col("denominator").is_not_null()
+                         & pl.col("position").is_not_null())
     for position, colour in POSITION_COLOURS.items():
         part = frame.filter(pl.col("position") == position)
         if part.height:
@@ -529,23 +600,18 @@ def _draw_funnel(table: Table, funnel: Table, value: str, params: BenchmarkParam
     if outside.height <= 15:
         for unit, xv, yv in outside.select("unit", "denominator", value).iter_rows():
             ax.annotate(str(unit)[:20], (xv, yv), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    missing = units.height - frame.height
+    if missing:
+        ax.text(0.01, 0.98, f"{missing} unit(s) not drawn: their counts are suppressed ({d.rules.symbol})",
+                transform=ax.transAxes, va="top", fontsize=7, color="#555555")
     if float(max(x)) / max(float(min(x)), 1.0) > 50:
         ax.set_xscale("log")
-    ax.set_xlabel(f"{params.denominator or 'cases'} per {params.unit}")
-    if params.measure == "proportion":
+    ax.set_xlabel(o["xlabel"])
+    if o["measure"] == "proportion":
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-        ax.set_ylabel(params.outcome or params.events or "rate")
+        ax.set_ylabel(o["ylabel"])
     else:
-        ax.set_ylabel(f"per {params.per:,g}")
+        ax.set_ylabel(f"per {o['per']:,g}")
     ax.legend(fontsize=7, loc="best")
-    ax.set_title(f"Funnel plot by {params.unit}" + ("" if limits.method == "exact" else f" ({limits.method} over-dispersion)"))
-    return to_figure(
-        fig,
-        f"Funnel plot by {params.unit}",
-        alt=(
-            f"Funnel plot: each {params.unit}'s rate against its size, with the target line and 95% "
-            "and 99.8% control limits narrowing as units grow. Units with too few records to "
-            "publish are not drawn."
-        ),
-        data="units",
-    )
+    ax.set_title(f"Funnel plot by {o['unit']}" + ("" if o["method"] == "exact" else f" ({o['method']} over-dispersion)"))
+    return fig

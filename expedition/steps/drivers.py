@@ -234,7 +234,7 @@ def _outcome(series: Any, params: DriversParams):
     import numpy as np
     import polars as pl
 
-    from expedition.steps.eda import binary_outcome
+    from expedition.steps._columns import binary_outcome
 
     distinct = series.drop_nulls().n_unique()
     numeric = series.dtype.is_numeric() and series.dtype != pl.Boolean

@@ -10,13 +10,11 @@ from expedition.disclosure import safe_table
 from expedition.errors import StepError
 from expedition.finding import Figure, Finding, Table
 from expedition.steps import Step, StepContext, StepParams, require_columns
-from expedition.steps._columns import looks_like_text, personal_kind
+from expedition.steps._columns import NEGATIVE, POSITIVE, binary_outcome, classify_columns  # noqa: F401
 from expedition.steps._plot import SUPPRESSED_COLOUR, small_multiples, to_figure
 
 MAX_CORRELATED = 20
 MAX_PATTERN_COLUMNS = 15
-POSITIVE = {"1", "true", "t", "yes", "y"}
-NEGATIVE = {"0", "false", "f", "no", "n"}
 
 
 class EDAParams(StepParams):
@@ -251,81 +249,6 @@ class EDA(Step):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def classify_columns(data: Any, exclude: list[str] | None = None) -> dict[str, str]:
-    """Sort columns into numeric, categorical, date, identifier and text (a simple heuristic)."""
-    import polars as pl
-
-    exclude = set(exclude or [])
-    kinds: dict[str, str] = {}
-    rows = max(data.height, 1)
-    for column, dtype in data.schema.items():
-        if column in exclude:
-            continue
-        series = data[column]
-        if dtype == pl.Boolean:
-            kinds[column] = "categorical"
-        elif dtype.is_numeric():
-            distinct = series.n_unique()
-            looks_like_id = dtype.is_integer() and distinct == series.len() and rows > 50 and (
-                "id" in column.lower().replace("_", " ").split() or column.lower().endswith("_id")
-            )
-            if looks_like_id:
-                kinds[column] = "identifier"
-            elif distinct <= 2:
-                kinds[column] = "categorical"
-            else:
-                kinds[column] = "numeric"
-        elif dtype.is_temporal():
-            kinds[column] = "date"
-        else:
-            text = series.cast(pl.String)
-            distinct = text.n_unique()
-            mean_len = text.str.len_chars().mean() or 0
-            if looks_like_text(mean_len, distinct, rows):
-                kinds[column] = "text"
-            elif personal_kind(data, column):
-                kinds[column] = "identifier"
-            elif distinct > 0.9 * rows and rows > 50:
-                kinds[column] = "identifier"
-            else:
-                kinds[column] = "categorical"
-    return kinds
-
-
-def binary_outcome(series: Any, value: str | None, name: str) -> tuple[Any, str]:
-    """A 0/1 (nullable) Int8 series from a binary column, and the label of the 'yes' value."""
-    import polars as pl
-
-    text = series.cast(pl.String)
-    values = [v for v in text.drop_nulls().unique().sort().to_list()]
-    if value is not None:
-        if value not in values:
-            raise StepError(
-                f"outcome_value {value!r} does not occur in column {name!r}",
-                f"the values are: {', '.join(values[:20])}",
-            )
-        positive = value
-    else:
-        lowered = {v.lower(): v for v in values}
-        positives = [lowered[v] for v in lowered if v in POSITIVE]
-        if len(values) > 2 or not values:
-            raise StepError(
-                f"the outcome {name!r} must have two values; it has {len(values)}",
-                "choose a binary column, or derive one before running the step",
-            )
-        if len(positives) == 1:
-            positive = positives[0]
-        elif len(values) == 2 and all(v.lower() in POSITIVE | NEGATIVE for v in values):
-            positive = positives[0]
-        else:
-            raise StepError(
-                f"cannot tell which value of {name!r} means 'yes' (values: {', '.join(values)})",
-                "set the parameter outcome_value to the value that counts as the outcome",
-            )
-    out = pl.when(text.is_null()).then(None).otherwise((text == positive).cast(pl.Int8))
-    return pl.select(out.alias(name)).to_series(), positive
 
 
 def _numeric_summary(data: Any, numeric: list[str], caveats: list[str]) -> Table:

@@ -360,8 +360,8 @@ class Risk(Step):
 
 def _resolve(data: Any, params: RiskParams, ctx: StepContext, caveats: list[str], *, step: str) -> dict[str, Any]:
     """Outcome, date, identifier, protected, feature and text columns from params or roles."""
-    from expedition.steps.eda import binary_outcome, classify_columns
-    from expedition.steps.text import resolve_text_columns
+    from expedition.steps._columns import binary_outcome, classify_columns
+    from expedition.steps._columns import resolve_text_columns
 
     columns = data.columns
     outcome = params.outcome

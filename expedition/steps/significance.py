@@ -292,7 +292,7 @@ class Significance(Step):
 
 
 def _focus_level(groups: list[str], value: str | None, name: str) -> str | None:
-    from expedition.steps.eda import NEGATIVE, POSITIVE
+    from expedition.steps._columns import NEGATIVE, POSITIVE
 
     if value is not None:
         if value not in groups:

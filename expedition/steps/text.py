@@ -12,6 +12,7 @@ from expedition.errors import StepError
 from expedition.finding import Figure, Finding, Table
 from expedition.pii import KINDS
 from expedition.steps import Step, StepContext, StepParams, require_columns
+from expedition.steps._columns import POSITIVE, classify_columns, resolve_text_columns  # noqa: F401
 from expedition.steps._plot import PALETTE, new_figure, small_multiples, to_figure
 
 
@@ -318,25 +319,6 @@ def _count(n: int, min_count: int) -> str:
     return f"fewer than {min_count}" if 0 < n < min_count else f"{n:,}"
 
 
-def resolve_text_columns(data: Any, wanted: list[str] | None, ctx: StepContext, *, step: str) -> list[str]:
-    """The text columns named, else the contract's, else those that look like free text."""
-    from expedition.steps.eda import classify_columns
-
-    if wanted is not None:
-        require_columns(data.columns, wanted, param="text", step=step)
-        columns = list(wanted)
-    else:
-        columns = [c for c in ctx.columns_with_role("text") if c in data.columns]
-        if not columns:
-            columns = [c for c, k in classify_columns(data).items() if k == "text"]
-    if not columns:
-        raise StepError(
-            f"step '{step}': no free-text column found",
-            "name the column(s) with the parameter 'text', e.g. text: [referral_note]",
-        )
-    return columns
-
-
 def outcome_groups(
     data: Any, outcome: str | None, value: str | None, max_groups: int, caveats: list[str]
 ) -> tuple[Any, str]:
@@ -370,8 +352,6 @@ def outcome_groups(
 
 
 def _positive_group(groups: list[str], value: str | None) -> str:
-    from expedition.steps.eda import POSITIVE
-
     if value is not None and value in groups:
         return value
     for g in groups:

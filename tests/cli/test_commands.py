@@ -57,7 +57,7 @@ def test_data_add_and_list(cli, project_dir, referrals_csv, monkeypatch):
 
 
 def test_run_json_equals_the_api(cli, project_dir, referrals_csv):
-    from expedition.runner import stored_findings
+    from expedition.runner import publish_finding, stored_findings
 
     p = str(project_dir)
     cli("data", "add", str(referrals_csv), "--name", "referrals", "-p", p)
@@ -72,7 +72,8 @@ def test_run_json_equals_the_api(cli, project_dir, referrals_csv):
     result = cli("run", "--json", "-p", p)
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
-    stored = [f.to_dict() for f in stored_findings(Project.load(project_dir))]
+    project = Project.load(project_dir)
+    stored = [publish_finding(project, f).to_dict() for f in stored_findings(project)]
     assert printed == json.loads(json.dumps(stored, default=str))
 
     status = json.loads(cli("status", "--json", "-p", p).stdout)

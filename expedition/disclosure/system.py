@@ -1,0 +1,380 @@
+"""The counts of a whole pack as one system of linear equations, and the auditor that attacks it.
+
+Every published count is a *key*: a population and the conditions its records meet (see
+`expedition.finding.Keys`). A table's blocks imply equations: along each dimension its cells add
+up to a total, which is the key without that dimension's condition (or, when the block has no
+"missing" row, the key with the variable recorded); ``count(K, V recorded) + count(K, V missing)
+= count(K)`` links the two. Cells of tables without keys, and count columns the keys leave out,
+get keys of their own table only, so their equations hold within the table.
+
+A reader knows every published key's value (within half the rounding base when counts are
+rounded) and that no count is negative. `audit` works out, with linear programmes (SciPy's
+HiGHS), the interval each unpublished key can lie in, and reports
+
+* a suppressed key whose interval is narrower than the threshold (it is pinned), and
+* any other unpublished key (a total or difference no table shows) that is worked out to less
+  than the threshold and more than zero (a small count given away by subtraction).
+
+The same code checks a pack before it is written (`expedition.disclosure`, with the values the
+gate hid) and after (`expedition pack verify`, from the pack's files alone).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from expedition.finding import RECORDED, Keys
+
+#: A key: (population, sorted conditions as (variable, value) pairs).
+Key = tuple[str, tuple[tuple[str, Any], ...]]
+
+MEASURE = "__measure__"
+
+
+def norm_value(value: Any) -> Any:
+    """A condition value as a key holds it: None (missing), RECORDED, or text."""
+    if value is None or value == RECORDED:
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def make_key(population: str, conditions: dict[str, Any] | Iterable[tuple[str, Any]]) -> Key:
+    items = conditions.items() if isinstance(conditions, dict) else conditions
+    merged: dict[str, Any] = {}
+    for var, value in items:
+        merged[str(var)] = norm_value(value)
+    return (population, tuple(sorted(merged.items(), key=lambda kv: kv[0])))
+
+
+def describe_key(key: Key) -> str:
+    population, conditions = key
+    parts = [f"{v}={'(missing)' if x is None else x}" for v, x in conditions if v != MEASURE]
+    return ", ".join(parts) or "all records"
+
+
+@dataclass
+class TableView:
+    """One table as the system sees it (from the gate's frames or from a pack's CSV files)."""
+
+    where: str
+    population: str
+    kinds: dict[str, str]
+    labels: dict[str, list[Any]]
+    counts: dict[str, list[float | None]]
+    hidden: dict[str, list[bool]]
+    keys: Keys | None
+    dims: list[str]
+
+    @property
+    def height(self) -> int:
+        for values in self.counts.values():
+            return len(values)
+        for values in self.labels.values():
+            return len(values)
+        return 0
+
+    def variables(self) -> dict[str, str]:
+        """Label columns that are conditions, and the variable each holds."""
+        pair_cols = set(self.keys.pairs or ()) if self.keys else set()
+        if self.keys is not None and self.keys.subject:
+            pair_cols.add(self.keys.subject)
+        out = {}
+        for column in self.labels:
+            if column in pair_cols:
+                continue
+            if self.keys is not None and column in self.keys.variables:
+                var = self.keys.variables[column]
+                if var is None:
+                    continue
+                out[column] = var
+            else:
+                out[column] = column
+        return out
+
+    def conditions(self, row: int) -> dict[str, Any]:
+        cond = {var: self.labels[col][row] for col, var in self.variables().items()}
+        if self.keys is not None and self.keys.pairs:
+            name_col, value_col = self.keys.pairs
+            cond[str(self.labels[name_col][row])] = self.labels[value_col][row]
+        return cond
+
+    def cell_key(self, column: str, row: int) -> Key:
+        cond = self.conditions(row)
+        if self.keys is not None and column in self.keys.counts:
+            own = dict(self.keys.counts[column])
+            if "@" in own and self.keys.subject:
+                own[str(self.labels[self.keys.subject][row])] = own.pop("@")
+            cond.update(own)
+            population = self.population + (f"/{self.keys.population}" if self.keys.population else "")
+        else:
+            cond[MEASURE] = f"{self.where}:{column}"
+            population = self.population + (f"/{self.keys.population}" if self.keys and self.keys.population else "")
+        return make_key(population, cond)
+
+    def dim_variable(self, dim: str, row: int) -> str | None:
+        """The variable a dimension column holds at *row* (None if it is no condition)."""
+        if self.keys is not None and self.keys.pairs and dim == self.keys.pairs[1]:
+            return str(self.labels[self.keys.pairs[0]][row])
+        return self.variables().get(dim)
+
+
+@dataclass
+class Equation:
+    """sum(parts) = total, all keys."""
+
+    parts: tuple[Key, ...]
+    total: Key
+    where: str = ""
+
+
+def equations(view: TableView) -> list[Equation]:
+    """The totals a table implies: along each dimension of each block, its cells add up."""
+    out: list[Equation] = []
+    dims = [d for d in view.dims if d in view.labels]
+    if not dims:
+        return out
+    others = [c for c in view.labels if c not in dims and not (view.keys and view.keys.pairs and c == view.keys.pairs[0])]
+    pair_name = view.keys.pairs[0] if view.keys and view.keys.pairs else None
+    group_cols = others + ([pair_name] if pair_name and pair_name not in dims else [])
+    for column in view.counts:
+        groups: dict[tuple, list[int]] = {}
+        for row in range(view.height):
+            groups.setdefault(tuple(view.labels[c][row] for c in group_cols), []).append(row)
+        for rows in groups.values():
+            for d in dims:
+                lines: dict[tuple, list[int]] = {}
+                for row in rows:
+                    lines.setdefault(tuple(view.labels[o][row] for o in dims if o != d), []).append(row)
+                for line in lines.values():
+                    eq = _line_equation(view, column, line, [d])
+                    if eq is not None:
+                        out.append(eq)
+            if len(dims) == 2:
+                eq = _line_equation(view, column, rows, dims)
+                if eq is not None:
+                    out.append(eq)
+    return out
+
+
+def _line_equation(view: TableView, column: str, rows: list[int], dims: list[str]) -> Equation | None:
+    if len(rows) < 1:
+        return None
+    parts = tuple(view.cell_key(column, r) for r in rows)
+    if len(set(parts)) != len(parts):
+        return None  # repeated keys: the rows are not distinct categories
+    population, conditions = parts[0]
+    total = dict(conditions)
+    for d in dims:
+        var = view.dim_variable(d, rows[0])
+        if var is None:
+            return None
+        values = {norm_value(view.labels[d][r]) for r in rows}
+        if None in values:
+            total.pop(var, None)
+        else:
+            total[var] = RECORDED
+    if MEASURE in total and len(rows) == 1:
+        return None
+    total_key = make_key(population, total)
+    if total_key in parts:
+        return None
+    return Equation(parts, total_key, view.where)
+
+
+def recorded_identities(keys: Iterable[Key]) -> list[Equation]:
+    """count(K, V recorded) + count(K, V missing) = count(K) wherever two of the three are keys."""
+    known = set(keys)
+    out = []
+    for key in known:
+        population, conditions = key
+        for var, value in conditions:
+            if value is not RECORDED and value != RECORDED:
+                continue
+            rest = tuple((v, x) for v, x in conditions if v != var)
+            missing = make_key(population, [*rest, (var, None)])
+            whole = (population, rest)
+            if sum(k in known for k in (missing, whole)) >= 1:
+                out.append(Equation((key, missing), whole, "recorded and missing"))
+    return out
+
+
+# --------------------------------------------------------------------------- the auditor
+
+
+@dataclass
+class Exposure:
+    """A count a reader can work out more closely than the rules allow."""
+
+    key: Key
+    low: float
+    high: float
+    suppressed: bool
+    where: list[str] = field(default_factory=list)
+
+    def describe(self, min_count: int) -> str:
+        what = "suppressed count" if self.suppressed else "unpublished count"
+        span = f"exactly {self.low:g}" if self.high - self.low < 1e-6 else f"between {self.low:g} and {self.high:g}"
+        places = f" (in {', '.join(sorted(set(self.where))[:3])})" if self.where else ""
+        return (
+            f"a {what} ({describe_key(self.key)}){places} can be worked out from the published "
+            f"numbers as {span}; it must stay uncertain by at least {min_count}"
+        )
+
+
+@dataclass
+class System:
+    """Keys, their published values (a value, or a (low, high) interval) and the equations."""
+
+    published: dict[Key, tuple[float, float]] = field(default_factory=dict)
+    hidden: set[Key] = field(default_factory=set)
+    equations: list[Equation] = field(default_factory=list)
+    places: dict[Key, list[str]] = field(default_factory=dict)
+
+    def publish(self, key: Key, value: float, where: str, round_to: int | None = None) -> None:
+        half = (round_to / 2) if round_to else 0.0
+        low, high = max(value - half, 0.0), value + half
+        old = self.published.get(key)
+        if old is not None:
+            low, high = max(low, old[0]), min(high, old[1])
+            if low > high:  # two exact publications disagree: keep the first, the rest is a bug elsewhere
+                low, high = old
+        self.published[key] = (low, high)
+        self.places.setdefault(key, []).append(where)
+
+    def hide(self, key: Key, where: str) -> None:
+        self.hidden.add(key)
+        self.places.setdefault(key, []).append(where)
+
+    def add_view(self, view: TableView, round_to: int | None = None) -> None:
+        for column, values in view.counts.items():
+            mask = view.hidden.get(column) or [False] * len(values)
+            for row, value in enumerate(values):
+                key = view.cell_key(column, row)
+                if mask[row]:
+                    self.hide(key, view.where)
+                elif value is not None and math.isfinite(value):
+                    self.publish(key, float(value), view.where, round_to)
+        self.equations.extend(equations(view))
+
+    def close(self) -> None:
+        """Add the recorded/missing identities and drop duplicate equations."""
+        keys = set(self.published) | self.hidden
+        for eq in self.equations:
+            keys.update(eq.parts)
+            keys.add(eq.total)
+        self.equations.extend(recorded_identities(keys))
+        seen = set()
+        unique = []
+        for eq in self.equations:
+            signature = (frozenset(eq.parts), eq.total)
+            if signature not in seen:
+                seen.add(signature)
+                unique.append(eq)
+        self.equations = unique
+
+
+def audit(
+    system: System,
+    min_count: int,
+    *,
+    zeros_disclosive: bool = False,
+    truth: dict[Key, float] | None = None,
+) -> list[Exposure]:
+    """Every suppressed key a reader can pin to within less than *min_count*, and every other
+    unpublished key worked out to a small number. *truth* (the gate's own values) lets the gate
+    skip the LPs for unpublished keys it knows are large."""
+    system.close()
+    parent: dict[Key, Key] = {}
+
+    def find(k: Key) -> Key:
+        root = k
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(k, k) != root:
+            parent[k], k = root, parent[k]
+        return root
+
+    for eq in system.equations:
+        keys = [*eq.parts, eq.total]
+        for k in keys:
+            parent.setdefault(k, k)
+        for k in keys[1:]:
+            a, b = find(keys[0]), find(k)
+            if a != b:
+                parent[b] = a
+    components: dict[Key, list[Equation]] = {}
+    for eq in system.equations:
+        components.setdefault(find(eq.total), []).append(eq)
+    exposures: list[Exposure] = []
+    for eqs in components.values():
+        keys = sorted({k for eq in eqs for k in (*eq.parts, eq.total)}, key=repr)
+        targets = []
+        for k in keys:
+            if k in system.published and k not in system.hidden:
+                continue
+            if k not in system.hidden and truth is not None:
+                v = truth.get(k)
+                if v is not None and v >= min_count and not (zeros_disclosive and v == 0):
+                    continue  # an unpublished total the gate knows is large: nothing to give away
+            targets.append(k)
+        if not targets:
+            continue
+        bounds = _bounds(keys, eqs, system.published, system.hidden, targets)
+        for k, (low, high) in bounds.items():
+            if k in system.hidden:
+                if high - low < min_count - 1e-6:
+                    exposures.append(Exposure(k, low, high, True, system.places.get(k, [])))
+            elif high < min_count - 1e-9 and (low > 1e-9 or (zeros_disclosive and high < 1e-9)):
+                exposures.append(Exposure(k, low, high, False, system.places.get(k, [])))
+    return exposures
+
+
+def _bounds(
+    keys: Sequence[Key],
+    eqs: list[Equation],
+    published: dict[Key, tuple[float, float]],
+    hidden: set[Key],
+    targets: list[Key],
+) -> dict[Key, tuple[float, float]]:
+    import numpy as np
+    from scipy.optimize import linprog
+    from scipy.sparse import lil_matrix
+
+    index = {k: i for i, k in enumerate(keys)}
+    a = lil_matrix((len(eqs), len(keys)))
+    for r, eq in enumerate(eqs):
+        for k in eq.parts:
+            a[r, index[k]] += 1.0
+        a[r, index[eq.total]] -= 1.0
+    b = np.zeros(len(eqs))
+    bounds = []
+    for k in keys:
+        if k in published and k not in hidden:
+            bounds.append(published[k])
+        else:
+            bounds.append((0.0, None))
+    a_eq = a.tocsr()
+    out: dict[Key, tuple[float, float]] = {}
+    for k in targets:
+        c = np.zeros(len(keys))
+        c[index[k]] = 1.0
+        low = linprog(c, A_eq=a_eq, b_eq=b, bounds=bounds, method="highs")
+        high = linprog(-c, A_eq=a_eq, b_eq=b, bounds=bounds, method="highs")
+        if low.status == 2 or high.status == 2:
+            continue  # infeasible: published numbers disagree (rounding); nothing can be concluded
+        lo = low.fun if low.status == 0 else 0.0
+        hi = -high.fun if high.status == 0 else math.inf
+        out[k] = (float(lo), float(hi))
+    return out
