@@ -61,12 +61,16 @@ class Keys:
     several variables. ``counts`` gives each count column's own conditions (``{"outcome_n":
     {"rereferred": "yes"}, "n": {}}``); a count column not listed is linked to nothing outside
     its table. A value of None means "missing"; `RECORDED` means "any recorded value".
+    ``subject`` names a label column holding, in each row, the variable that the condition
+    ``"@"`` in ``counts`` refers to: a table of missing values per column keys its counts
+    ``{"missing": {"@": None}}`` with ``subject="column"``.
     """
 
     population: str = ""
     variables: dict[str, str | None] = field(default_factory=dict)
     pairs: tuple[str, str] | None = None
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subject: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +78,7 @@ class Keys:
             "variables": dict(self.variables),
             "pairs": list(self.pairs) if self.pairs else None,
             "counts": {k: dict(v) for k, v in self.counts.items()},
+            "subject": self.subject,
         }
 
     @classmethod
