@@ -39,8 +39,8 @@ def test_the_pack_holds_every_part(packable):
     for rel in ["index.html", "summary.md", "findings.json", "manifest.json", "transparency.md", "ETHICS.md",
                 "tables/by-district__counts.csv", "tables/by-district__outcome.csv",
                 "figures/risk-model__calibration.png", "model-cards/risk-model.md",
-                "documents/risk-model__notes.md", "data-quality/referrals/validation.json",
-                "data-quality/referrals/profile.html", "data-quality/referrals/feedback.md"]:
+                "documents/risk-model__notes.md", "data-quality/referrals/validation.csv",
+                "data-quality/referrals/failed_checks.csv", "data-quality/referrals/alerts.csv"]:
         assert (pack / rel).is_file(), rel
     manifest = json.loads((pack / "manifest.json").read_text())
     assert manifest["files"] == file_hashes(pack, exclude=("manifest.json",))
@@ -78,18 +78,23 @@ def test_the_pack_holds_every_part(packable):
 
 
 def test_data_quality_files_are_published_safely(packable):
+    """The team's own reports (with examples, row numbers, contact details) never reach the
+    pack: it publishes gated tables built from them, and a report it cannot read is left out."""
     folder = write_quality(packable)
-    (folder / "profile.json").write_text("{not json")
     result = build_pack(packable, when=WHEN)
     quality = result.path / "data-quality" / "referrals"
-    assert not (quality / "profile.json").exists()
-    assert any("profile.json is not valid JSON" in w for w in result.warnings)
-    validation = json.loads((quality / "validation.json").read_text())
-    assert "examples" not in validation["report"]["checks"][0]  # row-level records stay out
-    assert "[PHONE]" in (quality / "feedback.md").read_text()
-    assert "[EMAIL]" in (quality / "profile.html").read_text()
-    fragment = (quality / "validation.html").read_text()
-    assert "<script" not in fragment and "onclick" not in fragment and "https://" not in fragment
+    for raw in ("profile.json", "profile.html", "validation.json", "validation.html", "feedback.md"):
+        assert not (quality / raw).exists()
+    published = "\n".join(p.read_text() for p in quality.iterdir())
+    published += (result.path / "index.html").read_text()
+    for secret in ("07700", "jo@example.org", "Smith", "alert(1)", "example.org/x.png"):
+        assert secret not in published
+    assert (quality / "validation.csv").read_text().splitlines() == ["status,rows", "valid,790", "quarantined,10"]
+    assert "age is 0-17" in (quality / "failed_checks.csv").read_text()
+    (folder / "profile.json").write_text("{not json")
+    again = build_pack(packable, when=WHEN, replace=True)
+    assert any("profile.json could not be read" in w for w in again.warnings)
+    assert verify_pack(again.path).ok
 
 
 def test_missing_quality_reports_and_ethics_are_reported_not_fatal(packable):

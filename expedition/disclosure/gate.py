@@ -946,6 +946,12 @@ def publish(plan: Plan, findings: list[Finding], allow: list[str]) -> list[Gated
         for entry in plan.warnings:
             if entry.finding == finding.id:
                 log.append(entry)
+        for recoded in finding.provenance.get("recoded") or []:
+            from expedition.disclosure.recode import Recoding
+
+            r = Recoding(**recoded)
+            log.append(Suppression(finding.id, "data", r.describe(rules.min_count) + " before the step ran",
+                                   column=r.column, rule="recoded"))
         out.append(GatedFinding(safe, log, suppressed, renderer.published, changed))
     if out and plan.warnings:
         out[0].log.extend(w for w in plan.warnings if not w.finding)
@@ -1076,3 +1082,37 @@ def audit_gated(gated: list[GatedFinding], rules: DisclosureConfig):
             key = (population, tuple(tuple(c) for c in conditions))
             system.publish(key, float(item["value"]), f"{g.finding.id}: {item['where']}", rules.round_to)
     return audit(system, rules.min_count, zeros_disclosive=rules.zeros_disclosive)
+
+
+#: What each rule of the log means, for the methods section and the summary.
+RULE_WORDS = {
+    "primary": "cells suppressed because the count is below the threshold (or its complement is)",
+    "secondary": "cells suppressed so that totals cannot reveal a suppressed cell",
+    "linked": "cells suppressed because the same count is suppressed elsewhere in the pack",
+    "derived": "rates and statistics suppressed with the counts they rest on",
+    "suppressed": "numbers withheld from sentences and metrics",
+    "rounded": "counts rounded",
+    "recoded": "columns whose rare categories were combined before tabulating",
+    "redacted": "texts with personal data redacted",
+    "withheld": "figures withheld",
+    "identifier": "identifier columns removed",
+    "contributors": "columns of largest contributions removed",
+    "warning": "warnings",
+}
+
+
+def tally(log: Iterable[Suppression]) -> dict[str, int]:
+    """How many log entries of each rule, in the order of `RULE_WORDS`."""
+    counts: dict[str, int] = {}
+    for entry in log:
+        counts[entry.rule or "other"] = counts.get(entry.rule or "other", 0) + 1
+    order = list(RULE_WORDS)
+    return dict(sorted(counts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
+
+
+def describe_tally(counts: dict[str, int]) -> str:
+    """One sentence for the summary: what disclosure control changed, by rule."""
+    if not counts:
+        return "Disclosure control changed nothing: no count needed suppressing or rounding."
+    parts = [f"{n:,} {RULE_WORDS.get(rule, rule)}" for rule, n in counts.items()]
+    return "Disclosure control: " + "; ".join(parts) + ". Each is listed with its rule in manifest.json."

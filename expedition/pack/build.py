@@ -28,7 +28,7 @@ from expedition.manifest import (
 )
 from expedition.pack.archive import write_zip
 from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_markdown
-from expedition.pack.quality import read_quality
+from expedition.pack.quality import quality_findings, read_quality
 from expedition.pack.render import render_index, summary_md, table_csv, table_view
 from expedition.pack.transparency import build_record, parse_checklist
 from expedition.project import Project
@@ -137,9 +137,12 @@ def build_pack(
 
     from expedition.steps._plot import draw_finding
 
-    gated = disclosure.gate_findings(findings, rules, allow=allow)
+    # one plan for every count in the pack: the findings and the data-quality evidence together
+    quality_raw, quality_warnings = quality_findings(project, rules.min_count)
+    gated_all = disclosure.gate_findings([*findings, *quality_raw], rules, allow=allow)
+    gated, gated_quality = gated_all[: len(findings)], gated_all[len(findings):]
     drawn = [draw_finding(g, rules, cache=project.state_dir / "cache" / "drawn", allow=allow) for g in gated]
-    log = [entry for g in gated for entry in g.log]
+    log = [entry for g in gated_all for entry in g.log]
     sections = []
     model_cards: dict[str, str] = {}
     for original, g, finding in zip(findings, gated, drawn):
@@ -169,7 +172,11 @@ def build_pack(
     for section in sections:
         section["embedded"] = [next(embedded) for _ in section["figures"]]
 
-    quality = read_quality(project, allow)
+    quality = read_quality(
+        project, {f.params["dataset"]: g.finding for f, g in zip(quality_raw, gated_quality)},
+        rules.symbol, quality_warnings,
+    )
+    quality_sections = {f.params["dataset"]: g for f, g in zip(quality_raw, gated_quality)}
     for q in quality:
         warnings += q.warnings
     ethics_raw = _read_optional(project.root / "ETHICS.md")
@@ -199,7 +206,7 @@ def build_pack(
 
     with atomic_dir(dest, replace=replace) as tmp:
         records = _write_findings(tmp, sections, rules.symbol)
-        _write_quality(tmp, quality)
+        quality_records = _write_quality(tmp, quality, quality_sections, rules.symbol)
         (tmp / "transparency.md").write_text(transparency_md, encoding="utf-8")
         if ethics is not None:
             (tmp / "ETHICS.md").write_text(ethics, encoding="utf-8")
@@ -212,6 +219,7 @@ def build_pack(
                     "disclosure": _rules_dict(rules),
                     "public_names": allow,
                     "findings": records,
+                    "data_quality": quality_records,
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -368,14 +376,30 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
     return records
 
 
-def _write_quality(root: Path, quality: list[Any]) -> None:
+def _write_quality(root: Path, quality: list[Any], gated: dict[str, Any], symbol: str) -> list[dict[str, Any]]:
+    """Each dataset's gated data-quality tables as CSV in ``data-quality/<dataset>/``, and their
+    records for findings.json (so `pack verify` checks them like any finding's tables)."""
+    records = []
     for q in quality:
-        if not q.files:
+        g = gated.get(q.name)
+        if g is None:
             continue
         folder = root / "data-quality" / q.name
         folder.mkdir(parents=True)
-        for name, content in sorted(q.files.items()):
-            (folder / name).write_bytes(content)
+        record = g.finding.to_dict()
+        record["metric_kinds"] = dict(g.finding.metric_kinds)
+        record["published_counts"] = list(g.published_counts)
+        for name, table in g.finding.tables.items():
+            rel = f"data-quality/{q.name}/{_file_name(name)}.csv"
+            suppressed = g.suppressed.get(name, {})
+            content = table_csv(table, suppressed, symbol)
+            (root / rel).write_bytes(content)
+            q.files[f"{_file_name(name)}.csv"] = content
+            record["tables"][name]["file"] = rel
+            record["tables"][name]["suppressed_cells"] = sum(sum(m) for m in suppressed.values())
+            q.tables = [*getattr(q, "tables", []), (name, table_view(table, suppressed, symbol), rel)]
+        records.append(record)
+    return records
 
 
 def _context(
@@ -394,9 +418,10 @@ def _context(
 ) -> dict[str, Any]:
     config = project.config
     rules = config.disclosure
-    by_rule: dict[str, int] = {}
-    for entry in log:
-        by_rule[entry.rule or "other"] = by_rule.get(entry.rule or "other", 0) + 1
+    from expedition.disclosure.gate import RULE_WORDS, describe_tally, tally
+
+    counted = tally(log)
+    by_rule = {f"{RULE_WORDS.get(rule, rule)} ({rule})": n for rule, n in counted.items()}
     items = parse_checklist(ethics or "")
     commands = sorted({str(s["finding"].provenance.get("command", "")) for s in sections} - {""})
     datasets = []
@@ -418,7 +443,8 @@ def _context(
         "findings_finished": finished[-1] if finished and finished[-1] else "",
         "quality": quality,
         "quality_reports": any(q.has_reports for q in quality),
-        "by_rule": sorted(by_rule.items()),
+        "by_rule": list(by_rule.items()),
+        "disclosure_summary": describe_tally(counted),
         "suppressions": len(log),
         "ethics_html": render_markdown(ethics) if ethics is not None else None,
         "ethics_done": sum(1 for i in items if i.done),

@@ -90,6 +90,8 @@ def summary_md(context: dict[str, Any]) -> str:
         lines.append("")
     lines.append(context["rules_text"])
     lines.append("")
+    lines.append(context["disclosure_summary"])
+    lines.append("")
     lines.append(
         "Tables, figures, data quality, methods, the ethics checklist, the transparency record "
         "and the provenance of every number are in index.html and manifest.json; check the pack "

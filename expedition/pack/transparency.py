@@ -326,11 +326,12 @@ def build_record(
             data_lines.append(f"- {q.name}: no delivery yet")
             continue
         line = (
-            f"- {q.name}: delivery v{latest['version']} ({latest['source']}), {latest['rows']:,} rows × "
+            f"- {q.name}: delivery v{latest['version']} ({latest['source']}), {q.show(latest['rows'])} rows × "
             f"{latest['columns']} columns, received {latest['added']}, SHA-256 {latest['sha256']}"
         )
-        if q.accounted is not None:
-            line += f"; validation: {q.read:,} read = {q.valid:,} valid + {q.quarantined:,} quarantined"
+        if q.valid is not None or q.quarantined is not None or q.read is not None:
+            line += (f"; validation: {q.show(q.read)} read = {q.show(q.valid)} valid + "
+                     f"{q.show(q.quarantined)} quarantined")
         data_lines.append(line)
     add(RecordField(2, section, "Datasets", True, "\n".join(data_lines), "expedition.yaml",
                     "add the data with `expedition data add`"))
