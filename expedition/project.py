@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from expedition import _store
+from expedition._io import sha256_bytes
 from expedition._lock import project_lock
 from expedition.config import CONFIG_FILE, Config, load_config
 from expedition.errors import ProjectNotFoundError
@@ -28,15 +29,21 @@ class Project:
 
     root: Path
     config: Config
+    #: SHA-256 of expedition.yaml as it was read (reading again is far cheaper than parsing)
+    stamp: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def load(cls, root: str | Path) -> Project:
         root = Path(root).resolve()
         if _store.has_journal(root):
             _finish_interrupted_commit(root)
-        return cls(root=root, config=load_config(root / CONFIG_FILE))
+        stamp = _stamp(root / CONFIG_FILE)
+        return cls(root=root, config=load_config(root / CONFIG_FILE), stamp=stamp)
 
     def reload(self) -> Project:
+        """The project as it is on disk now (this one, when expedition.yaml has not changed)."""
+        if self.stamp is not None and self.stamp == _stamp(self.config_path):
+            return self
         return Project.load(self.root)
 
     # canonical paths ---------------------------------------------------------------------
@@ -139,6 +146,13 @@ class Project:
     def last(self, event: str) -> dict[str, Any] | None:
         entries = self.history(event)
         return entries[-1] if entries else None
+
+
+def _stamp(path: Path) -> str | None:
+    try:
+        return sha256_bytes(path.read_bytes())
+    except OSError:
+        return None
 
 
 def _finish_interrupted_commit(root: Path) -> None:
