@@ -146,7 +146,7 @@ def test_a_waiting_command_says_whom_it_waits_for_then_succeeds(project_dir, ref
         assert line, notice
         notice += line
     assert "Waiting for" in notice and f"process {holder.pid}" in flat(notice)
-    assert deliveries(project_dir, "referrals") == []  # it waits: nothing registered yet
+    assert "referrals" not in Project.load(project_dir).config.datasets  # it waits: nothing yet
     holder.communicate("go\n", timeout=60)  # the holder lets go
     _, err = waiting.communicate(timeout=180)
     assert waiting.returncode == 0, notice + err
