@@ -1,6 +1,6 @@
 """What the project lock costs `data add`: the same adds with the lock and with it switched off.
 
-    python bench/bench_lock.py [--rounds 5] [--small 60] [--rows 100000] [--mid 4]
+    python bench/bench_lock.py [--rounds 5] [--small 20] [--rows 100000] [--mid 4]
 
 "With the lock" is `add_dataset` as shipped: the file lock (filelock), the holder's record in
 .expedition/lock.json, the check for a half-done commit and the sweep for leftovers when a
@@ -47,10 +47,17 @@ def child(mode: str, files: list[str], work: str) -> None:
         started = time.perf_counter()
         add_dataset(expedition, path, f"d{i}")
         seconds.append(time.perf_counter() - started)
-    print(json.dumps({"seconds": seconds}))
+    cycles = []
+    if mode == "with":  # the lock alone: taken and let go on an idle project
+        for _ in range(200):
+            started = time.perf_counter()
+            with _lock.project_lock(root, "bench"):
+                pass
+            cycles.append(time.perf_counter() - started)
+    print(json.dumps({"seconds": seconds, "cycles": cycles}))
 
 
-def run_child(mode: str, files: list[Path]) -> tuple[list[float], float]:
+def run_child(mode: str, files: list[Path]) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as work:
         proc = subprocess.Popen(
             [sys.executable, __file__, "--child", mode, "--work", work, *map(str, files)],
@@ -60,13 +67,13 @@ def run_child(mode: str, files: list[Path]) -> tuple[list[float], float]:
         out, err = proc.stdout.read(), proc.stderr.read()
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(err)
-    return json.loads(out.strip().splitlines()[-1])["seconds"], usage.ru_maxrss / 1024
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--small", type=int, default=60, help="small deliveries per round")
+    parser.add_argument("--small", type=int, default=20, help="small deliveries per round")
     parser.add_argument("--mid", type=int, default=4, help="mid-size deliveries per round")
     parser.add_argument("--rows", type=int, default=100_000, help="rows of a mid-size delivery")
     parser.add_argument("--child")
@@ -90,11 +97,13 @@ def main() -> None:
         size = mid[0].stat().st_size / (1 << 20) if mid else 0
         results: dict[tuple[str, str], list[float]] = {}
         peaks: dict[tuple[str, str], float] = {}
+        cycles: list[float] = []
         for _ in range(args.rounds):
             for kind, files in (("small", small), ("mid", mid)):
                 for mode in ("without", "with"):
-                    seconds, peak = run_child(mode, files)
-                    results.setdefault((kind, mode), []).extend(seconds)
+                    measured, peak = run_child(mode, files)
+                    results.setdefault((kind, mode), []).extend(measured["seconds"])
+                    cycles += measured["cycles"]
                     peaks[(kind, mode)] = max(peaks.get((kind, mode), 0.0), peak)
 
     print("\n`data add` with and without the project lock (median per add)")
@@ -105,6 +114,7 @@ def main() -> None:
             median = statistics.median(results[(kind, mode)])
             print(f"{label + ', ' + mode + ' the lock':<46} {median * 1000:>10.1f} "
                   f"{median / base:>10.3f} {peaks[(kind, mode)]:>9.0f}")
+    print(f"taking and letting go of the lock alone: median {statistics.median(cycles) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
