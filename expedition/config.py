@@ -214,6 +214,9 @@ class Delivery(_Model):
     columns: list[str]
     bytes: int = Field(ge=0)
     added: datetime
+    mtime_ns: int | None = Field(
+        None, description="modification time of the raw copy (ns), to notice a copy edited in place"
+    )
 
 
 class DatasetConfig(_Model):
@@ -497,20 +500,29 @@ def dump_document(document: Any) -> str:
     return stream.getvalue()
 
 
-def update_config(path: str | Path, change: Callable[[Any], None]) -> Config:
+def update_config(path: str | Path, change: Callable[[Any], None], *, unit: Any = None) -> Config:
     """Apply *change* to the parsed ``expedition.yaml``, validate, and write it atomically.
 
     *change* receives the round-trip document (a dict-like object that keeps comments) and edits
-    it in place. Nothing is written when the edited document is not valid.
+    it in place. Nothing is written when the edited document is not valid. The file is read,
+    changed and written holding the project lock, so two commands never both change it and
+    keep only one change. With *unit* (an `expedition._store.Unit`), the new file is staged in
+    it and written with the unit's other outputs.
     """
+    from expedition._lock import project_lock
+
     path = Path(path)
     if path.is_dir():
         path = path / CONFIG_FILE
-    document = read_document(path)
-    config_from_document(document, path)
-    change(document)
-    config = config_from_document(document, path)
-    atomic_write_text(path, dump_document(document))
+    with project_lock(path.parent, "changing expedition.yaml"):
+        document = read_document(path)
+        config_from_document(document, path)
+        change(document)
+        config = config_from_document(document, path)
+        if unit is not None:
+            unit.write_text(path, dump_document(document))
+        else:
+            atomic_write_text(path, dump_document(document), durable=True)
     return config
 
 

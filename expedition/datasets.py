@@ -22,7 +22,6 @@ import io
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from expedition._io import sha256_file
+from expedition._io import copy_hashing, read_only_mode, sha256_file
+from expedition._lock import locked
+from expedition._store import Unit
 from expedition.config import NAME_PATTERN, Delivery, flow_list, plain, update_config
 from expedition.errors import DataError
 from expedition.project import Project
@@ -855,10 +856,15 @@ def default_name(path: Path) -> str:
     return name or "dataset"
 
 
+@locked("data add")
 def add_dataset(
     project: Project, path: str | Path, name: str | None = None, *, description: str = ""
 ) -> AddResult:
-    """Copy a delivery into ``data/raw`` read-only and register it in ``expedition.yaml``."""
+    """Copy a delivery into ``data/raw`` read-only and register it in ``expedition.yaml``.
+
+    Holds the project lock throughout, and writes the copy and the new ``expedition.yaml`` as
+    one unit: after a crash the delivery is either registered with its copy, or not at all.
+    """
     path = Path(path).expanduser()
     name = name or default_name(path)
     if not re.match(NAME_PATTERN, name):
@@ -884,23 +890,6 @@ def add_dataset(
             "move it out of data/raw (or register it) and try again",
             path=dest,
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(path, tmp)
-    os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    os.replace(tmp, dest)
-
-    delivery = Delivery(
-        version=version,
-        file=project.relative(dest),
-        source=path.name,
-        sha256=digest,
-        format=fmt,
-        rows=rows,
-        columns=columns,
-        bytes=path.stat().st_size,
-        added=datetime.now(timezone.utc).replace(microsecond=0),
-    )
 
     def change(document: Any) -> None:
         datasets = document.get("datasets")
@@ -919,17 +908,38 @@ def add_dataset(
         record["columns"] = flow_list(record["columns"])
         entry["deliveries"].append(record)
 
-    try:
-        update_config(project.config_path, change)
-    except BaseException:
-        os.chmod(dest, stat.S_IRUSR | stat.S_IWUSR)
-        dest.unlink(missing_ok=True)
-        raise
+    with Unit(project.root, "data add") as unit:
+        tmp = unit.file(dest, stage_in=project.raw_dir)
+        copied, size = copy_hashing(path, tmp)
+        if copied != digest:
+            raise DataError(
+                "the file changed while it was being added (it may still be downloading or "
+                "being written)",
+                "wait until the file is complete and add it again",
+                path=path,
+            )
+        os.chmod(tmp, read_only_mode())
+        delivery = Delivery(
+            version=version,
+            file=project.relative(dest),
+            source=path.name,
+            sha256=digest,
+            format=fmt,
+            rows=rows,
+            columns=columns,
+            bytes=size,
+            added=datetime.now(timezone.utc).replace(microsecond=0),
+            mtime_ns=os.stat(tmp).st_mtime_ns,
+        )
+        update_config(project.config_path, change, unit=unit)
     return AddResult(name, delivery, "versioned" if version > 1 else "added")
 
 
-def delivery_path(project: Project, dataset: str, version: int | None = None) -> Path:
-    """The raw file of a dataset's latest (or given) delivery."""
+def delivery_path(
+    project: Project, dataset: str, version: int | None = None, *, full_check: bool = False
+) -> Path:
+    """The raw file of a dataset's latest (or given) delivery, checked by `check_delivery`
+    (with *full_check*, by its SHA-256 whatever its size and time say)."""
     config = project.config.datasets.get(dataset)
     if config is None:
         known = ", ".join(sorted(project.config.datasets)) or "none yet"
@@ -950,4 +960,44 @@ def delivery_path(project: Project, dataset: str, version: int | None = None) ->
             f"dataset {dataset!r} has no delivery v{version}",
             "see `expedition data list` for the versions",
         )
-    return project.root / chosen.file
+    return check_delivery(project, chosen, full=full_check)
+
+
+def check_delivery(project: Project, delivery: Delivery, *, full: bool = False) -> Path:
+    """The raw file of *delivery*, once it is known to be the file that was registered.
+
+    Every stage that opens a raw delivery comes through here (profile, schema infer and
+    validate through `delivery_path`; run and score through the validated data's check). The
+    size and modification time are compared with those recorded by `add_dataset` first; the
+    SHA-256 is computed when they differ, or always with *full* (as `expedition validate`
+    does). A copy edited in place is refused with a `DataError` naming the file and both
+    hashes: results from it would carry the registered hash of data nobody registered.
+    """
+    path = project.root / delivery.file
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DataError(
+            f"the raw delivery {delivery.file} (v{delivery.version}) is missing",
+            f"put the original file back at that path (its SHA-256 is {delivery.sha256}), or "
+            "add the delivery again with `expedition data add FILE --name NAME`",
+            path=path,
+        ) from None
+    if (
+        not full
+        and delivery.mtime_ns is not None
+        and info.st_size == delivery.bytes
+        and info.st_mtime_ns == delivery.mtime_ns
+    ):
+        return path
+    current = sha256_file(path)
+    if current != delivery.sha256:
+        raise DataError(
+            f"the raw delivery {delivery.file} (v{delivery.version}) was changed after it was "
+            f"registered: its SHA-256 is now {current}, but {delivery.sha256} was registered",
+            "raw data is never edited in place: put the original file back (from the data "
+            "owner's copy), or add the changed file as a new delivery with `expedition data add "
+            "FILE --name NAME` (its latest version is then the changed file)",
+            path=path,
+        )
+    return path

@@ -6,12 +6,17 @@ by walking up from the current directory, unless ``--project DIR`` names it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expedition import _store
+from expedition._io import sha256_bytes
+from expedition._lock import project_lock
 from expedition.config import CONFIG_FILE, Config, load_config
 from expedition.errors import ProjectNotFoundError
 
@@ -24,13 +29,21 @@ class Project:
 
     root: Path
     config: Config
+    #: SHA-256 of expedition.yaml as it was read (reading again is far cheaper than parsing)
+    stamp: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def load(cls, root: str | Path) -> Project:
         root = Path(root).resolve()
-        return cls(root=root, config=load_config(root / CONFIG_FILE))
+        if _store.has_journal(root):
+            _finish_interrupted_commit(root)
+        stamp = _stamp(root / CONFIG_FILE)
+        return cls(root=root, config=load_config(root / CONFIG_FILE), stamp=stamp)
 
     def reload(self) -> Project:
+        """The project as it is on disk now (this one, when expedition.yaml has not changed)."""
+        if self.stamp is not None and self.stamp == _stamp(self.config_path):
+            return self
         return Project.load(self.root)
 
     # canonical paths ---------------------------------------------------------------------
@@ -94,12 +107,28 @@ class Project:
         return self.state_dir / "history.jsonl"
 
     def record(self, event: str, **details: Any) -> None:
-        """Append an event (a run, a pack) to the project's history."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        """Append an event (a run, a pack) to the project's history, holding the project lock.
+
+        The line is written whole or not at all: a write cut short (a full disk) is undone.
+        """
         entry = {"event": event, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         entry.update(details)
-        with open(self.history_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, default=str) + "\n")
+        line = (json.dumps(entry, default=str) + "\n").encode("utf-8")
+        with project_lock(self.root, f"recording {event}"):
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.history_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    written = 0
+                    while written < len(line):
+                        written += os.write(fd, line[written:])
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)
+                    raise
+            finally:
+                os.close(fd)
 
     def history(self, event: str | None = None) -> list[dict[str, Any]]:
         if not self.history_path.exists():
@@ -117,6 +146,24 @@ class Project:
     def last(self, event: str) -> dict[str, Any] | None:
         entries = self.history(event)
         return entries[-1] if entries else None
+
+
+def _stamp(path: Path) -> str | None:
+    try:
+        return sha256_bytes(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _finish_interrupted_commit(root: Path) -> None:
+    """A command was killed while committing its outputs: finish that commit before anything
+    reads the project, unless another command holds the lock (it has finished it already, or
+    is committing right now) or the project cannot be written (a read-only copy)."""
+    from expedition.errors import ProjectBusyError
+
+    with contextlib.suppress(ProjectBusyError, OSError):
+        with project_lock(root, "finishing an interrupted commit", timeout=0):
+            pass  # taking the lock finishes it
 
 
 def find_project_root(start: str | Path | None = None) -> Path:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expedition._lock import locked
 from expedition._runcache import cache_key, cached_finding
 from expedition.config import StepConfig
 from expedition.errors import ExpeditionError, StepError
@@ -110,6 +111,7 @@ def plan(project: Project, ids: Sequence[str] | None = None) -> list[PlannedStep
     return planned
 
 
+@locked("run")
 def run(
     project: Project,
     ids: Sequence[str] | None = None,

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from expedition._io import atomic_write_text, sha256_file
+from expedition._lock import locked
 from expedition.config import update_config
 from expedition.errors import ConfigError, DataError
 from expedition.project import Project
@@ -1741,6 +1742,7 @@ def is_unedited_draft(text: str) -> bool:
     return hashlib.sha256(rest.encode("utf-8")).hexdigest() == first[len(GENERATED_MARK):].strip()
 
 
+@locked("schema infer")
 def draft_contract(project: Project, dataset: str, *, force: bool = False) -> DraftResult:
     """Infer a contract from the dataset's latest delivery and write it to its contract path.
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from expedition._io import atomic_write_bytes, atomic_write_text
+from expedition._lock import locked
 from expedition.errors import DataError, ModelError
 from expedition.project import Project
 from expedition.runner import load_input
@@ -124,6 +125,7 @@ def load_model(path: str | Path) -> RiskModel:
     return obj
 
 
+@locked("score")
 def score(project: Project, model: str, dataset: str) -> ScoreResult:
     """Score the latest data of *dataset* with *model*; write scores and tiers atomically."""
     import numpy as np

@@ -22,11 +22,8 @@ the runner reads; it refuses data whose delivery or contract changed since valid
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import sys
-import tempfile
 import time
 import types
 from collections.abc import Iterable, Sequence
@@ -35,7 +32,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition._io import atomic_write_text, sha256_file
+from expedition._io import sha256_file
+from expedition._lock import locked
+from expedition._store import Unit
 from expedition.config import Delivery
 from expedition.errors import ConfigError, DataError, StepError
 from expedition.project import Project
@@ -650,22 +649,14 @@ def quality_files(project: Project, dataset: str) -> dict[str, Path]:
             "feedback": folder / "feedback.md"}
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path) -> str:
-    """Write *frame* to a temporary file beside *path*, rename it into place; return its sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        # LZ4 and no column statistics: the fastest Parquet Polars writes (encoding dominates
-        # writing millions of rows); steps read whole files, so statistics would not be used
-        frame.write_parquet(tmp, compression="lz4", statistics=False)
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return digest
+def _atomic_parquet(frame: pl.DataFrame, path: Path, unit: Unit) -> str:
+    """Write *frame* as *path*'s new content in *unit* (committed with the unit's other
+    outputs); return its sha256."""
+    tmp = unit.file(path)
+    # LZ4 and no column statistics: the fastest Parquet Polars writes (encoding dominates
+    # writing millions of rows); steps read whole files, so statistics would not be used
+    frame.write_parquet(tmp, compression="lz4", statistics=False)
+    return sha256_file(tmp)
 
 
 def _dataset_config(project: Project, dataset: str):
@@ -697,6 +688,7 @@ def load_dataset_contract(project: Project, dataset: str) -> Contract:
     return load_contract(path)
 
 
+@locked("validate")
 def validate_dataset(
     project: Project,
     dataset: str,
@@ -708,9 +700,11 @@ def validate_dataset(
 ) -> DatasetValidation:
     """Validate the latest delivery of *dataset* and write the valid and quarantined rows.
 
-    Writes (each atomically) ``data/quarantine/NAME.parquet``, ``data/interim/NAME.parquet``,
-    ``validation.html``, ``feedback.md`` (with *feedback*) and finally ``validation.json`` —
-    the record steps check before they read the validated data.
+    Writes ``data/quarantine/NAME.parquet``, ``data/interim/NAME.parquet``,
+    ``validation.html``, ``feedback.md`` (with *feedback*) and ``validation.json`` — the record
+    steps check before they read the validated data — as one unit (`expedition._store.Unit`):
+    after a crash the project holds all of the old outputs or all of the new. The raw delivery
+    is hashed first and refused if it changed since it was registered.
     """
     from expedition.datasets import delivery_path
 
@@ -720,13 +714,27 @@ def validate_dataset(
         raise DataError(f"dataset {dataset!r} has no deliveries yet",
                         f"add one with `expedition data add FILE --name {dataset}`")
     contract = contract or load_dataset_contract(project, dataset)
-    raw = delivery_path(project, dataset)
+    raw = delivery_path(project, dataset, full_check=True)
     result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
                       max_invalid=max_invalid, dataset=dataset)
     valid_path = project.interim_dir / f"{dataset}.parquet"
     quarantine_path = project.quarantine_dir / f"{dataset}.parquet"
-    quarantine_sha = _atomic_parquet(result.quarantine, quarantine_path)
-    valid_sha = _atomic_parquet(result.valid, valid_path)
+    with Unit(project.root, f"validate {dataset}") as unit:
+        outcome = _write_outputs(project, dataset, delivery, contract, result, feedback, unit,
+                                 valid_path, quarantine_path)
+    project.record(
+        "validate", dataset=dataset, delivery=delivery.version, sha256=delivery.sha256,
+        read=result.report.rows_read, valid=result.report.rows_valid,
+        quarantined=result.report.rows_quarantined, passed=result.report.passed,
+    )
+    return outcome
+
+
+def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract: Contract,
+                   result: ValidationResult, feedback: bool, unit: Unit, valid_path: Path,
+                   quarantine_path: Path) -> DatasetValidation:
+    quarantine_sha = _atomic_parquet(result.quarantine, quarantine_path, unit)
+    valid_sha = _atomic_parquet(result.valid, valid_path, unit)
     files = quality_files(project, dataset)
     outcome = DatasetValidation(
         project=project,
@@ -744,20 +752,14 @@ def validate_dataset(
     )
     from expedition import _validation_render as render
 
-    atomic_write_text(files["html"], render.html_fragment(outcome))
+    unit.write_text(files["html"], render.html_fragment(outcome))
     if feedback:
-        atomic_write_text(files["feedback"], render.feedback_markdown(outcome))
+        unit.write_text(files["feedback"], render.feedback_markdown(outcome))
     else:
-        with contextlib.suppress(FileNotFoundError):
-            files["feedback"].unlink()  # never leave feedback about an older delivery
+        unit.remove(files["feedback"])  # never leave feedback about an older delivery
     import json
 
-    atomic_write_text(files["json"], json.dumps(outcome.to_dict(), indent=2, default=str) + "\n")
-    project.record(
-        "validate", dataset=dataset, delivery=delivery.version, sha256=delivery.sha256,
-        read=result.report.rows_read, valid=result.report.rows_valid,
-        quarantined=result.report.rows_quarantined, passed=result.report.passed,
-    )
+    unit.write_text(files["json"], json.dumps(outcome.to_dict(), indent=2, default=str) + "\n")
     return outcome
 
 
@@ -846,6 +848,9 @@ def require_validated(project: Project, dataset: str) -> None:
     """A StepError saying what to run, unless *dataset*'s validated data is current."""
     problem = stale_reason(project, dataset)
     if problem is None:
+        from expedition.datasets import check_delivery
+
+        check_delivery(project, project.config.datasets[dataset].latest)  # the raw data behind it
         return
     if "no deliveries" in problem:
         raise StepError(problem, f"add one with `expedition data add FILE --name {dataset}`")

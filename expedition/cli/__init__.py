@@ -2,8 +2,10 @@
 
 Each command lives in its own module, parses its arguments, calls one library function and
 renders the result. Every expected failure (an `ExpeditionError`) becomes a short red panel on
-stderr and an exit code — 1 when data or a pack failed a check, 2 for usage or configuration
-problems — with a traceback only under ``expedition --debug``.
+stderr and an exit code — 1 when data or a pack failed a check, 2 for usage, configuration or
+environment problems (a full disk, permissions, a read-only folder, a terminal that cannot show
+the output: `expedition.errors.environment_error`) — with a traceback only under
+``expedition --debug``; anything else is a bug (exit 3).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from expedition.errors import EXIT_INTERNAL, ExpeditionError
+from expedition.errors import EXIT_INTERNAL, ExpeditionError, environment_error
 
 # Exceptions Typer/Click use for control flow and usage errors: let them through untouched.
 # Typer >= 0.26 bundles its own copy of Click; older Typer uses the click package.
@@ -35,8 +37,10 @@ class ExpeditionGroup(TyperGroup):
     """Maps exceptions to the error panel and exit codes, for every subcommand below it."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        from expedition import _lock
         from expedition.cli import _render
 
+        _lock.set_wait_notice(_render.waiting)
         try:
             return super().invoke(ctx)
         except _PASS_THROUGH:
@@ -52,6 +56,10 @@ class ExpeditionGroup(TyperGroup):
         except Exception as exc:
             if _debug_requested(ctx):
                 raise
+            problem = environment_error(exc)  # a full disk, permissions, a read-only folder...
+            if problem is not None:
+                _render.error_panel("Error", problem.what, problem.fix, problem.where or None)
+                raise typer.Exit(problem.exit_code) from None
             _render.error_panel(
                 "Unexpected error",
                 f"{type(exc).__name__}: {exc}",

@@ -22,15 +22,30 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def _showable(text: str) -> str:
+    """*text* with what stderr's encoding cannot show written as escapes (\\u2713), so that an
+    error message can always be printed."""
+    encoding = err_console.encoding or "utf-8"
+    try:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text
+
+
 def error_panel(title: str, what: str, fix: str | None = None, where: str | None = None) -> None:
     body = Text()
     if where:
-        body.append(f"{where}\n", style="bold")
-    body.append(what)
+        body.append(f"{_showable(where)}\n", style="bold")
+    body.append(_showable(what))
     if fix:
         body.append("\n\nHow to fix: ", style="bold")
-        body.append(fix)
+        body.append(_showable(fix))
     err_console.print(Panel(body, title=title, title_align="left", border_style="red", expand=False))
+
+
+def waiting(message: str) -> None:
+    """Say on stderr that the command waits for another one to finish writing."""
+    err_console.print(Text(_showable(message), style="yellow"))
 
 
 def ok(message: str) -> None:

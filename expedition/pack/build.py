@@ -3,18 +3,17 @@ checked by `verify_pack` before it is renamed into place, and zipped reproducibl
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from expedition import disclosure
-from expedition._io import atomic_dir, sha256_file
+from expedition._io import sha256_file
+from expedition._lock import locked
+from expedition._store import Unit
 from expedition.disclosure.text import redact
 from expedition.errors import PackError
 from expedition.finding import Finding
@@ -91,6 +90,7 @@ def _read_optional(path: Path) -> str | None:
         raise PackError(f"{path.name} cannot be read ({exc})", "save it as UTF-8 text", path=path) from None
 
 
+@locked("pack")
 def build_pack(
     project: Project,
     findings: list[Finding] | None = None,
@@ -204,7 +204,8 @@ def build_pack(
             + ", ".join(f.label for f in record.gaps)
         )
 
-    with atomic_dir(dest, replace=replace) as tmp:
+    with Unit(project.root, "pack") as unit:  # the folder and the zip: both new, or both old
+        tmp = unit.folder(dest)
         records = _write_findings(tmp, sections, rules.symbol)
         quality_records = _write_quality(tmp, quality, quality_sections, rules.symbol)
         (tmp / "transparency.md").write_text(transparency_md, encoding="utf-8")
@@ -278,16 +279,8 @@ def build_pack(
                 "shows more",
             )
         index_bytes = (tmp / "index.html").stat().st_size
-        fd, tmp_zip = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.tmp", dir=project.findings_dir)
-        os.close(fd)
-        try:
-            write_zip(tmp, Path(tmp_zip), name, when)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_zip)
-            raise
+        write_zip(tmp, unit.file(zip_path), name, when)
         files = len(manifest["files"]) + 1
-    os.replace(tmp_zip, zip_path)
     manifest_sha = manifest["manifest_sha256"]
     zip_sha = sha256_file(zip_path)
     project.record(

@@ -418,8 +418,13 @@ def _profile_target(
             path=project.relative(target.path),
         )
         if store and target.latest:
+            from expedition._store import Unit
+
             folder = project.quality_dir(target.dataset)
-            result.stored = [project.relative(path) for path in result.save(folder)]
+            with Unit(project.root, f"profile {target.dataset}") as unit:  # json and html together
+                unit.write_text(folder / "profile.json", result.to_json())
+                unit.write_text(folder / "profile.html", result.to_html())
+            result.stored = [project.relative(folder / n) for n in ("profile.json", "profile.html")]
             project.record(
                 "profile",
                 dataset=target.dataset,
