@@ -138,7 +138,7 @@ class Finding:
     documents: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-    #: objects a step made that are never published (e.g. a fitted model); stored with joblib
+    #: objects a step made that are never published (e.g. a fitted model); stored with skops
     #: beside the finding, never written to a pack
     artifacts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -199,11 +199,9 @@ def save_finding(finding: Finding, folder: str | Path) -> Path:
         for name, text in finding.documents.items():
             (tmp / "documents" / f"{name}.md").write_text(text, encoding="utf-8")
         if finding.artifacts:
-            import joblib
+            from expedition._artifacts import save_artifacts
 
-            (tmp / "artifacts").mkdir()
-            for name, obj in finding.artifacts.items():
-                joblib.dump(obj, tmp / "artifacts" / f"{name}.joblib")
+            save_artifacts(finding.artifacts, tmp / "artifacts")
         record = finding.to_dict()
         record["format"] = FINDING_FORMAT
         record["artifacts"] = sorted(finding.artifacts)
@@ -243,10 +241,10 @@ def load_finding(folder: str | Path, *, artifacts: bool = False) -> Finding:
         for name in record.get("documents", [])
     }
     loaded = {}
-    for name in record.get("artifacts", []) if artifacts else []:
-        import joblib
+    if artifacts:
+        from expedition._artifacts import load_artifacts
 
-        loaded[name] = joblib.load(folder / "artifacts" / f"{name}.joblib")
+        loaded = load_artifacts(folder / "artifacts", record.get("artifacts", []))
     return Finding(
         id=record["id"],
         step=record["step"],
