@@ -163,3 +163,14 @@ def test_data_add_gives_the_same_message_as_the_config(cli, project_dir, referra
     assert "--name" in flat(result.stderr)
     assert [p.name for p in (project_dir / "data" / "raw").iterdir()] == [".gitkeep"]
     assert load_config(project_dir).datasets == {}
+
+
+def test_every_built_in_step_runs_with_the_largest_seed():
+    """Seeds a step derives from the project's seed stay in NumPy's range at the top of it."""
+    from expedition import testing
+    from expedition.steps import available_steps, get_step
+
+    for name in available_steps():
+        step = get_step(name)
+        finding = testing._run(step if isinstance(step, type) else type(step), SEED_MAX)
+        assert finding.headlines, name
