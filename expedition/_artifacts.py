@@ -32,6 +32,9 @@ SUFFIX = ".skops"
 #: The suffix artifacts had when they were pickled with joblib; such files are never read.
 LEGACY_SUFFIX = ".joblib"
 
+#: A file that would unpack to more than this is refused unread (a model is a few MiB).
+MAX_UNPACKED = 2**30
+
 #: Types expedition's own models use that skops does not trust by default, by their full names.
 TRUSTED_TYPES: tuple[str, ...] = (
     # the risk model (`expedition score` applies it) and what it holds
@@ -64,7 +67,8 @@ def dump(obj: Any, path: str | Path) -> None:
     import skops.io as sio
 
     try:
-        sio.dump(obj, Path(path))
+        # deflate at level 1: the JSON schema shrinks ten-fold for a few per cent more time
+        sio.dump(obj, Path(path), compression=zipfile.ZIP_DEFLATED, compresslevel=1)
     except (TypeError, ValueError) as exc:  # skops names what it cannot persist
         raise ModelError(
             f"the artifact {Path(path).stem!r} cannot be stored safely: {exc}",
@@ -81,6 +85,7 @@ def load(path: str | Path, *, rerun: str = "re-run the step that made it") -> An
     with those types named, before any object is built. *rerun* says how to make the file again.
     """
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     path = Path(path)
     if path.suffix == LEGACY_SUFFIX or not zipfile.is_zipfile(path):
@@ -91,19 +96,28 @@ def load(path: str | Path, *, rerun: str = "re-run the step that made it") -> An
             path=path,
         )
     try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACKED:
+            raise ModelError(
+                f"{path.name} would unpack to {unpacked / 2**20:,.0f} MiB, far more than any model "
+                "expedition makes, so it is not read",
+                rerun,
+                path=path,
+            )
+        # skops audits every type in the file before it builds any object
+        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+    except ModelError:
+        raise
+    except UntrustedTypesFoundException:
         untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
-    except Exception as exc:  # a damaged or crafted zip: skops' own errors vary
-        raise _unreadable(path, exc, rerun) from None
-    if untrusted:
         raise ModelError(
             f"{path.name} holds types that expedition's models never use, so it is not loaded: "
             f"{', '.join(untrusted)}",
             "use a model saved by expedition's own steps; " + rerun,
             path=path,
-        )
-    try:
-        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
-    except Exception as exc:
+        ) from None
+    except Exception as exc:  # a damaged or crafted zip: skops' own errors vary
         raise _unreadable(path, exc, rerun) from None
     try:
         problems = list(_tree_problems(obj))

@@ -166,3 +166,16 @@ def test_category_codes_outside_a_byte_are_refused(fitted, tmp_path):
 def test_what_skops_cannot_store_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="cannot be stored safely"):
         _artifacts.dump((i for i in range(3)), tmp_path / "g.skops")
+
+
+def test_a_file_that_would_unpack_to_too_much_is_not_read(fitted, tmp_path, monkeypatch):
+    path = tmp_path / "m.skops"
+    _artifacts.dump(fitted["segment"], path)
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    assert unpacked > path.stat().st_size  # stored deflated
+    monkeypatch.setattr(_artifacts, "MAX_UNPACKED", unpacked - 1)
+    with pytest.raises(ModelError, match="would unpack to"):
+        _artifacts.load(path)
+    monkeypatch.setattr(_artifacts, "MAX_UNPACKED", unpacked)
+    assert sorted(_artifacts.load(path)) == sorted(fitted["segment"])

@@ -167,7 +167,7 @@ def test_a_default_that_looks_like_a_template_is_offered_and_kept_as_written(cli
 
 
 def test_a_refused_answer_is_asked_again_with_the_reason(cli, tmp_path):
-    answers = ["T", "", "", "", "", "soon", "2026-12-01", "", "ten", "3"]
+    answers = ["T", "", "", "", "", "soon", "2026-12-01", "2027-01-31", "ten", "3"]
     result = cli("new", "-o", str(tmp_path), input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
     assert "'soon' is not a date written as YYYY-MM-DD" in flat(result.stderr)
@@ -194,7 +194,8 @@ def test_a_refused_answer_is_asked_again_with_the_reason(cli, tmp_path):
     ],
 )
 def test_values_that_cannot_be_valid_are_refused_clearly(cli, tmp_path, pair, message):
-    result = cli("new", "x", "--no-input", "-o", str(tmp_path), "--set", "start=2026-01-01", "--set", pair)
+    result = cli("new", "x", "--no-input", "-o", str(tmp_path), "--set", "start=2026-01-01",
+                 "--set", "end=2026-02-01", "--set", pair)
     assert result.exit_code == 2, result.output
     assert message in flat(result.stderr) and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
@@ -273,7 +274,7 @@ def test_any_prompt_answer_is_kept_or_asked_again(answers):
         return answers.get(key, default)
 
     with tempfile.TemporaryDirectory() as out:
-        root = new_project(None, output_dir=out, ask=ask, settings={"start": "2026-01-01"})
+        root = new_project(None, output_dir=out, ask=ask, settings={"start": "2026-01-01", "end": "2026-02-01"})
         no_marker()
         config = load_config(root)
         for field, value in answers.items():
