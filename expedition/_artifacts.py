@@ -20,6 +20,7 @@ before anything predicts with them.
 from __future__ import annotations
 
 import hashlib
+import io
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -53,13 +54,30 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-def sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, in hex."""
+def sha256(source: str | Path | bytes) -> str:
+    """The SHA-256 of a file (or of bytes already read), in hex."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open(source, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read(path: str | Path) -> bytes:
+    """A stored model's bytes, read once: whoever checks its hash then loads those same bytes
+    (the file could change in between). A file larger than `MAX_UNPACKED` is not read."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_UNPACKED:
+        raise ModelError(
+            f"{path.name} is {size / 2**20:,.0f} MiB, far more than any model expedition makes, "
+            "so it is not read",
+            "use a model saved by expedition's own steps",
+            path=path,
+        )
+    return path.read_bytes()
 
 
 def dump(obj: Any, path: str | Path) -> None:
@@ -77,26 +95,28 @@ def dump(obj: Any, path: str | Path) -> None:
         ) from None
 
 
-def load(path: str | Path, *, rerun: str = "re-run the step that made it") -> Any:
+def load(path: str | Path, *, data: bytes | None = None, rerun: str = "re-run the step that made it") -> Any:
     """Read an artifact written by `dump`, building only trusted types.
 
     A file that is not a skops file is refused without being read further (a pickle is never
     unpickled); a file that names any type outside skops' defaults and `TRUSTED_TYPES` is refused
-    with those types named, before any object is built. *rerun* says how to make the file again.
+    with those types named, before any object is built. *data*, when given, are the file's bytes
+    as already read (see `read`); *rerun* says how to make the file again.
     """
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
     path = Path(path)
-    if path.suffix == LEGACY_SUFFIX or not zipfile.is_zipfile(path):
-        raise ModelError(
-            f"{path.name} is not a file expedition stores models in (skops); it may be a pickle "
-            "(joblib), which can run code when read, so it is not read at all",
-            f"{rerun} to store it as {path.stem}{SUFFIX}",
-            path=path,
-        )
+    if path.suffix == LEGACY_SUFFIX:
+        raise _not_skops(path, rerun)
     try:
-        with zipfile.ZipFile(path) as archive:
+        buffer = io.BytesIO(read(path) if data is None else data)
+    except OSError as exc:
+        raise _unreadable(path, exc, rerun) from None
+    if not zipfile.is_zipfile(buffer):
+        raise _not_skops(path, rerun)
+    try:
+        with zipfile.ZipFile(buffer) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
         if unpacked > MAX_UNPACKED:
             raise ModelError(
@@ -106,11 +126,11 @@ def load(path: str | Path, *, rerun: str = "re-run the step that made it") -> An
                 path=path,
             )
         # skops audits every type in the file before it builds any object
-        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+        obj = sio.loads(buffer.getvalue(), trusted=list(TRUSTED_TYPES))
     except ModelError:
         raise
     except UntrustedTypesFoundException:
-        untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+        untrusted = sorted(set(sio.get_untrusted_types(data=buffer.getvalue())) - set(TRUSTED_TYPES))
         raise ModelError(
             f"{path.name} holds types that expedition's models never use, so it is not loaded: "
             f"{', '.join(untrusted)}",
@@ -131,6 +151,15 @@ def load(path: str | Path, *, rerun: str = "re-run the step that made it") -> An
             path=path,
         )
     return obj
+
+
+def _not_skops(path: Path, rerun: str) -> ModelError:
+    return ModelError(
+        f"{path.name} is not a file expedition stores models in (skops); it may be a pickle "
+        "(joblib), which can run code when read, so it is not read at all",
+        f"{rerun} to store it as {path.stem}{SUFFIX}",
+        path=path,
+    )
 
 
 def _unreadable(path: Path, exc: Exception, rerun: str) -> ModelError:

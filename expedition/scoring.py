@@ -82,6 +82,8 @@ class ModelSource:
     provenance: dict[str, Any]
     sha256: str
     trusted: str
+    #: the bytes that were hashed, which are the bytes loaded (the file may change meanwhile)
+    data: bytes | None = field(default=None, repr=False)
 
 
 def find_model(project: Project, model: str, *, trust: bool = False, dataset: str = "DATASET") -> ModelSource:
@@ -135,20 +137,22 @@ def _refuse_legacy(path: Path, step_id: str | None) -> None:
 
 def _ours(folder: Path, label: str) -> ModelSource:
     path = folder / MODEL_FILE
-    return ModelSource(path, label, _provenance(folder), _artifacts.sha256(path), "finding")
+    data = _artifacts.read(path)
+    return ModelSource(path, label, _provenance(folder), _artifacts.sha256(data), "finding", data)
 
 
 def _outside(project: Project, path: Path, arguments: str, trust: bool) -> ModelSource:
     """A model file named by its path: trusted when a finding here stored the same bytes, or when
     the user passed --trust; otherwise refused, with the hash to check."""
-    digest = _artifacts.sha256(path)
+    data = _artifacts.read(path)
+    digest = _artifacts.sha256(data)
     for stored in sorted(project.results_dir.glob(f"*/{MODEL_FILE.as_posix()}")):
         if _artifacts.sha256(stored) == digest:
             finding = stored.parent.parent
-            return ModelSource(path, finding.name, _provenance(finding), digest, "hash")
+            return ModelSource(path, finding.name, _provenance(finding), digest, "hash", data)
     if trust:
         label = path.parent.parent.name if path.parent.name == "artifacts" else path.stem
-        return ModelSource(path, label, {}, digest, "--trust")
+        return ModelSource(path, label, {}, digest, "--trust", data)
     raise ModelError(
         f"{path} is not a model of this expedition: no finding here stored a model with its "
         f"SHA-256, {digest}",
@@ -166,18 +170,19 @@ def _provenance(folder: Path) -> dict[str, Any]:
         return {}
 
 
-def load_model(path: str | Path) -> RiskModel:
+def load_model(path: str | Path, *, data: bytes | None = None) -> RiskModel:
     """Read a saved model, refusing one this environment cannot be trusted to apply.
 
-    The file is read with skops and only expedition's own model types are built (a pickle is
-    never read); whether to read a file at all is `find_model`'s decision.
+    The file (or *data*, its bytes as `find_model` read and hashed them) is read with skops and
+    only expedition's own model types are built (a pickle is never read); whether to read a file
+    at all is `find_model`'s decision.
     """
     from sklearn.exceptions import InconsistentVersionWarning
 
     path = Path(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
-        obj = _artifacts.load(path, rerun="retrain the model with `expedition run STEP_ID`")
+        obj = _artifacts.load(path, data=data, rerun="retrain the model with `expedition run STEP_ID`")
     problems = incompatibilities(obj)
     for warning in caught:
         if issubclass(warning.category, InconsistentVersionWarning):
@@ -212,7 +217,7 @@ def score(project: Project, model: str, dataset: str, *, trust: bool = False) ->
         )
     source = find_model(project, model, trust=trust, dataset=dataset)
     path, label, provenance = source.path, source.label, source.provenance
-    risk = load_model(path)
+    risk = load_model(path, data=source.data)
     data = load_input(project, dataset)
     frame = data.frame.collect() if isinstance(data.frame, pl.LazyFrame) else data.frame
     missing = [c for c in risk.columns if c not in frame.columns]

@@ -269,3 +269,22 @@ def test_a_model_from_outside_is_refused_with_its_hash_unless_trusted(trained, c
 def test_a_step_id_cannot_walk_out_of_the_findings(trained, model):
     with pytest.raises(ModelError):
         score(trained, model, "referrals")
+
+
+def test_the_bytes_whose_hash_was_checked_are_the_bytes_loaded(trained, tmp_path):
+    """A file swapped after its hash matched is not what gets loaded."""
+    import shutil
+
+    from expedition.scoring import find_model
+
+    copy = tmp_path / "copy.skops"
+    shutil.copyfile(trained.results_dir / "case-risk" / MODEL, copy)
+    source = find_model(trained, str(copy))
+    assert source.trusted == "hash"
+    marker = tmp_path / "ran"
+    crafted_pickle(copy, marker)  # swapped in after the check
+    model = load_model(source.path, data=source.data)
+    assert model.spec == load_model(trained.results_dir / "case-risk" / MODEL).spec
+    with pytest.raises(ModelError, match="pickle"):
+        load_model(copy)
+    assert not marker.exists()
