@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from expedition._io import atomic_write_text
 from expedition.errors import ConfigError
@@ -29,6 +29,47 @@ NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
+#: The longest dataset name, step id or slug: each names folders and files.
+NAME_MAX = 64
+#: Seeds NumPy and scikit-learn accept (``numpy.random.RandomState`` takes 0 to 2**32 - 1).
+SEED_MAX = 2**32 - 1
+
+_NAME_RULES = {
+    "dataset name": (NAME_PATTERN, "letters, digits, '_', '-' and '.', starting with a letter, digit or '_'"),
+    "step id": (STEP_ID_PATTERN, "letters, digits, '_' and '-', starting with a letter or digit"),
+    "slug": (SLUG_PATTERN, "lower-case letters, digits and '-', starting with a letter or digit"),
+}
+
+
+def name_problem(kind: str, value: str) -> str | None:
+    """Why *value* cannot be a ``dataset name``, ``step id`` or ``slug`` (None when it can).
+
+    The rule is in the message, so the same words reach ``expedition.yaml`` errors and
+    ``expedition data add --name``.
+    """
+    pattern, rule = _NAME_RULES[kind]
+    if len(value) <= NAME_MAX and re.fullmatch(pattern, value):
+        return None
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    length = f" (it has {len(value)})" if len(value) > NAME_MAX else ""
+    return (
+        f"{shown!r} is not a valid {kind}: a {kind} has 1 to {NAME_MAX} characters{length}, "
+        f"using only {rule}"
+    )
+
+
+def _checked(kind: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        problem = name_problem(kind, value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return check
+
+
+DatasetName = Annotated[str, AfterValidator(_checked("dataset name"))]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -38,7 +79,9 @@ class ExpeditionInfo(_Model):
     """Who the expedition is for and what it asks."""
 
     title: str = Field(min_length=1, description="the expedition's title")
-    slug: str = Field(pattern=SLUG_PATTERN, description="short name used for files and packs")
+    slug: Annotated[str, AfterValidator(_checked("slug"))] = Field(
+        description="short name used for files and packs"
+    )
     question: str = Field("", description="the policy question, in the partner's words")
     partners: list[str] = Field(default_factory=list, description="partner organisations")
     lead: str = Field("", description="the project lead")
@@ -239,7 +282,9 @@ class DatasetConfig(_Model):
 class StepConfig(_Model):
     """One analysis step to run: which step, on which dataset, with which parameters."""
 
-    id: str = Field(pattern=STEP_ID_PATTERN, description="unique; names the finding and its files")
+    id: Annotated[str, AfterValidator(_checked("step id"))] = Field(
+        description="unique; names the finding and its files"
+    )
     step: str = Field(min_length=1, description="a registered step (see `expedition steps`)")
     dataset: str | None = Field(None, description="the dataset the step reads")
     title: str | None = None
@@ -258,9 +303,9 @@ class Config(_Model):
     """The whole of ``expedition.yaml``."""
 
     expedition: ExpeditionInfo
-    seed: int = Field(42, description="random seed for every step")
+    seed: int = Field(42, description=f"random seed for every step (0 to {SEED_MAX})")
     disclosure: DisclosureConfig = Field(default_factory=DisclosureConfig)
-    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    datasets: dict[DatasetName, DatasetConfig] = Field(default_factory=dict)
     steps: list[StepConfig] = Field(default_factory=list)
     transparency: TransparencyConfig = Field(default_factory=TransparencyConfig)
 
@@ -276,14 +321,14 @@ class Config(_Model):
             return [] if info.field_name == "steps" else {}
         return value
 
-    @field_validator("datasets")
+    @field_validator("seed", mode="before")
     @classmethod
-    def _dataset_names(cls, value: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
-        for name in value:
-            if not re.match(NAME_PATTERN, name):
-                raise ValueError(
-                    f"dataset name {name!r} may use only letters, digits, '_', '-' and '.'"
-                )
+    def _seed_in_range(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+            raise ValueError(
+                f"seed must be a whole number from 0 to {SEED_MAX} (2**32 - 1, the range NumPy "
+                f"accepts); got {value!r}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -391,6 +436,8 @@ def _line_of(document: Any, loc: tuple) -> int | None:
 
 def _field_path(loc: tuple) -> str:
     text = ""
+    if len(loc) >= 2 and loc[-1] == "[key]":  # a mapping's key is wrong: the message names it
+        loc = loc[:-2]
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"

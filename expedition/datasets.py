@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from expedition._io import copy_hashing, read_only_mode, sha256_file
 from expedition._lock import locked
 from expedition._store import Unit
-from expedition.config import NAME_PATTERN, Delivery, flow_list, plain, update_config
+from expedition.config import Delivery, flow_list, name_problem, plain, update_config
 from expedition.errors import DataError
 from expedition.project import Project
 
@@ -867,11 +867,9 @@ def add_dataset(
     """
     path = Path(path).expanduser()
     name = name or default_name(path)
-    if not re.match(NAME_PATTERN, name):
-        raise DataError(
-            f"{name!r} is not a valid dataset name",
-            "use letters, digits, '_', '-' or '.', e.g. --name referrals",
-        )
+    problem = name_problem("dataset name", name)
+    if problem:
+        raise DataError(problem, "choose another name with --name, e.g. --name referrals")
     _check_readable(path)
     fmt = detect_format(path)
     digest = sha256_file(path)

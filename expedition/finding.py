@@ -466,8 +466,8 @@ class Finding:
     population: str = ""
     #: after the gate: the kind of each metric ("count", "rate", "statistic")
     metric_kinds: dict[str, str] = field(default_factory=dict)
-    #: objects a step made that are never published (e.g. a fitted model); stored beside the
-    #: finding, never written to a pack
+    #: objects a step made that are never published (e.g. a fitted model); stored with skops
+    #: beside the finding, never written to a pack
     artifacts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -558,11 +558,9 @@ def save_finding(finding: Finding, folder: str | Path) -> Path:
             if isinstance(text, str):
                 (tmp / "documents" / f"{name}.md").write_text(text, encoding="utf-8")
         if finding.artifacts:
-            import joblib
+            from expedition._artifacts import save_artifacts
 
-            (tmp / "artifacts").mkdir()
-            for name, obj in finding.artifacts.items():
-                joblib.dump(obj, tmp / "artifacts" / f"{name}.joblib")
+            save_artifacts(finding.artifacts, tmp / "artifacts")
         record = finding.to_dict()
         record["format"] = FINDING_FORMAT
         record["population"] = finding.population
@@ -617,10 +615,10 @@ def load_finding(folder: str | Path, *, artifacts: bool = False) -> Finding:
                 options=meta.get("options") or {},
             )
     loaded = {}
-    for name in record.get("artifacts", []) if artifacts else []:
-        import joblib
+    if artifacts:
+        from expedition._artifacts import load_artifacts
 
-        loaded[name] = joblib.load(folder / "artifacts" / f"{name}.joblib")
+        loaded = load_artifacts(folder / "artifacts", record.get("artifacts", []))
     return Finding(
         id=record["id"],
         step=record["step"],

@@ -1,10 +1,16 @@
-"""Applying a saved risk model to a dataset: ``expedition score MODEL DATASET``.
+"""Applying a saved risk model to a dataset: ``expedition score MODEL DATASET [--trust]``.
 
 MODEL is the id of a `risk` step in ``expedition.yaml`` whose stored finding holds the fitted
-model (``.expedition/findings/<id>/artifacts/model.joblib``, written by ``expedition run``), or a
-path to such a finding folder or ``.joblib`` file (a model made in another expedition). The model
-is refused, with the reason, when it was made by versions of expedition, scikit-learn or NumPy
-that cannot be trusted to read it the same way.
+model (``.expedition/findings/<id>/artifacts/model.skops``, written by ``expedition run``), a
+finding folder, or a model file. Models are stored with skops, which builds only the types
+expedition's models use (see `expedition._artifacts`); a pickled ``model.joblib`` from an older
+version is never read, since reading a pickle can run code.
+
+Which files are trusted: a model stored by a finding of this expedition (named by its step id or
+its folder); a file whose SHA-256 equals that of such a model; and, only when the user passes
+``--trust`` after seeing its SHA-256, any other skops file — whose types skops still checks. The
+model is refused, with the reason, when it was made by versions of expedition, scikit-learn or
+NumPy that cannot be trusted to read it the same way.
 
 The dataset's data comes from the runner's `load_input` (what every step reads), and the scores
 and tiers are written atomically to ``data/processed/<dataset>-scores-<model>.parquet`` with a
@@ -22,14 +28,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expedition import _artifacts
 from expedition._io import atomic_write_bytes, atomic_write_text
 from expedition._lock import locked
+from expedition.config import name_problem
 from expedition.errors import DataError, ModelError
 from expedition.project import Project
 from expedition.runner import load_input
 from expedition.steps._models import MISSING_CATEGORY, RiskModel, incompatibilities, model_versions
 
-MODEL_FILE = Path("artifacts") / "model.joblib"
+MODEL_FILE = Path("artifacts") / f"model{_artifacts.SUFFIX}"
+#: Where older versions pickled the model; such a file is refused, never read.
+LEGACY_MODEL_FILE = Path("artifacts") / f"model{_artifacts.LEGACY_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class ScoreResult:
     rows: int
     tiers: dict[str, int]
     id_column: str
+    model_sha256: str = ""
+    trusted: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,22 +66,45 @@ class ScoreResult:
             "rows": self.rows,
             "tiers": dict(self.tiers),
             "id_column": self.id_column,
+            "model_sha256": self.model_sha256,
+            "trusted": self.trusted,
             "warnings": list(self.warnings),
         }
 
 
-def find_model(project: Project, model: str) -> tuple[Path, str, dict[str, Any]]:
-    """The model file that *model* names, a short label for it, and its finding's provenance."""
-    folder = project.results_dir / model
-    if Path(model).name == model and (folder / MODEL_FILE).is_file():  # a step id
-        return folder / MODEL_FILE, model, _provenance(folder)
+@dataclass(frozen=True)
+class ModelSource:
+    """A model file, a short label for it, its finding's provenance, its SHA-256, and why it is
+    trusted: ``finding`` (stored by a finding of this expedition), ``hash`` (the same bytes as
+    one) or ``--trust`` (the user vouched for it)."""
+
+    path: Path
+    label: str
+    provenance: dict[str, Any]
+    sha256: str
+    trusted: str
+    #: the bytes that were hashed, which are the bytes loaded (the file may change meanwhile)
+    data: bytes | None = field(default=None, repr=False)
+
+
+def find_model(project: Project, model: str, *, trust: bool = False, dataset: str = "DATASET") -> ModelSource:
+    """The model that *model* names, if it may be loaded (else a ModelError saying why not)."""
+    results = project.results_dir
+    folder = results / model
+    is_step_id = name_problem("step id", model) is None
+    if is_step_id and folder.is_dir() and _has_model(folder, model):
+        return _ours(folder, model)
     path = Path(model).expanduser()
-    if path.is_dir() and (path / MODEL_FILE).is_file():
-        return path / MODEL_FILE, path.name, _provenance(path)
-    if path.is_file() and path.suffix == ".joblib":
-        return path, path.stem, {}
+    if path.is_dir() and _has_model(path, path.name):
+        if path.resolve().parent == results.resolve():
+            return _ours(path, path.name)
+        path = path / MODEL_FILE
+    if path.is_file():
+        if path.suffix == _artifacts.LEGACY_SUFFIX:
+            _refuse_legacy(path, None)
+        return _outside(project, path, f"{model} {dataset}", trust)
     risk_steps = [s.id for s in project.config.steps if s.step == "risk"]
-    stored = [s for s in risk_steps if (project.results_dir / s / MODEL_FILE).is_file()]
+    stored = [s for s in risk_steps if (results / s / MODEL_FILE).is_file()]
     if stored:
         fix = f"the stored models are: {', '.join(stored)}"
     elif risk_steps:
@@ -83,6 +118,52 @@ def find_model(project: Project, model: str) -> tuple[Path, str, dict[str, Any]]
     )
 
 
+def _has_model(folder: Path, step_id: str) -> bool:
+    if (folder / MODEL_FILE).is_file():
+        return True
+    if (folder / LEGACY_MODEL_FILE).is_file():
+        _refuse_legacy(folder / LEGACY_MODEL_FILE, step_id)
+    return False
+
+
+def _refuse_legacy(path: Path, step_id: str | None) -> None:
+    rerun = f"`expedition run {step_id} --force`" if step_id else "`expedition run STEP_ID --force`"
+    raise ModelError(
+        f"{path.name} was saved by an older version of expedition as a pickle (joblib), which "
+        "can run code when it is read; expedition no longer reads such files",
+        f"re-run the risk step that made it ({rerun}) to store the model as model.skops",
+        path=path,
+    )
+
+
+def _ours(folder: Path, label: str) -> ModelSource:
+    path = folder / MODEL_FILE
+    data = _artifacts.read(path)
+    return ModelSource(path, label, _provenance(folder), _artifacts.sha256(data), "finding", data)
+
+
+def _outside(project: Project, path: Path, arguments: str, trust: bool) -> ModelSource:
+    """A model file named by its path: trusted when a finding here stored the same bytes, or when
+    the user passed --trust; otherwise refused, with the hash to check."""
+    data = _artifacts.read(path)
+    digest = _artifacts.sha256(data)
+    for stored in sorted(project.results_dir.glob(f"*/{MODEL_FILE.as_posix()}")):
+        if _artifacts.sha256(stored) == digest:
+            finding = stored.parent.parent
+            return ModelSource(path, finding.name, _provenance(finding), digest, "hash", data)
+    if trust:
+        label = path.parent.parent.name if path.parent.name == "artifacts" else path.stem
+        return ModelSource(path, label, {}, digest, "--trust", data)
+    raise ModelError(
+        f"{path} is not a model of this expedition: no finding here stored a model with its "
+        f"SHA-256, {digest}",
+        "if you know where the file came from (check that hash with whoever made it), run the "
+        f"command again with --trust: `expedition score {arguments} --trust`; or train the "
+        "model here with `expedition run STEP_ID`",
+        path=path,
+    )
+
+
 def _provenance(folder: Path) -> dict[str, Any]:
     try:
         return json.loads((folder / "finding.json").read_text(encoding="utf-8")).get("provenance", {})
@@ -90,23 +171,19 @@ def _provenance(folder: Path) -> dict[str, Any]:
         return {}
 
 
-def load_model(path: str | Path) -> RiskModel:
-    """Read a saved model, refusing one this environment cannot be trusted to apply."""
-    import joblib
+def load_model(path: str | Path, *, data: bytes | None = None) -> RiskModel:
+    """Read a saved model, refusing one this environment cannot be trusted to apply.
+
+    The file (or *data*, its bytes as `find_model` read and hashed them) is read with skops and
+    only expedition's own model types are built (a pickle is never read); whether to read a file
+    at all is `find_model`'s decision.
+    """
     from sklearn.exceptions import InconsistentVersionWarning
 
     path = Path(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
-        try:
-            obj = joblib.load(path)
-        except Exception as exc:
-            raise ModelError(
-                f"{path} cannot be read by this version of expedition ({type(exc).__name__}: {exc})",
-                "retrain the model here with `expedition run STEP_ID`, or read it with the versions "
-                "it was made with",
-                path=path,
-            ) from None
+        obj = _artifacts.load(path, data=data, rerun="retrain the model with `expedition run STEP_ID`")
     problems = incompatibilities(obj)
     for warning in caught:
         if issubclass(warning.category, InconsistentVersionWarning):
@@ -126,8 +203,12 @@ def load_model(path: str | Path) -> RiskModel:
 
 
 @locked("score")
-def score(project: Project, model: str, dataset: str) -> ScoreResult:
-    """Score the latest data of *dataset* with *model*; write scores and tiers atomically."""
+def score(project: Project, model: str, dataset: str, *, trust: bool = False) -> ScoreResult:
+    """Score the latest data of *dataset* with *model*; write scores and tiers atomically.
+
+    A model file from outside this expedition is used only when its SHA-256 matches a model a
+    finding here stored, or with ``trust=True`` (see `find_model`).
+    """
     import numpy as np
     import polars as pl
 
@@ -136,8 +217,9 @@ def score(project: Project, model: str, dataset: str) -> ScoreResult:
             f"there is no dataset called {dataset!r} in this expedition",
             f"the datasets are: {', '.join(project.config.datasets) or '(none yet)'}",
         )
-    path, label, provenance = find_model(project, model)
-    risk = load_model(path)
+    source = find_model(project, model, trust=trust, dataset=dataset)
+    path, label, provenance = source.path, source.label, source.provenance
+    risk = load_model(path, data=source.data)
     data = load_input(project, dataset)
     frame = data.frame.collect() if isinstance(data.frame, pl.LazyFrame) else data.frame
     missing = [c for c in risk.columns if c not in frame.columns]
@@ -192,6 +274,8 @@ def score(project: Project, model: str, dataset: str) -> ScoreResult:
     record = {
         "model": label,
         "model_file": project.relative(path),
+        "model_sha256": source.sha256,
+        "trusted": source.trusted,
         "model_kind": risk.kind,
         "outcome": f"{risk.outcome} = {risk.outcome_value}",
         "trained_on": risk.training,
@@ -206,7 +290,8 @@ def score(project: Project, model: str, dataset: str) -> ScoreResult:
     }
     atomic_write_bytes(target, buffer.getvalue())
     atomic_write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")
-    project.record("score", model=label, dataset=dataset, path=project.relative(target), rows=frame.height)
+    project.record("score", model=label, dataset=dataset, path=project.relative(target), rows=frame.height,
+                   model_sha256=source.sha256, trusted=source.trusted)
     return ScoreResult(
         model=label,
         dataset=dataset,
@@ -215,6 +300,8 @@ def score(project: Project, model: str, dataset: str) -> ScoreResult:
         rows=frame.height,
         tiers=counts,
         id_column=id_name,
+        model_sha256=source.sha256,
+        trusted=source.trusted,
         warnings=notes,
     )
 
@@ -225,4 +312,4 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
 
 
-__all__ = ["ScoreResult", "find_model", "load_model", "score"]
+__all__ = ["ModelSource", "ScoreResult", "find_model", "load_model", "score"]

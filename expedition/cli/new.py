@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from expedition.cli import _render
 from expedition.cli._options import JsonOpt
@@ -36,8 +37,21 @@ def new(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Create a new expedition folder with expedition.yaml, data folders and ethics records."""
-    from expedition.scaffold import new_project, parse_settings
+    """Create a new expedition folder with expedition.yaml, data folders and ethics records.
+
+    Every value (NAME, --set, the answers) is kept literally: it is data, never a template.
+    """
+    from expedition.scaffold import new_project, parse_settings, template_variables
+
+    total = len(template_variables())
+    asked: list[str] = []
+
+    def ask(key: str, question: str, default: str, problem: str | None) -> str:
+        if problem:
+            _render.err_console.print(f"[red]{escape(problem)}[/red]")
+        else:
+            asked.append(key)
+        return typer.prompt(f"  [{len(asked)}/{total}] {question}", default=default, show_default=bool(default))
 
     root = new_project(
         name,
@@ -45,6 +59,7 @@ def new(
         no_input=no_input or json_,
         recipe=recipe,
         settings=parse_settings(set_),
+        ask=ask,
     )
     if json_:
         _render.print_json({"project": str(root), "recipe": recipe})

@@ -685,7 +685,7 @@ class RiskModel:
     """A fitted risk model with everything needed to apply it again, and to know when not to.
 
     Saved by the `risk` step in its finding's artifacts (``.expedition/findings/<id>/artifacts/
-    model.joblib``) and applied by `expedition score`.
+    model.skops``) and applied by `expedition score`.
     """
 
     pipeline: Any
@@ -729,7 +729,7 @@ def tier_names(cuts: int) -> list[str]:
 def model_versions() -> dict[str, str]:
     from expedition.manifest import package_versions
 
-    return package_versions(extra=("fairlearn", "joblib"))
+    return package_versions(extra=("fairlearn", "skops"))
 
 
 def major_minor(version: str) -> tuple[int, ...]:

@@ -441,7 +441,7 @@ def _stability(params, x_sample, reference, k: int, ctx) -> dict[str, float] | N
     for b in range(params.bootstrap):
         ctx.report(0.65 + 0.2 * b / params.bootstrap, f"bootstrap refit {b + 1} of {params.bootstrap}")
         rows = rng.integers(0, n, size=n)
-        model = _fit(params.method, k, x_sample[rows], ctx.seed + b + 1, restarts=1)
+        model = _fit(params.method, k, x_sample[rows], (ctx.seed + b + 1) % 2**32, restarts=1)
         labels = model.predict(x_sample)
         aris.append(adjusted_rand_score(reference, labels))
         best = []
