@@ -1,35 +1,144 @@
-"""Patterns for personal data in UK public-sector text, and redaction.
+"""Personal data in UK public-sector text: what it looks like, and redaction.
 
 One place for the patterns that profiling (suspected personal data), the text step (redaction
-before modelling) and the disclosure gate (nothing identifying is published) all use.
+before modelling), the disclosure gate (nothing identifying is published) and `pack verify` all
+use. What is found (each a *kind*):
 
-Patterns are deliberately UK-specific: postcodes, NHS numbers (with their modulus-11 check digit,
-so arbitrary 10-digit numbers are not flagged), National Insurance numbers, UK phone numbers,
-e-mail addresses, dates of birth given in context, and names in context ("Mr Smith",
-"called Jamie"). Names without such context cannot be found reliably by patterns and are not
-claimed to be.
+``email``
+    addresses, and addresses written to dodge a filter: ``jo.bloggs(at)nhs.net``,
+    ``jo [at] nhs [dot] net``, ``jo dot bloggs at nhs dot net``.
+``nhs_number``
+    ten digits grouped 3-3-4 with any separators (spaces, dots, dashes, slashes) or none, kept
+    only when the modulus-11 check digit holds, so an arbitrary ten-digit number is not flagged.
+``ni_number``
+    National Insurance numbers with any spacing, in either case.
+``phone``
+    UK numbers: a leading 0, +44 or 0044 (with an optional "(0)"), then nine or ten digits
+    with any separators between them.
+``date_of_birth``
+    a date in any common format (01/02/2010, 2011-04-03, 3rd March 2012, March 3 2012, ...)
+    after "DOB", "D.O.B.", "date of birth", "birth date" or "born". Dates without such a word
+    (event dates) are left alone.
+``postcode``
+    UK postcodes with any spacing (``CM1  1AA``, ``CM11AA``), written in one case; not inside a
+    file name or path (``work.a434LA``).
+``name``
+    a whole name after a title (Mr, Mrs, Ms, Miss, Mx, Dr, Prof, Cllr, PC, ... in any case:
+    "MR SMITH", "mrs mcdonald"), after "called", "named", "known as", "aka" or "née", and a
+    known given name followed by a surname without any such word ("Sarah-Jane McDonald"). A
+    name is a whole token, so Mc/Mac/O'/D' names, DeVito and hyphenated names are taken whole.
+    `name_value` says whether a short text (a table label) is *entirely* a person's name, which
+    also covers "SMITH, John" and "J. Smith"; `scan` applies it to single-line texts.
+
+Where the given names and surnames come from, and why
+    Faker's person providers (the ``en_GB`` lists come from the Office for National Statistics;
+    ``en_US`` from the US census; ``en_IE``, ``en_IN``, ``en_PK``, ``en_NG`` and ``pl_PL`` add
+    the names of the UK's larger communities): about 2,300 given names and 3,900 surnames.
+    Faker is MIT-licensed, released every few weeks, pure Python, and its lists are plain
+    tuples inside the wheel, so nothing is fetched at run time; it is imported only when a
+    text has two capitalised words next to each other (about 0.1 s, once per process).
+    Considered and not chosen: Presidio's recognisers (``presidio-analyzer``) cannot be imported
+    without spaCy (its package ``__init__`` builds the analyzer engine), its person recogniser
+    needs a downloaded spaCy model, and its UK patterns are what this module had (NHS numbers
+    with spaces or dashes only, no postcodes, names only through the NLP model); ``names-dataset``
+    is built from leaked social-network profiles and needs gigabytes of memory; ``names`` (the
+    1990 US census lists) has not been released since 2013; ``gender-guesser`` is GPL and
+    unmaintained. Phone numbers are not parsed with ``phonenumbers``: its matcher keeps only
+    numbers in allocated ranges (the Ofcom drama range 07700 900xxx is not), and accepting
+    "possible" numbers makes it flag seven-digit counts; the tests use it as an oracle instead.
+
+    Names in the lists that are also common words or places are the price of recall: a given
+    name followed by a surname is not taken as a name when the surname is a word that ends a
+    place or an organisation (Victoria *Park*, Mark *Hall*, Kent *Police*), so "Sarah Hall" in
+    running text is found only with a title or a context word ("Mrs Hall", "called Sarah Hall").
+
+Linear time
+    Every pattern is written for Python's backtracking engine with bounded repeats only (no
+    ``+``, ``*`` or ``{n,}``; `tests/test_pii_linear.py` checks the parsed patterns), so the
+    work at each position of a text is bounded and a scan is linear in the length of the text.
+    Names are found by walking the tokens once. ``bench/bench_pii.py`` measures 100-250 KB
+    adversarial cells.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
-_POSTCODE = r"\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKMNPR-Y]? ?[0-9][ABD-HJLNP-UW-Z]{2})\b"
-_NHS = r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b"
-_NINO = (
-    r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
+# --------------------------------------------------------------------------- building blocks
+
+#: separators people put between the digits of a number (space, tab, no-break space, dots,
+#: dashes of every kind, slashes, underscores, zero-width space)
+_SEP = r"[ \t.\-/_\u00a0\u2010-\u2015\u2212\u200b]"
+_LETTER = r"[^\W\d_]"
+
+_POSTCODE = (
+    r"(?<![\w./\\@-])"
+    r"(?:GIR[ \t\u00a0]{0,3}0AA|[A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKMNPR-Y]?[ \t\u00a0]{0,3}"
+    r"[0-9][ABD-HJLNP-UW-Z]{2})"
+    r"(?![\w/\\@])"
 )
-_EMAIL = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"
-_PHONE = r"(?<![\w+.])(?:\+44 ?\(?0?\)? ?|\(?0)\d{2,4}\)?[ -]?\d{3,4}[ -]?\d{3,4}\b(?!\.\d)"
+_NHS = rf"(?<![\d.,])\d{{3}}{_SEP}{{0,3}}\d{{3}}{_SEP}{{0,3}}\d{{4}}(?![\d]|[.,]\d)"
+_NINO_BODY = (
+    r"(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    rf"{_SEP}{{0,2}}\d{{2}}{_SEP}{{0,2}}\d{{2}}{_SEP}{{0,2}}\d{{2}}"
+)
+_NINO = rf"(?<![A-Za-z0-9]){_NINO_BODY}{_SEP}{{0,2}}[A-D](?![A-Za-z0-9])"
+#: without its letter, when the text says it is one ("NI number: AB 12 34 56")
+_NINO_IN_CONTEXT = (
+    r"\b(?:NI|NINO|N\.I\.|national[ \t]{1,3}insurance)(?:[ \t]{1,3}(?:number|no\.?|num))?"
+    rf"[ \t:#=\-]{{1,4}}({_NINO_BODY})(?![A-Za-z0-9])"
+)
+_EMAIL = (
+    r"[\w.%+'\-]{1,64}[@\uff20][A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}"
+    r"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
+_OPEN = r"[(\[{<]"
+_CLOSE = r"[)\]}>]"
+_AT = (
+    rf"(?:[ \t]{{0,3}}{_OPEN}[ \t]{{0,2}}(?:at|@)[ \t]{{0,2}}{_CLOSE}[ \t]{{0,3}}"
+    r"|[ \t]{1,3}at[ \t]{1,3})"
+)
+_DOT = rf"(?:[ \t]{{0,3}}{_OPEN}[ \t]{{0,2}}(?:dot|\.)[ \t]{{0,2}}{_CLOSE}[ \t]{{0,3}}|[ \t]{{1,3}}dot[ \t]{{1,3}}|\.)"
+#: the endings an obfuscated address must have (a plain "@" address may end in anything)
+_TLDS = (
+    "com|net|org|uk|gov|nhs|ac|sch|police|mod|edu|info|biz|io|me|eu|co|ie|scot|wales|cymru|"
+    "london|email|online|mail|de|fr|es|it|nl|pl|in|us|ca|au"
+)
+_OBFUSCATED_EMAIL = (
+    rf"(?<![\w.%+\-])[\w%+\-]{{1,64}}(?:{_DOT}[\w%+\-]{{1,64}}){{0,4}}"
+    rf"{_AT}[\w\-]{{1,63}}(?:{_DOT}[\w\-]{{1,63}}){{0,5}}{_DOT}(?:{_TLDS})(?![\w\-])"
+)
+_PHONE_SEP = r"[ \t.\-/()_\u00a0\u2010-\u2015\u2212\u200b]"
+_PHONE = (
+    r"(?<![\w+.,/])"
+    rf"(?:(?:\+|\b00){_PHONE_SEP}{{0,2}}44{_PHONE_SEP}{{0,3}}(?:\(0\){_PHONE_SEP}{{0,3}})?"
+    r"|\(0|\b0)"
+    rf"[1-9](?:{_PHONE_SEP}{{0,3}}\d){{8,9}}(?!\d|[.,]\d)"
+)
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DAY = r"(?:[0-3]?\d)(?:st|nd|rd|th)?"
+_DATE = (
+    r"(?:\d{1,2}[ \t]{0,2}[/.\-][ \t]{0,2}\d{1,2}[ \t]{0,2}[/.\-][ \t]{0,2}\d{2,4}"
+    r"|\d{1,2}[ \t]\d{1,2}[ \t]\d{4}"
+    r"|\d{4}[ \t]{0,2}[/.\-][ \t]{0,2}\d{1,2}[ \t]{0,2}[/.\-][ \t]{0,2}\d{1,2}"
+    rf"|{_DAY}(?:[ \t]{{1,2}}of)?[ \t,\-/]{{1,3}}{_MONTH}[ \t,\-/]{{1,3}}(?:\d{{4}}|'?\d{{2}})"
+    rf"|{_MONTH}[ \t]{{1,2}}{_DAY},?[ \t]{{1,2}}(?:\d{{4}}|'?\d{{2}})"
+    r"|\d{8})(?!\d)"
+)
+_DOB_CONTEXT = (
+    r"(?:\bd[ \t]{0,1}\.?[ \t]{0,1}o[ \t]{0,1}\.?[ \t]{0,1}b\b\.?|\bdate[ \t]{1,3}of[ \t]{1,3}birth\b"
+    r"|\bbirth[ \t_\-]{0,2}date\b|\bbirthday\b|\bborn\b)"
+)
 _DOB = (
-    r"\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?)\s*[:\-]?\s*"
-    r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}(?:st|nd|rd|th)? [A-Z][a-z]+ \d{4})"
+    rf"{_DOB_CONTEXT}(?:[ \t:;,=\-–(]{{0,6}}(?:on[ \t]{{1,3}})?(?:the[ \t]{{1,3}})?|[ \t]is[ \t])"
+    rf"({_DATE})"
 )
-_TITLE_NAME = r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.? +[A-Z][a-z'’-]+(?: +[A-Z][a-z'’-]+)?"
-_CALLED_NAME = r"\b(?:called|named|name is|known as)\s+[A-Z][a-z'’-]+(?: +[A-Z][a-z'’-]+)?"
 
 
 def nhs_number_valid(text: str) -> bool:
@@ -44,46 +153,432 @@ def nhs_number_valid(text: str) -> bool:
     return check != 10 and check == digits[9]
 
 
+def _one_case(text: str) -> bool:
+    """Letters all upper case or all lower case ("CM1 1AA", "cm1 1aa"; not "a434LA")."""
+    letters = [c for c in text if c.isalpha()]
+    return all(c.isupper() for c in letters) or all(c.islower() for c in letters)
+
+
+def _obfuscation_plain(text: str) -> bool:
+    """An address written with a plain " at " is taken only when it cannot be a sentence
+    ("visit us at www.essex.gov.uk"): its user part has a dot, digit or underscore, or its
+    domain is spelt with "dot"."""
+    lowered = text.casefold()
+    if re.search(_OPEN + r"[ \t]{0,2}(?:at|@)", lowered):
+        return True
+    user = re.split(r"[ \t]at[ \t]", lowered, maxsplit=1)[0]
+    if re.search(r"[.\d_+]|[ \t]dot[ \t]|" + _OPEN, user):
+        return True
+    domain = lowered[len(user):]
+    return bool(re.search(r"[ \t]dot[ \t]|" + _OPEN, domain))
+
+
 @dataclass(frozen=True)
 class Pattern:
     name: str
     label: str
     regex: re.Pattern[str]
     accept: Callable[[str], bool] | None = None
+    #: a cheap test a text must pass before the regex is run (a character it must contain)
+    needs: re.Pattern[str] | None = None
+    #: the group that is the personal data (the rest of the match is context that stays)
+    group: int = 0
 
-    def finditer(self, text: str):
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        if self.needs is not None and not self.needs.search(text):
+            return
         for match in self.regex.finditer(text):
             if self.accept is None or self.accept(match.group(0)):
                 yield match
 
 
+_HAS_DIGIT = re.compile(r"\d")
+_HAS_AT = re.compile("[@\uff20]")
+_HAS_DOT_WORD = re.compile(r"(?i)[.]|\bdot\b")
+
 PATTERNS: list[Pattern] = [
-    Pattern("email", "e-mail address", re.compile(_EMAIL)),
-    Pattern("nhs_number", "NHS number", re.compile(_NHS), nhs_number_valid),
-    Pattern("ni_number", "National Insurance number", re.compile(_NINO, re.IGNORECASE)),
-    Pattern("date_of_birth", "date of birth", re.compile(_DOB, re.IGNORECASE)),
-    Pattern("phone", "UK phone number", re.compile(_PHONE)),
-    Pattern("postcode", "UK postcode", re.compile(_POSTCODE, re.IGNORECASE)),
-    Pattern("name", "name after a title", re.compile(_TITLE_NAME)),
-    Pattern("name", "name in context", re.compile(_CALLED_NAME)),
+    Pattern("email", "e-mail address", re.compile(_EMAIL), needs=_HAS_AT),
+    Pattern("email", "e-mail address", re.compile(_OBFUSCATED_EMAIL, re.IGNORECASE),
+            _obfuscation_plain, needs=_HAS_DOT_WORD),
+    Pattern("nhs_number", "NHS number", re.compile(_NHS), nhs_number_valid, needs=_HAS_DIGIT),
+    Pattern("ni_number", "National Insurance number", re.compile(_NINO, re.IGNORECASE),
+            needs=_HAS_DIGIT),
+    Pattern("ni_number", "National Insurance number", re.compile(_NINO_IN_CONTEXT, re.IGNORECASE),
+            needs=_HAS_DIGIT, group=1),
+    Pattern("date_of_birth", "date of birth", re.compile(_DOB, re.IGNORECASE), needs=_HAS_DIGIT,
+            group=1),
+    Pattern("phone", "UK phone number", re.compile(_PHONE), needs=_HAS_DIGIT),
+    Pattern("postcode", "UK postcode", re.compile(_POSTCODE, re.IGNORECASE), _one_case,
+            needs=_HAS_DIGIT),
 ]
 
-KINDS: dict[str, str] = {p.name: p.label for p in PATTERNS}
+KINDS: dict[str, str] = {p.name: p.label for p in PATTERNS} | {"name": "person's name"}
+
+# --------------------------------------------------------------------------- names
+
+#: Titles before a name. Those in the first set are taken in any case ("mr", "MR", "Mr.");
+#: the second only capitalised and before a capitalised word that does not end a place's name,
+#: since they are also words ("miss the bus", "Lord Street"); the police ranks only in capitals.
+_TITLES_ANY_CASE = frozenset({"mr", "mrs", "ms", "mx", "dr", "cllr", "prof", "revd"})
+_TITLES_CAPITALISED = frozenset({"miss", "master", "sir", "dame", "lady", "lord", "professor",
+                                 "rev", "reverend", "councillor", "sgt", "sergeant", "insp",
+                                 "inspector", "fr"})
+_TITLES_UPPER = frozenset({"pc", "dc", "ds", "di", "pcso", "dci", "dsi"})
+#: Words after which a capitalised name follows ("a boy called Jamie"); case-insensitive
+#: themselves, but the name after them must be capitalised ("called back" is not a name).
+_CONTEXT_WORDS = frozenset({"called", "named", "aka", "a.k.a", "née", "nee", "alias", "surnamed"})
+_CONTEXT_PAIRS = frozenset({("known", "as"), ("name", "is"), ("name", "was"), ("names", "are"),
+                            ("name", "of")})
+#: Lower-case words inside a name ("Jan van der Berg", "Maria de la Cruz").
+_PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "du", "la", "le", "del",
+                        "della", "des", "dos", "das", "bin", "binti", "ibn", "al", "el", "ap",
+                        "ní", "nic", "ó"})
+#: Name prefixes written as a word of their own ("Mc Donald", "O Neill", "Mac Bride").
+_PREFIX_WORDS = frozenset({"mc", "mac", "o", "fitz"})
+#: A last word that ends the name of a place or an organisation rather than a person's name
+#: (Victoria Park, Mark Hall, Kent Police): a given name before it is not taken as a name.
+PLACE_WORDS = frozenset("""
+road rd street st lane ln avenue ave way close drive court place square gardens garden terrace
+crescent grove row walk mews hill hills park parks green wood woods field fields heath common
+cross bridge gate gates end hall church chapel abbey castle tower house lodge manor farm mill
+mills well wells brook brooks ford marsh moor vale dale valley ridge rise mount bay harbour quay
+wharf dock docks station airport hospital surgery school academy college university centre
+center police constabulary council borough district county city town village ward market north
+south east west central trust services service group team unit limited ltd cathedral palace
+circus junction estate forest island sands beach point head port water waters lake rock united
+rovers wanderers athletic fc club society association hotel inn arms theatre museum library
+gallery cinema stadium arena shopping retail industrial business partnership
+""".split())
+#: Given names that are also everyday words starting a capitalised phrase ("Summer Term",
+#: "Grace Church"): names only after a title or a context word.
+ORDINARY_GIVEN = frozenset("""
+april august autumn summer winter june may dawn hope faith joy grace mercy patience charity
+bill guy art chase hunter page will mark rose penny major general judge king prince earl dean
+sterling unknown male female council christian
+""".split())
+_STOP_AFTER_TITLE = frozenset({"and", "or", "the", "of", "to", "in", "on", "at", "for", "a", "an"})
+
+_NAME_LETTERS = r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])){0,39}"
+_WORD = re.compile(
+    rf"(?:[OD]['’])?{_NAME_LETTERS}(?:[\-\u2010\u2011]{_NAME_LETTERS}){{0,3}}\.?"
+)
+_SHAPED = re.compile(
+    r"(?:Mc|Mac|Fitz)[A-Z][a-z]|[OD]['’][A-Z]|(?:De|Di|Da|Du|La|Le|Van|Von)[A-Z][a-z]"
+    r"|MC[A-Z]{2}|[OD]['’][A-Z]{2}"
+)
+_SPACE = frozenset(" \t\u00a0")
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(given names, surnames), case-folded, from Faker's person providers (see the module
+    docstring for the choice). Empty if Faker is missing: then titles and context words
+    still find names, and a given name with a surname shaped like McDonald or O'Neil."""
+    try:
+        from faker.providers.person import en_GB, en_IE, en_IN, en_NG, en_PK, en_US, pl_PL
+    except ImportError:  # pragma: no cover - faker is a dependency
+        return frozenset(), frozenset()
+    given: set[str] = set()
+    surnames: set[str] = set()
+    for module in (en_GB, en_US, en_IE, en_IN, en_PK, en_NG, pl_PL):
+        provider = module.Provider
+        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
+            values = getattr(provider, attr, None)
+            if values:
+                given.update(v.casefold() for v in values if " " not in v)
+        surnames.update(v.casefold() for v in provider.last_names if " " not in v)
+    return frozenset(given), frozenset(surnames)
+
+
+def _bare(token: str) -> str:
+    return token.rstrip(".").casefold()
+
+
+def _capitalised(token: str) -> bool:
+    return token[:1].isupper()
+
+
+def _initial(token: str) -> bool:
+    """"J", "J." (a single capital, perhaps with a full stop)."""
+    bare = token.rstrip(".")
+    return len(bare) == 1 and bare.isupper()
+
+
+def _shaped_surname(token: str) -> bool:
+    """Written the way only surnames are: McDonald, MacBride, O'Neil, D'Souza, DeVito, MCDONALD."""
+    return bool(_SHAPED.match(token))
+
+
+def _parts(token: str) -> list[str]:
+    return [p for p in re.split(r"[\-\u2010\u2011]", _bare(token)) if p]
+
+
+def _is_given(token: str, *, ordinary: bool = False) -> bool:
+    """A known given name (each part of a hyphenated one: Sarah-Jane). Given names that are
+    everyday words (`ORDINARY_GIVEN`) count only when *ordinary*."""
+    given, _ = name_lists()
+    parts = _parts(token)
+    if not parts or not all(p in given for p in parts):
+        return False
+    return ordinary or _bare(token) not in ORDINARY_GIVEN
+
+
+def _is_surname(token: str) -> bool:
+    """A known surname (or a part of a hyphenated one), or one shaped like a surname; never a
+    word that ends a place's name."""
+    if _bare(token) in PLACE_WORDS:
+        return False
+    if _shaped_surname(token):
+        return True
+    _, surnames = name_lists()
+    return any(p in surnames for p in _parts(token))
 
 
 @dataclass(frozen=True)
-class Match:
-    kind: str
+class _Token:
+    text: str
     start: int
     end: int
 
 
+def _tokens(text: str) -> list[_Token]:
+    return [_Token(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def _adjacent(text: str, a: _Token, b: _Token) -> bool:
+    """*b* follows *a* with one to three spaces between."""
+    gap = text[a.end : b.start]
+    return 0 < len(gap) <= 3 and all(c in _SPACE for c in gap)
+
+
+def _title_kind(token: str) -> str | None:
+    """"any" for a title taken in any case, "capitalised" for one taken only capitalised."""
+    bare = _bare(token)
+    if bare in _TITLES_ANY_CASE:
+        return "any"
+    if bare in _TITLES_CAPITALISED and _capitalised(token):
+        return "capitalised"
+    if bare in _TITLES_UPPER and token.rstrip(".").isupper():
+        return "capitalised"
+    return None
+
+
+def _continue_name(text: str, tokens: list[_Token], j: int, *, after_given: bool, upper: bool) -> int:
+    """Index one past the last token of a name whose tokens so far end at *tokens[j-1]*.
+
+    After a given name or an initial, the next capitalised token is the surname (or a middle
+    name, and then the next one is); particles ("van der") lead on to the next capitalised
+    token. After a surname only another known name continues it. In capitals (``upper``),
+    only capitalised tokens continue.
+    """
+    count = 1
+    while j < len(tokens) and count < 5 and _adjacent(text, tokens[j - 1], tokens[j]):
+        token = tokens[j]
+        bare = _bare(token.text)
+        has_next = j + 1 < len(tokens) and _adjacent(text, token, tokens[j + 1]) \
+            and _capitalised(tokens[j + 1].text)
+        if bare in _PARTICLES and not token.text.isupper() and has_next:
+            j += 1
+            after_given = True
+            continue
+        if bare in _PREFIX_WORDS and _capitalised(token.text) and has_next:
+            j += 2
+            after_given = False
+            count += 1
+            continue
+        if not _capitalised(token.text) or (upper and not token.text.isupper()):
+            break
+        if _initial(token.text):
+            j += 1
+            after_given = True
+        elif after_given:
+            if bare in PLACE_WORDS:
+                break
+            j += 1
+            after_given = _is_given(token.text, ordinary=True) and not _is_surname(token.text)
+        elif _is_given(token.text, ordinary=True) or _is_surname(token.text):
+            j += 1
+        else:
+            break
+        count += 1
+    return j
+
+
+def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | None:
+    """(index of the first name token, index past the name) when *tokens[i]* is a title
+    followed by a name."""
+    kind = _title_kind(tokens[i].text)
+    if kind is None or i + 1 >= len(tokens):
+        return None
+    title, first = tokens[i], tokens[i + 1]
+    if not (_adjacent(text, title, first) or (title.text.endswith(".") and first.start == title.end)):
+        return None
+    bare = _bare(first.text)
+    if (bare in _STOP_AFTER_TITLE or bare in _PARTICLES) and not _initial(first.text):
+        return None
+    if kind == "capitalised" and (not _capitalised(first.text) or bare in PLACE_WORDS):
+        return None
+    if not _capitalised(first.text) and _capitalised(title.text) and not first.text.islower():
+        return None
+    upper = title.text.isupper() and first.text.isupper() and len(first.text.rstrip(".")) > 1
+    if bare in _PREFIX_WORDS and i + 2 < len(tokens) and _adjacent(text, first, tokens[i + 2]):
+        return i + 1, _continue_name(text, tokens, i + 3, after_given=False, upper=upper)
+    after_given = _initial(first.text) or _is_given(first.text, ordinary=True)
+    return i + 1, _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper)
+
+
+def _after_context(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | None:
+    """The same after "called", "named", "known as", ...: the name must be capitalised."""
+    word = tokens[i].text.casefold()
+    if word.rstrip(".") in _CONTEXT_WORDS:
+        first = i + 1
+    elif i + 1 < len(tokens) and (word, tokens[i + 1].text.casefold()) in _CONTEXT_PAIRS \
+            and _adjacent(text, tokens[i], tokens[i + 1]):
+        first = i + 2
+    else:
+        return None
+    if first >= len(tokens) or not _capitalised(tokens[first].text):
+        return None
+    gap = text[tokens[first - 1].end : tokens[first].start]
+    if not 0 < len(gap) <= 4 or any(c not in _SPACE and c != ":" for c in gap):
+        return None
+    upper = tokens[first].text.isupper() and len(tokens[first].text.rstrip(".")) > 1
+    return first, _continue_name(text, tokens, first + 1, after_given=True, upper=upper)
+
+
+def _without_context(text: str, tokens: list[_Token], i: int) -> int | None:
+    """Index past a name with no title or context word: a known given name (then perhaps
+    more given names or initials, and particles) and a known or McDonald-shaped surname."""
+    n = len(tokens)
+    first = tokens[i].text
+    if not (_capitalised(first) and len(first.rstrip(".")) > 1 and _is_given(first)):
+        return None
+    j = i + 1
+    while j < i + 3 and j + 1 < n and _adjacent(text, tokens[j - 1], tokens[j]) \
+            and _capitalised(tokens[j].text) \
+            and (_initial(tokens[j].text) or _is_given(tokens[j].text, ordinary=True)) \
+            and _adjacent(text, tokens[j], tokens[j + 1]) and _capitalised(tokens[j + 1].text):
+        j += 1
+    while j + 1 < n and _bare(tokens[j].text) in _PARTICLES and not tokens[j].text.isupper() \
+            and _adjacent(text, tokens[j - 1], tokens[j]):
+        j += 1
+    if j >= n or not _adjacent(text, tokens[j - 1], tokens[j]):
+        return None
+    surname = tokens[j].text
+    if not _capitalised(surname) or len(surname.rstrip(".")) < 2:
+        return None
+    if first.isupper() and not surname.isupper():
+        return None
+    return j + 1 if _is_surname(surname) else None
+
+
+def _name_end(token: _Token) -> int:
+    """Where a name ending in *token* ends: a full stop after a word ends the sentence."""
+    if token.text.endswith(".") and not _initial(token.text):
+        return token.end - 1
+    return token.end
+
+
+def _find_names(text: str) -> list[tuple[int, int, int]]:
+    """(start of the match, start of the name, end) of each name in *text*; one walk over
+    its tokens."""
+    tokens = _tokens(text)
+    found: list[tuple[int, int, int]] = []
+    i = 0
+    while i < len(tokens):
+        hit = _after_title(text, tokens, i) or _after_context(text, tokens, i)
+        if hit is not None:
+            first, end = hit
+            found.append((tokens[i].start, tokens[first].start, _name_end(tokens[end - 1])))
+            i = end
+            continue
+        end = _without_context(text, tokens, i)
+        if end is not None:
+            found.append((tokens[i].start, tokens[i].start, _name_end(tokens[end - 1])))
+            i = end
+            continue
+        i += 1
+    return found
+
+
+def name_value(value: str) -> bool:
+    """Whether *value* (a table label, a cell) is entirely a person's name.
+
+    Distinct from finding names inside text: a label has no sentence around it, so the forms a
+    register writes are accepted as well — "SMITH, John", "Smith, J.", "J. Smith",
+    "Sarah-Jane McDonald", "Mrs McDonald" — while a single word ("Victoria", "Kent") never is,
+    nor a given name before a word that ends a place (Victoria Park, Kent Police).
+    """
+    text = value.strip(" \t\u00a0")
+    if not text or len(text) > 80 or any(c.isdigit() or (c.isspace() and c not in _SPACE) for c in text):
+        return False
+    if "," in text:
+        # "SMITH, John", "McDonald, Sarah-Jane", "Smith, J."
+        head, _, tail = text.partition(",")
+        surname, rest = head.split(), tail.split()
+        if not surname or not rest or len(surname) > 2 or len(rest) > 3 or "," in tail:
+            return False
+        last = surname[-1]
+        if not _capitalised(last) or not _is_surname(last):
+            return False
+        return all(_initial(t) or (_capitalised(t) and _is_given(t, ordinary=True)) for t in rest)
+    tokens = _tokens(text)
+    words = text.split()
+    if len(words) < 2 or len(words) > 5 or len(tokens) != len(words):
+        return False
+    if _after_title(text, tokens, 0) == (1, len(tokens)):
+        return True
+    if not all(_capitalised(t.text) or _bare(t.text) in _PARTICLES for t in tokens):
+        return False
+    if _without_context(text, tokens, 0) == len(tokens):
+        return True
+    if all(_initial(t.text) for t in tokens[:-1]):
+        # "J. Smith", "A B Jones"
+        return _is_surname(tokens[-1].text) and len(tokens[-1].text) > 1
+    # a given name before a surname the lists do not hold: only when the given part is
+    # unmistakable (hyphenated, or two given names), as in "Sarah-Jane Wojciechowska"
+    last, firsts = tokens[-1].text, [t.text for t in tokens[:-1] if _bare(t.text) not in _PARTICLES]
+    if _bare(last) in PLACE_WORDS or _is_given(last, ordinary=True) or not firsts:
+        return False
+    if not all(_is_given(t, ordinary=True) for t in firsts):
+        return False
+    return len(firsts) >= 2 or "-" in firsts[0]
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass(frozen=True)
+class Match:
+    """A piece of personal data in a text: ``text[start:end]``, of which the first *head*
+    characters are context that redaction keeps ("Mr ", "DOB: ")."""
+
+    kind: str
+    start: int
+    end: int
+    head: int = 0
+
+
 def scan(text: str) -> list[Match]:
-    """Every personal-data match in *text*, earliest first, overlaps resolved to the first."""
+    """Every personal-data match in *text*, earliest first, overlaps resolved to the first
+    (the longer where two start together)."""
     found: list[Match] = []
     for pattern in PATTERNS:
         for m in pattern.finditer(text):
-            found.append(Match(pattern.name, m.start(), m.end()))
+            start = m.start()
+            if pattern is PATTERNS[0]:
+                # a user part longer than the pattern looks back: take all of it
+                while start > 0 and _EMAIL_USER.match(text, start - 1):
+                    start -= 1
+            head = m.start(pattern.group) - start if pattern.group else 0
+            found.append(Match(pattern.name, start, m.end(), head))
+    if text != text.casefold() or _NAME_WORDS.search(text):
+        for start, name_start, end in _find_names(text):
+            found.append(Match("name", start, end, name_start - start))
+        stripped = text.strip(" \t\u00a0")
+        if stripped and not any(m.kind == "name" for m in found) and name_value(stripped):
+            offset = text.index(stripped)
+            found.append(Match("name", offset, offset + len(stripped)))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))
     kept: list[Match] = []
     for match in found:
@@ -94,7 +589,9 @@ def scan(text: str) -> list[Match]:
 
 
 def redact(text: str) -> tuple[str, list[str]]:
-    """Replace personal data in *text* with ``[KIND]`` tokens; return the text and the kinds."""
+    """Replace personal data in *text* with ``[KIND]`` tokens; return the text and the kinds.
+
+    Context stays so the sentence still reads: "Mr [NAME]", "DOB: [DATE_OF_BIRTH]"."""
     matches = scan(text)
     if not matches:
         return text, []
@@ -102,17 +599,7 @@ def redact(text: str) -> tuple[str, list[str]]:
     last = 0
     for match in matches:
         pieces.append(text[last : match.start])
-        if match.kind == "name":
-            # keep the context word ("Mr", "called") so the sentence still reads
-            original = text[match.start : match.end]
-            head = re.match(
-                r"(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.? +|(?:called|named|name is|known as)\s+",
-                original,
-                re.IGNORECASE,
-            )
-            pieces.append((head.group(0) if head else "") + "[NAME]")
-        else:
-            pieces.append(f"[{match.kind.upper()}]")
+        pieces.append(text[match.start : match.start + match.head] + f"[{match.kind.upper()}]")
         last = match.end
     pieces.append(text[last:])
     return "".join(pieces), [m.kind for m in matches]
@@ -180,8 +667,23 @@ def column_hint(name: str) -> str | None:
 
 # --------------------------------------------------------------------------- many texts at once
 
-#: A quick test that every text holding personal data passes (each pattern above needs a digit,
-#: an "@", a title or a context word), written for Polars' regex engine so a column can be screened
-#: in one vectorised pass and only the texts that pass are scanned. Texts that fail it hold nothing
-#: `scan` would find; the tests check this against `scan`.
-CANDIDATE = r"[\d@]|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\b|\b(?:called|named|name is|known as)\s"
+_EMAIL_USER = re.compile(r"[\w.%+'\-]")
+_NAME_WORDS_LIST = sorted(_TITLES_ANY_CASE | _TITLES_CAPITALISED | _TITLES_UPPER | _CONTEXT_WORDS
+                          | {"known", "name", "names"}, key=len, reverse=True)
+_NAME_WORDS_ALTERNATIVES = "|".join(re.escape(w) for w in _NAME_WORDS_LIST)
+#: a text with none of these words and no capital letter has no name in it
+_NAME_WORDS = re.compile(rf"(?i)\b(?:{_NAME_WORDS_ALTERNATIVES})\b")
+
+#: A quick test that every text holding personal data passes, written for Polars' regex engine
+#: (Rust's: linear time, no look-around) so a column can be screened in one vectorised pass and
+#: only the texts that pass are scanned. Each alternative is a condition one kind needs: a digit
+#: (numbers, postcodes, dates of birth), an "@", the ending of an obfuscated address, a title or
+#: context word (names after them), or two capitalised words with at most a few short words
+#: between them (a name without context, or a label that is a name: "SMITH, John"). Texts that
+#: fail it hold nothing `scan` would find; the tests check this against `scan`.
+CANDIDATE = (
+    r"\d|[@\uff20]"
+    rf"|(?i:\bdot\b|[.)\]}}>][ \t]{{0,3}}(?:{_TLDS})\b)"
+    rf"|(?i:\b(?:{_NAME_WORDS_ALTERNATIVES})\b)"
+    r"|\p{Uppercase}\S*[ \t\u00a0]+(?:\S{1,8}[ \t\u00a0]+){0,3}\p{Uppercase}"
+)

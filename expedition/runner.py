@@ -118,7 +118,7 @@ def run(
     """
     steps = plan(project, ids)
     versions = package_versions()
-    command = command_line()
+    command = command_line(project.root)
     findings = []
     cached = []
     notify = on_progress or (lambda event, step_id, detail: None)

@@ -16,56 +16,60 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from expedition.pii import KINDS, scan
+from expedition.pii import KINDS, Match, scan
 
-_CONTEXT = re.compile(
-    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.? +|(?:called|named|name is|known as)\s+", re.IGNORECASE
-)
 _READABLE_ATTRIBUTES = {"alt", "title", "aria-label"}
 _SKIPPED_ELEMENTS = {"style", "script"}
+#: Kinds the allow-list can keep: the names of the lead, reviewers and partners, and the
+#: project's public contact address. A phone number, postcode or NHS number is never kept,
+#: even inside a fact the project declared public.
+_ALLOWABLE = {"name", "email"}
 
 
-def _allowed(found: str, allow: Iterable[str]) -> bool:
+def _allowed(kind: str, found: str, allow: Iterable[str]) -> bool:
+    if kind not in _ALLOWABLE:
+        return False
     found = found.casefold()
     for name in allow:
         name = name.strip().casefold()
-        if name and (name in found or (len(found) > 3 and found in name)):
+        if not name:
+            continue
+        if kind == "email":
+            if found in name:
+                return True
+        elif name in found or (len(found) > 3 and found in name):
             return True
     return False
 
 
+def _matches(text: str, allow: list[str]) -> list[Match]:
+    return [m for m in scan(text) if not _allowed(m.kind, text[m.start : m.end], allow)]
+
+
 def find(text: str, allow: Iterable[str] = ()) -> list[tuple[str, int, int]]:
     """(kind, start, end) of each piece of personal data in *text* not on the allow-list."""
-    allow = list(allow)
-    return [
-        (m.kind, m.start, m.end)
-        for m in scan(text)
-        if not _allowed(text[m.start : m.end], allow)
-    ]
+    return [(m.kind, m.start, m.end) for m in _matches(text, list(allow))]
 
 
 def _redact_once(text: str, allow: list[str]) -> tuple[str, list[str]]:
-    matches = find(text, allow)
+    matches = _matches(text, allow)
     if not matches:
         return text, []
     pieces, last = [], 0
-    for kind, start, end in matches:
-        pieces.append(text[last:start])
-        if kind == "name":
-            head = _CONTEXT.match(text[start:end])
-            pieces.append((head.group(0) if head else "") + "[NAME]")
-        else:
-            pieces.append(f"[{kind.upper()}]")
-        last = end
+    for m in matches:
+        pieces.append(text[last : m.start])
+        # the context stays so the sentence reads: "Mr [NAME]", "DOB: [DATE_OF_BIRTH]"
+        pieces.append(text[m.start : m.start + m.head] + f"[{m.kind.upper()}]")
+        last = m.end
     pieces.append(text[last:])
-    return "".join(pieces), [kind for kind, _, _ in matches]
+    return "".join(pieces), [m.kind for m in matches]
 
 
 def redact(text: str, allow: Iterable[str] = ()) -> tuple[str, list[str]]:
     """Replace personal data with ``[KIND]`` tokens (keeping "Mr"/"called" so sentences read).
 
     Repeated until nothing is found: overlapping matches are resolved to the first, so one
-    pass can leave a second name that the first match had partly covered.
+    pass can leave a second piece that the first match had partly covered.
     """
     allow = list(allow)
     kinds: list[str] = []
