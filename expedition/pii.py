@@ -80,7 +80,7 @@ _POSTCODE = (
     r"[0-9][ABD-HJLNP-UW-Z]{2})"
     r"(?![\w/\\@])"
 )
-_NHS = rf"(?<![\d.,])\d{{3}}{_SEP}{{0,3}}\d{{3}}{_SEP}{{0,3}}\d{{4}}(?![\d]|[.,]\d)"
+_NHS = rf"(?<![\w.,])\d{{3}}{_SEP}{{0,3}}\d{{3}}{_SEP}{{0,3}}\d{{4}}(?!\w|[.,]\d)"
 _NINO_BODY = (
     r"(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
     rf"{_SEP}{{0,2}}\d{{2}}{_SEP}{{0,2}}\d{{2}}{_SEP}{{0,2}}\d{{2}}"
@@ -116,7 +116,7 @@ _PHONE = (
     r"(?<![\w+.,/])"
     rf"(?:(?:\+|\b00){_PHONE_SEP}{{0,2}}44{_PHONE_SEP}{{0,3}}(?:\(0\){_PHONE_SEP}{{0,3}})?"
     r"|\(0|\b0)"
-    rf"[1-9](?:{_PHONE_SEP}{{0,3}}\d){{8,9}}(?!\d|[.,]\d)"
+    rf"[1-9](?:{_PHONE_SEP}{{0,3}}\d){{8,9}}(?!\w|[.,]\d)"
 )
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -227,8 +227,7 @@ _TITLES_UPPER = frozenset({"pc", "dc", "ds", "di", "pcso", "dci", "dsi"})
 #: Words after which a capitalised name follows ("a boy called Jamie"); case-insensitive
 #: themselves, but the name after them must be capitalised ("called back" is not a name).
 _CONTEXT_WORDS = frozenset({"called", "named", "aka", "a.k.a", "née", "nee", "alias", "surnamed"})
-_CONTEXT_PAIRS = frozenset({("known", "as"), ("name", "is"), ("name", "was"), ("names", "are"),
-                            ("name", "of")})
+_CONTEXT_PAIRS = frozenset({("known", "as"), ("name", "is"), ("name", "was"), ("names", "are")})
 #: Lower-case words inside a name ("Jan van der Berg", "Maria de la Cruz").
 _PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "du", "la", "le", "del",
                         "della", "des", "dos", "das", "bin", "binti", "ibn", "al", "el", "ap",
@@ -247,7 +246,10 @@ center police constabulary council borough district county city town village war
 south east west central trust services service group team unit limited ltd cathedral palace
 circus junction estate forest island sands beach point head port water waters lake rock united
 rovers wanderers athletic fc club society association hotel inn arms theatre museum library
-gallery cinema stadium arena shopping retail industrial business partnership
+gallery cinema stadium arena shopping retail industrial business partnership chase parade
+approach boulevard broadway causeway embankment esplanade hollow meadow meadows orchard paddock
+passage path promenade yard view reach grange croft glade pastures precinct bypass alley
+wharf upper lower great little old new saint
 """.split())
 #: Given names that are also everyday words starting a capitalised phrase ("Summer Term",
 #: "Grace Church"): names only after a title or a context word.
@@ -275,18 +277,25 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
     docstring for the choice). Empty if Faker is missing: then titles and context words
     still find names, and a given name with a surname shaped like McDonald or O'Neil."""
     try:
-        from faker.providers.person import en_GB, en_IE, en_IN, en_NG, en_PK, en_US, pl_PL
+        from faker.providers.person import en, en_GB, en_IE, en_IN, en_NG, en_PK, en_US, pl_PL
     except ImportError:  # pragma: no cover - faker is a dependency
         return frozenset(), frozenset()
     given: set[str] = set()
     surnames: set[str] = set()
-    for module in (en_GB, en_US, en_IE, en_IN, en_PK, en_NG, pl_PL):
+    for module in (en_GB, en_US, en, en_IE, en_IN, en_PK, en_NG, pl_PL):
         provider = module.Provider
         for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
             values = getattr(provider, attr, None)
             if values:
                 given.update(v.casefold() for v in values if " " not in v)
-        surnames.update(v.casefold() for v in provider.last_names if " " not in v)
+        for attr in ("last_names", "male_last_names", "female_last_names", "unisex_last_names",
+                     "last_names_male", "last_names_female"):
+            values = getattr(provider, attr, None)
+            if values:
+                surnames.update(v.casefold() for v in values if " " not in v)
+    # Polish surnames in -ski/-cki/-dzki have a feminine form in -ska/-cka/-dzka
+    surnames.update(s[:-1] + "a" for s in list(surnames) if s.endswith(("ski", "cki", "dzki")))
+    surnames.discard("doe")
     return frozenset(given), frozenset(surnames)
 
 
@@ -346,9 +355,12 @@ def _tokens(text: str) -> list[_Token]:
 
 
 def _adjacent(text: str, a: _Token, b: _Token) -> bool:
-    """*b* follows *a* with one to three spaces between."""
+    """*b* follows *a* with one to three spaces between, in the same sentence (a full stop
+    after *a* ends the sentence unless *a* is an initial or a title)."""
     gap = text[a.end : b.start]
-    return 0 < len(gap) <= 3 and all(c in _SPACE for c in gap)
+    if not (0 < len(gap) <= 3 and all(c in _SPACE for c in gap)):
+        return False
+    return not a.text.endswith(".") or _initial(a.text) or _title_kind(a.text) is not None
 
 
 def _title_kind(token: str) -> str | None:
@@ -375,9 +387,10 @@ def _continue_name(text: str, tokens: list[_Token], j: int, *, after_given: bool
     while j < len(tokens) and count < 5 and _adjacent(text, tokens[j - 1], tokens[j]):
         token = tokens[j]
         bare = _bare(token.text)
-        has_next = j + 1 < len(tokens) and _adjacent(text, token, tokens[j + 1]) \
-            and _capitalised(tokens[j + 1].text)
-        if bare in _PARTICLES and not token.text.isupper() and has_next:
+        following = tokens[j + 1] if j + 1 < len(tokens) and _adjacent(text, token, tokens[j + 1]) else None
+        has_next = following is not None and _capitalised(following.text)
+        if bare in _PARTICLES and not token.text.isupper() and following is not None \
+                and (has_next or _bare(following.text) in _PARTICLES):
             j += 1
             after_given = True
             continue
@@ -414,7 +427,11 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
     if not (_adjacent(text, title, first) or (title.text.endswith(".") and first.start == title.end)):
         return None
     bare = _bare(first.text)
-    if (bare in _STOP_AFTER_TITLE or bare in _PARTICLES) and not _initial(first.text):
+    if bare in _PARTICLES and not first.text.isupper():
+        # "Mr van der Berg": particles, then the capitalised name
+        end = _continue_name(text, tokens, i + 1, after_given=True, upper=False)
+        return (i + 1, end) if end > i + 2 else None
+    if bare in _STOP_AFTER_TITLE and not _initial(first.text):
         return None
     if kind == "capitalised" and (not _capitalised(first.text) or bare in PLACE_WORDS):
         return None
@@ -424,14 +441,20 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
     if bare in _PREFIX_WORDS and i + 2 < len(tokens) and _adjacent(text, first, tokens[i + 2]):
         return i + 1, _continue_name(text, tokens, i + 3, after_given=False, upper=upper)
     after_given = _initial(first.text) or _is_given(first.text, ordinary=True)
-    return i + 1, _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper)
+    end = _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper)
+    if kind == "capitalised" and _names_a_place(text, tokens, end - 1):
+        return None
+    return i + 1, end
 
 
 def _after_context(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | None:
     """The same after "called", "named", "known as", ...: the name must be capitalised."""
     word = tokens[i].text.casefold()
-    if word.rstrip(".") in _CONTEXT_WORDS:
+    if word in _CONTEXT_WORDS:
         first = i + 1
+    elif word == "a." and i + 2 < len(tokens) and [t.text.casefold() for t in tokens[i + 1 : i + 3]] \
+            == ["k.", "a."] and tokens[i + 1].start == tokens[i].end and tokens[i + 2].start == tokens[i + 1].end:
+        first = i + 3  # "a.k.a."
     elif i + 1 < len(tokens) and (word, tokens[i + 1].text.casefold()) in _CONTEXT_PAIRS \
             and _adjacent(text, tokens[i], tokens[i + 1]):
         first = i + 2
@@ -451,7 +474,7 @@ def _without_context(text: str, tokens: list[_Token], i: int) -> int | None:
     more given names or initials, and particles) and a known or McDonald-shaped surname."""
     n = len(tokens)
     first = tokens[i].text
-    if not (_capitalised(first) and len(first.rstrip(".")) > 1 and _is_given(first)):
+    if not (_capitalised(first) and len(first.rstrip(".")) > 1 and _is_given(first, ordinary=True)):
         return None
     j = i + 1
     while j < i + 3 and j + 1 < n and _adjacent(text, tokens[j - 1], tokens[j]) \
@@ -465,11 +488,22 @@ def _without_context(text: str, tokens: list[_Token], i: int) -> int | None:
     if j >= n or not _adjacent(text, tokens[j - 1], tokens[j]):
         return None
     surname = tokens[j].text
-    if not _capitalised(surname) or len(surname.rstrip(".")) < 2:
+    if not _capitalised(surname) or len(surname.rstrip(".")) < 2 or _bare(first) in PLACE_WORDS:
         return None
     if first.isupper() and not surname.isupper():
         return None
+    if _names_a_place(text, tokens, j):
+        return None
     return j + 1 if _is_surname(surname) else None
+
+
+def _names_a_place(text: str, tokens: list[_Token], j: int) -> bool:
+    """Whether the name ending at *tokens[j]* goes on into the name of a place or organisation
+    ("Dorothy Sayers Drive", "Sir Walter Raleigh Drive", "John Lewis Partnership")."""
+    if j + 1 >= len(tokens) or tokens[j].text.endswith("."):
+        return False
+    after = tokens[j + 1]
+    return _adjacent(text, tokens[j], after) and _capitalised(after.text) and _bare(after.text) in PLACE_WORDS
 
 
 def _name_end(token: _Token) -> int:
