@@ -63,6 +63,7 @@ Linear time
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -287,12 +288,12 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
         for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
             values = getattr(provider, attr, None)
             if values:
-                given.update(v.casefold() for v in values if " " not in v)
+                given.update(_folded(v.casefold()) for v in values if " " not in v)
         for attr in ("last_names", "male_last_names", "female_last_names", "unisex_last_names",
                      "last_names_male", "last_names_female"):
             values = getattr(provider, attr, None)
             if values:
-                surnames.update(v.casefold() for v in values if " " not in v)
+                surnames.update(_folded(v.casefold()) for v in values if " " not in v)
     # Polish surnames in -ski/-cki/-dzki have a feminine form in -ska/-cka/-dzka
     surnames.update(s[:-1] + "a" for s in list(surnames) if s.endswith(("ski", "cki", "dzki")))
     surnames.discard("doe")
@@ -301,6 +302,11 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
 
 def _bare(token: str) -> str:
     return token.rstrip(".").casefold()
+
+
+def _folded(word: str) -> str:
+    """*word* without accents ("zoë" → "zoe"), as the name lists mostly write them."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def _capitalised(token: str) -> bool:
@@ -319,7 +325,7 @@ def _shaped_surname(token: str) -> bool:
 
 
 def _parts(token: str) -> list[str]:
-    return [p for p in re.split(r"[\-\u2010\u2011]", _bare(token)) if p]
+    return [_folded(p) for p in re.split(r"[\-\u2010\u2011]", _bare(token)) if p]
 
 
 def _is_given(token: str, *, ordinary: bool = False) -> bool:
@@ -440,7 +446,10 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
     upper = title.text.isupper() and first.text.isupper() and len(first.text.rstrip(".")) > 1
     if bare in _PREFIX_WORDS and i + 2 < len(tokens) and _adjacent(text, first, tokens[i + 2]):
         return i + 1, _continue_name(text, tokens, i + 3, after_given=False, upper=upper)
-    after_given = _initial(first.text) or _is_given(first.text, ordinary=True)
+    # after a given name, an initial, or a word the lists do not know ("Mrs Zoë Brontë",
+    # "Mr Wojciech Nowak"), the next capitalised word is part of the name too
+    after_given = _initial(first.text) or _is_given(first.text, ordinary=True) or not (
+        _is_surname(first.text) or _bare(first.text) in PLACE_WORDS)
     end = _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper)
     if kind == "capitalised" and _names_a_place(text, tokens, end - 1):
         return None
@@ -540,8 +549,9 @@ def name_value(value: str) -> bool:
 
     Distinct from finding names inside text: a label has no sentence around it, so the forms a
     register writes are accepted as well — "SMITH, John", "Smith, J.", "J. Smith",
-    "Sarah-Jane McDonald", "Mrs McDonald" — while a single word ("Victoria", "Kent") never is,
-    nor a given name before a word that ends a place (Victoria Park, Kent Police).
+    "Sarah-Jane McDonald", "Mrs McDonald" — and a single word only when it is shaped like a
+    surname ("McDonald", "O'Neil"), so "Victoria", "Kent" or "Jordan" never is, nor a given
+    name before a word that ends a place (Victoria Park, Kent Police).
     """
     text = value.strip(" \t\u00a0")
     if not text or len(text) > 80 or any(c.isdigit() or (c.isspace() and c not in _SPACE) for c in text):
@@ -558,6 +568,9 @@ def name_value(value: str) -> bool:
         return all(_initial(t) or (_capitalised(t) and _is_given(t, ordinary=True)) for t in rest)
     tokens = _tokens(text)
     words = text.split()
+    if len(words) == 1 and len(tokens) == 1:
+        # one word is a name only when written as only surnames are: McDonald, O'Neil, DeVito
+        return _shaped_surname(text) and _bare(text) not in PLACE_WORDS
     if len(words) < 2 or len(words) > 5 or len(tokens) != len(words):
         return False
     if _after_title(text, tokens, 0) == (1, len(tokens)):
@@ -607,12 +620,15 @@ def scan(text: str) -> list[Match]:
             head = m.start(pattern.group) - start if pattern.group else 0
             found.append(Match(pattern.name, start, m.end(), head))
     if text != text.casefold() or _NAME_WORDS.search(text):
-        for start, name_start, end in _find_names(text):
+        names = _find_names(text)
+        for start, name_start, end in names:
             found.append(Match("name", start, end, name_start - start))
-        stripped = text.strip(" \t\u00a0")
-        if stripped and not any(m.kind == "name" for m in found) and name_value(stripped):
-            offset = text.index(stripped)
-            found.append(Match("name", offset, offset + len(stripped)))
+        # a line that is entirely a name ("SMITH, John" as a label, or a line of a list)
+        for line in _LINE.finditer(text):
+            start, end = line.span("value")
+            if start < end and end - start <= 80 and name_value(line.group("value")) \
+                    and not any(s < end and e > start for s, _, e in names):
+                found.append(Match("name", start, end))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))
     kept: list[Match] = []
     for match in found:
@@ -701,6 +717,9 @@ def column_hint(name: str) -> str | None:
 
 # --------------------------------------------------------------------------- many texts at once
 
+#: a line, and the part of it a whole value would be (without a list's bullet or number)
+_LINE = re.compile(r"^[ \t\u00a0]{0,8}(?:(?:[-*+>#]{1,6}|\d{1,3}[.)])[ \t\u00a0]{1,3})?(?P<value>[^\n]{0,200}?)[ \t\u00a0\r]{0,8}$",
+                   re.MULTILINE)
 _EMAIL_USER = re.compile(r"[\w.%+'\-]")
 _NAME_WORDS_LIST = sorted(_TITLES_ANY_CASE | _TITLES_CAPITALISED | _TITLES_UPPER | _CONTEXT_WORDS
                           | {"known", "name", "names"}, key=len, reverse=True)

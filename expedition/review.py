@@ -147,12 +147,16 @@ def sign_off(
 
 
 def public_names(project: Project, reviewers: Sequence[str] = ()) -> list[str]:
-    """The names a project publishes on purpose: its lead and partners, the people and bodies
-    in its transparency facts, ``disclosure.public_names`` and the reviewers."""
+    """The names a project publishes on purpose: its lead, partners and organisation, its
+    contact address, ``disclosure.public_names`` and the reviewers.
+
+    The team and the senior responsible owner are published too, but as facts that are
+    themselves scanned: they name a team and a role, and a person named in them is kept only
+    when listed in ``disclosure.public_names``.
+    """
     config = project.config
     facts = config.transparency
-    names = [config.expedition.lead, *config.expedition.partners, facts.contact,
-             facts.senior_responsible_owner, facts.team, facts.organisation,
+    names = [config.expedition.lead, *config.expedition.partners, facts.contact, facts.organisation,
              *config.disclosure.public_names, *reviewers]
     return sorted({n.strip() for n in names if n and n.strip()})
 

@@ -26,18 +26,25 @@ _SKIPPED_ELEMENTS = {"style", "script"}
 _ALLOWABLE = {"name", "email"}
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[^\W_]+(?:['’][^\W_]+)*", text.casefold()))
+
+
 def _allowed(kind: str, found: str, allow: Iterable[str]) -> bool:
+    """Whether *found* is a public name (or the public address): an allowed name is inside
+    it, or it is inside an allowed name, word for word ("Dr A. Lead" and "A. Lead"; not
+    "Mr Leadbetter")."""
     if kind not in _ALLOWABLE:
         return False
-    found = found.casefold()
+    if kind == "email":
+        found = found.casefold()
+        return any(found in name.casefold().split() or found == name.strip().casefold() for name in allow)
+    words = f" {_words(found)} "
     for name in allow:
-        name = name.strip().casefold()
-        if not name:
+        name_words = _words(name)
+        if not name_words:
             continue
-        if kind == "email":
-            if found in name:
-                return True
-        elif name in found or (len(found) > 3 and found in name):
+        if f" {name_words} " in words or (len(words) > 5 and words in f" {name_words} "):
             return True
     return False
 

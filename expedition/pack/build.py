@@ -32,7 +32,7 @@ from expedition.pack.quality import read_quality
 from expedition.pack.render import render_index, summary_md, table_csv, table_view
 from expedition.pack.transparency import build_record, parse_checklist
 from expedition.project import Project
-from expedition.review import ReviewStatus, review_status
+from expedition.review import ReviewStatus, public_names, review_status
 from expedition.runner import stored_findings
 
 PACK_FORMAT = 2
@@ -83,13 +83,7 @@ def _status(final: bool, review: ReviewStatus) -> dict[str, Any]:
 
 
 def _public_names(project: Project, review: ReviewStatus) -> list[str]:
-    config = project.config
-    names = [config.expedition.lead, *config.expedition.partners]
-    facts = config.transparency
-    names += [facts.contact, facts.senior_responsible_owner, facts.team, facts.organisation]
-    names += [r.by for r in review.reviews]
-    names += list(config.disclosure.public_names)
-    return sorted({n.strip() for n in names if n and n.strip()})
+    return public_names(project, [r.by for r in review.reviews])
 
 
 def _read_optional(path: Path) -> str | None:
