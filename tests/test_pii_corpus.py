@@ -119,7 +119,7 @@ def test_no_personal_string_of_the_corpus_reaches_any_pack_file(project, referra
     from expedition.pack import build_pack, verify_pack
     from expedition.review import sign_off
 
-    from tests._packs import district_finding, model_finding, write_quality
+    from _packs import district_finding, model_finding, write_quality
 
     texts = [r["text"] for r in POSITIVES]
     values = [r["value"] for r in POSITIVES]

@@ -100,9 +100,30 @@ class Found:
         return KINDS.get(self.kind, self.kind)
 
 
-_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*,[^\"'<>\s)]*", re.IGNORECASE)
-_SKIPPED_BLOCK = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<!--|-->|<[^>]*>", re.DOTALL)
+# Each pattern reads a stretch of markup once, whatever the markup: a tag ends at the next
+# "<" if no ">" comes first, and an unclosed <style> runs to the end of the document (a
+# pattern that looked for each tag's end from every "<" took time in the square of the size).
+_DATA_URI = re.compile(r"data:[\w.+-]++/[\w.+-]++(?:;[\w=.+-]++)*+,[^\"'<>\s)]*+", re.IGNORECASE)
+_OPENING = re.compile(r"<(style|script)\b[^<>]*+>", re.IGNORECASE)
+_CLOSING = {name: re.compile(rf"</{name}\s*+>", re.IGNORECASE) for name in ("style", "script")}
+_TAG = re.compile(r"<!--|-->|<[^<>]*+>")
+
+
+def _without_blocks(text: str) -> str:
+    """*text* with its <style> and <script> blocks blanked (their line breaks kept)."""
+    pieces, last = [], 0
+    while True:
+        opening = _OPENING.search(text, last)
+        if opening is None:
+            break
+        closing = _CLOSING[opening.group(1).lower()].search(text, opening.end())
+        end = closing.end() if closing else len(text)
+        pieces.append(text[last : opening.start()])
+        breaks = text.count("\n", opening.start(), end)
+        pieces.append("\n" * breaks if breaks else " ")
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
 _READABLE_ATTRIBUTE = re.compile(
     r"""\s(?:alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
 )
@@ -139,13 +160,16 @@ def readable_parts(markup: str) -> list[tuple[int, str]]:
     import html
 
     text = _DATA_URI.sub(_blank, markup)
-    text = _SKIPPED_BLOCK.sub(_blank, text)
+    text = _without_blocks(text)
     parts: list[tuple[int, str]] = []
+    line, counted = 1, 0  # lines are counted as the tags go by, not from the top each time
     for tag in _TAG.finditer(text):
         for attr in _READABLE_ATTRIBUTE.finditer(tag.group(0)):
             value = attr.group(1) if attr.group(1) is not None else attr.group(2)
             if value.strip():
-                parts.append((text.count("\n", 0, tag.start()) + 1, html.unescape(value)))
+                line += text.count("\n", counted, tag.start())
+                counted = tag.start()
+                parts.append((line, html.unescape(value)))
     body = _SPACES.sub(" ", _TAG.sub(_tag_blank, text))
     parts.append((1, html.unescape(body)))
     return parts
@@ -157,8 +181,11 @@ def scan_text(text: str, allow: Iterable[str] = (), *, markup: bool = False) -> 
     parts = readable_parts(text) if markup else [(1, text)]
     found = []
     for first_line, part in parts:
+        line, counted = first_line, 0
         for kind, start, _ in find(part, allow):
-            found.append(Found(kind, first_line + part.count("\n", 0, start)))
+            line += part.count("\n", counted, start)
+            counted = start
+            found.append(Found(kind, line))
     return found
 
 
