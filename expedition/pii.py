@@ -272,10 +272,11 @@ _STOP_AFTER_TITLE = frozenset({"and", "or", "the", "of", "to", "in", "on", "at",
 #: after it kept (initials, titles, the end of a sentence)
 _WORD = re.compile(r"[^\W\d_]{1,40}+(?:['’\-\u2010\u2011][^\W\d_]{1,40}+){0,4}+\.?")
 _SHAPED = re.compile(
-    r"(?:Mc|Mac|Fitz)[A-Z][a-z]|[OD]['’][A-Z]|(?:De|Di|Da|Du|La|Le|Van|Von)[A-Z][a-z]"
+    r"(?:Mc|Mac|Fitz)[A-Z][^\W\d_A-Z]|[OD]['’][A-Z]|(?:De|Di|Da|Du|La|Le|Van|Von)[A-Z][^\W\d_A-Z]"
     r"|MC[A-Z]{2}|[OD]['’][A-Z]{2}"
 )
 _SPACE = frozenset(" \t\u00a0")
+_LOWER_SHAPED = re.compile(r"(?:mc|mac|o['’])[^\W\d_]{2}")
 
 
 @lru_cache(maxsize=1)
@@ -389,7 +390,8 @@ def _title_kind(token: str) -> str | None:
     return None
 
 
-def _continue_name(text: str, tokens: list[_Token], j: int, *, after_given: bool, upper: bool) -> int:
+def _continue_name(text: str, tokens: list[_Token], j: int, *, after_given: bool, upper: bool,
+                   lower: bool = False) -> int:
     """Index one past the last token of a name whose tokens so far end at *tokens[j-1]*.
 
     After a given name or an initial, the next capitalised token is the surname (or a middle
@@ -412,6 +414,13 @@ def _continue_name(text: str, tokens: list[_Token], j: int, *, after_given: bool
             j += 2
             after_given = False
             count += 1
+            continue
+        if lower and after_given and token.text.islower() and (
+                _is_surname(token.text) or _LOWER_SHAPED.match(token.text)):
+            # all in lower case ("mrs sarah jones", "mr jo mcdonald"): a known surname
+            j += 1
+            count += 1
+            after_given = False
             continue
         if not _capitalised(token.text) or (upper and not token.text.isupper()):
             break
@@ -458,7 +467,8 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
     # "Mr Wojciech Nowak"), the next capitalised word is part of the name too
     after_given = _initial(first.text) or _is_given(first.text, ordinary=True) or not (
         _is_surname(first.text) or _bare(first.text) in PLACE_WORDS)
-    end = _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper)
+    end = _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper,
+                         lower=first.text.islower())
     if kind == "capitalised" and _names_a_place(text, tokens, end - 1):
         return None
     return i + 1, end
@@ -505,8 +515,10 @@ def _without_context(text: str, tokens: list[_Token], i: int) -> int | None:
     if j >= n or not _adjacent(text, tokens[j - 1], tokens[j]):
         return None
     surname = tokens[j].text
-    if not _capitalised(surname) or len(surname.rstrip(".")) < 2 or _bare(first) in PLACE_WORDS:
+    if not _capitalised(surname) or len(surname.rstrip(".")) < 2:
         return None
+    if _bare(first) in PLACE_WORDS and not _shaped_surname(surname):
+        return None  # "North Wall", "West Chase"; but "Brook McDonald" is a name
     if first.isupper() and not surname.isupper():
         return None
     if _names_a_place(text, tokens, j):
@@ -793,12 +805,14 @@ _NAME_WORDS = re.compile(rf"(?i)\b(?:{_NAME_WORDS_ALTERNATIVES})\b")
 #: (Rust's: linear time, no look-around) so a column can be screened in one vectorised pass and
 #: only the texts that pass are scanned. Each alternative is a condition one kind needs: a digit
 #: (numbers, postcodes, dates of birth), an "@", the ending of an obfuscated address, a title or
-#: context word (names after them), or two capitalised words with at most a few short words
-#: between them (a name without context, or a label that is a name: "SMITH, John"). Texts that
+#: context word (names after them), two capitalised words with at most a few short words
+#: between them (a name without context, or a label that is a name: "SMITH, John"), or a word
+#: shaped like a surname (a label "McDonald"). Texts that
 #: fail it hold nothing `scan` would find; the tests check this against `scan`.
 CANDIDATE = (
     r"\d|[@\uff20]"
     rf"|(?i:\bdot\b|[.)\]}}>][ \t]{{0,3}}(?:{_TLDS})\b)"
     rf"|(?i:\b(?:{_NAME_WORDS_ALTERNATIVES})\b)"
     r"|\p{Uppercase}\S*[ \t\u00a0]+(?:\S{1,8}[ \t\u00a0]+){0,3}\p{Uppercase}"
+    rf"|{_SHAPED.pattern}"
 )
