@@ -271,10 +271,9 @@ _STOP_AFTER_TITLE = frozenset({"and", "or", "the", "of", "to", "in", "on", "at",
 #: a word: letters, with apostrophes and hyphens inside (O'Neil, Sarah-Jane), and a full stop
 #: after it kept (initials, titles, the end of a sentence)
 _WORD = re.compile(r"[^\W\d_]{1,40}+(?:['’\-\u2010\u2011][^\W\d_]{1,40}+){0,4}+\.?")
-_SHAPED = re.compile(
-    r"(?:Mc|Mac|Fitz)[A-Z][^\W\d_A-Z]|[OD]['’][A-Z]|(?:De|Di|Da|Du|La|Le|Van|Von)[A-Z][^\W\d_A-Z]"
-    r"|MC[A-Z]{2}|[OD]['’][A-Z]{2}"
-)
+_SHAPED_PREFIXES = ("Mc", "Mac", "Fitz", "De", "Di", "Da", "Du", "La", "Le", "Van", "Von")
+#: the same shapes for Polars' engine (a little wider: it only screens)
+_SHAPED_SCREEN = r"(?:Mc|Mac|Fitz|De|Di|Da|Du|La|Le|Van|Von)\p{Uppercase}\w|[OD]['’]\p{Uppercase}|MC\p{Uppercase}"
 _SPACE = frozenset(" \t\u00a0")
 _LOWER_SHAPED = re.compile(r"(?:mc|mac|o['’])[^\W\d_]{2}")
 
@@ -328,8 +327,18 @@ def _initial(token: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def _shaped_surname(token: str) -> bool:
-    """Written the way only surnames are: McDonald, MacBride, O'Neil, D'Souza, DeVito, MCDONALD."""
-    return bool(_SHAPED.match(token))
+    """Written the way only surnames are: McDonald, MacBride, McŁabaj, O'Neil, D'Souza, DeVito,
+    and in capitals MCDONALD, O'NEIL."""
+    if token[:2] in {"O'", "O’", "D'", "D’"}:
+        return len(token) > 2 and token[2].isupper()
+    if token.isupper():
+        return token.startswith("MC") and len(token) >= 4 and token[2:].isalpha()
+    for prefix in _SHAPED_PREFIXES:
+        rest = token[len(prefix) :]
+        if token.startswith(prefix) and len(rest) >= 2 and rest[0].isupper() and rest[1].isalpha() \
+                and not rest[1].isupper():
+            return True
+    return False
 
 
 def _parts(token: str) -> list[str]:
@@ -814,5 +823,5 @@ CANDIDATE = (
     rf"|(?i:\bdot\b|[.)\]}}>][ \t]{{0,3}}(?:{_TLDS})\b)"
     rf"|(?i:\b(?:{_NAME_WORDS_ALTERNATIVES})\b)"
     r"|\p{Uppercase}\S*[ \t\u00a0]+(?:\S{1,8}[ \t\u00a0]+){0,3}\p{Uppercase}"
-    rf"|{_SHAPED.pattern}"
+    rf"|{_SHAPED_SCREEN}"
 )

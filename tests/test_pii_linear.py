@@ -37,7 +37,7 @@ def _repeats(parsed) -> list[tuple[int, int]]:
 PATTERNS = {f"{p.name} {n}": p.regex for n, p in enumerate(pii.PATTERNS)} | {
     f"needs {n}": p.needs for n, p in enumerate(pii.PATTERNS) if p.needs is not None
 } | {
-    "word": pii._WORD, "line": pii._LINE, "start": pii._START, "shaped": pii._SHAPED,
+    "word": pii._WORD, "line": pii._LINE, "start": pii._START,
     "name words": pii._NAME_WORDS, "e-mail user": pii._EMAIL_USER,
 }
 
