@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -52,6 +52,7 @@ def test_python_dash_m_and_a_missing_argv_are_recorded_plainly(root):
     assert command_line(root, []) == ""
 
 
+@settings(deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                         max_size=30), max_size=6))
 def test_no_argument_ever_carries_an_absolute_path(args):
