@@ -182,14 +182,22 @@ class Pattern:
     label: str
     regex: re.Pattern[str]
     accept: Callable[[str], bool] | None = None
-    #: a cheap test a text must pass before the regex is run (a character it must contain)
-    needs: re.Pattern[str] | None = None
+    #: cheap tests a text must pass before the regex is run (what any match must contain)
+    needs: tuple[re.Pattern[str], ...] = ()
     #: the group that is the personal data (the rest of the match is context that stays)
     group: int = 0
 
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        if self.needs is not None and not self.needs.search(text):
-            return
+    def finditer(self, text: str, seen: dict[re.Pattern[str], bool] | None = None) -> Iterator[re.Match[str]]:
+        """Matches in *text*; *seen* keeps what each need found, for the next pattern."""
+        for need in self.needs:
+            if seen is None:
+                if not need.search(text):
+                    return
+                continue
+            if need not in seen:
+                seen[need] = need.search(text) is not None
+            if not seen[need]:
+                return
         for match in self.regex.finditer(text):
             if self.accept is None or self.accept(match.group(0)):
                 yield match
@@ -198,27 +206,30 @@ class Pattern:
 # what each pattern needs somewhere in a text before it is worth running (each a necessary
 # condition of the pattern, so the result is the same, only quicker on ordinary prose)
 _HAS_AT = re.compile("[@\uff20]")
-_HAS_AT_WORD = re.compile(rf"(?i){_OPEN}[ \t]{{0,2}}(?:at|@)|[ \t]at[ \t]")
+_HAS_AT_WORD = re.compile(rf"{_OPEN}[ \t]{{0,2}}(?:at|@)|[ \t]at[ \t]", re.IGNORECASE)
 _HAS_THREE_DIGITS = re.compile(r"\d{3}")
 _HAS_TWO_DIGITS = re.compile(r"\d\d")
 _HAS_INWARD_CODE = re.compile(r"\d[A-Za-z]{2}")
 _HAS_BIRTH = re.compile(_DOB_CONTEXT, re.IGNORECASE)
 
 PATTERNS: list[Pattern] = [
-    Pattern("email", "e-mail address", re.compile(_EMAIL), needs=_HAS_AT),
+    Pattern("email", "e-mail address", re.compile(_EMAIL), needs=(_HAS_AT,)),
     Pattern("email", "e-mail address", re.compile(_OBFUSCATED_EMAIL, re.IGNORECASE),
-            _obfuscation_plain, needs=_HAS_AT_WORD),
-    Pattern("nhs_number", "NHS number", re.compile(_NHS), nhs_number_valid, needs=_HAS_THREE_DIGITS),
+            _obfuscation_plain, needs=(_HAS_AT_WORD,)),
+    Pattern("nhs_number", "NHS number", re.compile(_NHS), nhs_number_valid, needs=(_HAS_THREE_DIGITS,)),
     Pattern("ni_number", "National Insurance number", re.compile(_NINO, re.IGNORECASE),
-            needs=_HAS_TWO_DIGITS),
+            needs=(_HAS_TWO_DIGITS,)),
     Pattern("ni_number", "National Insurance number", re.compile(_NINO_IN_CONTEXT, re.IGNORECASE),
-            needs=_HAS_TWO_DIGITS, group=1),
-    Pattern("date_of_birth", "date of birth", re.compile(_DOB, re.IGNORECASE), needs=_HAS_BIRTH,
-            group=1),
-    Pattern("phone", "UK phone number", re.compile(_PHONE), needs=_HAS_TWO_DIGITS),
+            needs=(_HAS_TWO_DIGITS,), group=1),
+    Pattern("date_of_birth", "date of birth", re.compile(_DOB, re.IGNORECASE),
+            needs=(_HAS_TWO_DIGITS, _HAS_BIRTH), group=1),
+    Pattern("phone", "UK phone number", re.compile(_PHONE), needs=(_HAS_TWO_DIGITS,)),
     Pattern("postcode", "UK postcode", re.compile(_POSTCODE, re.IGNORECASE), _one_case,
-            needs=_HAS_INWARD_CODE),
+            needs=(_HAS_INWARD_CODE,)),
 ]
+
+#: what every pattern's match holds at least one of: a digit, an "@", or "at" on its own
+_ANY_PATTERN = re.compile(r"[\d@\uff20]|(?i:[ \t(\[{<]at[ \t)\]}>])")
 
 KINDS: dict[str, str] = {p.name: p.label for p in PATTERNS} | {"name": "person's name"}
 
@@ -275,6 +286,8 @@ _SHAPED_PREFIXES = ("Mc", "Mac", "Fitz", "De", "Di", "Da", "Du", "La", "Le", "Va
 #: the same shapes for Polars' engine (a little wider: it only screens)
 _SHAPED_SCREEN = r"(?:Mc|Mac|Fitz|De|Di|Da|Du|La|Le|Van|Von)\p{Uppercase}\w|[OD]['’]\p{Uppercase}|MC\p{Uppercase}"
 _SPACE = frozenset(" \t\u00a0")
+#: a digit, or a line break or other space than a space or tab: not a value that is a name
+_NOT_A_NAME = re.compile(r"\d|[^\S \t\u00a0]")
 _LOWER_SHAPED = re.compile(r"(?:mc|mac|o['’])[^\W\d_]{2}")
 
 
@@ -551,6 +564,8 @@ _LOWER_STARTS = frozenset(_TITLES_ANY_CASE | {t + "." for t in _TITLES_ANY_CASE}
 
 #: words read after a place where a name can start: a title, five names, a word after them
 _LOOKAHEAD = 12
+#: a capitalised word's first letter (or a non-ASCII lower-case one, which the code then skips)
+_CAPITAL = re.compile(r"(?<![^\W\d_'’\-])[^\W\d_a-z]")
 _START = re.compile(
     r"(?<![^\W\d_'’\-])(?:[^\W\d_a-z]|(?i:(?:"
     + "|".join(sorted((re.escape(w.rstrip(".")) for w in _LOWER_STARTS if w != "a."), key=len, reverse=True))
@@ -582,14 +597,24 @@ def _find_names(text: str) -> list[tuple[int, int, int]]:
             where[m.start()] = len(window)
             window.append(_Token(m.group(0), *m.span()))
 
+    starts = _START if _has_name_word(text) else _CAPITAL
     pos = 0
     while True:
-        start = _START.search(text, pos)
+        start = starts.search(text, pos)
         if start is None:
             return found
         at = start.start()
+        first = _WORD.match(text, at)
+        if first is None:
+            pos = start.end()
+            continue
+        word = first.group(0)
+        if _title_kind(word) is None and word.casefold() not in _LOWER_STARTS and not (
+                word[0].isupper() and len(word) > 1 and _is_given(word, ordinary=True)):
+            pos = first.end()  # no title, context word or given name: no name starts here
+            continue
         k = where.get(at)
-        if k is None and window and window[-1].start < at <= window[-1].end + 2000:
+        if k is None and window and window[-1].start < at <= window[-1].end + 120:
             # close to the words read so far: read on to it (dense capitals are read once)
             while window[-1].start < at:
                 before = len(window)
@@ -637,7 +662,7 @@ def name_value(value: str) -> bool:
     name before a word that ends a place (Victoria Park, Kent Police).
     """
     text = value.strip(" \t\u00a0")
-    if not text or len(text) > 80 or any(c.isdigit() or (c.isspace() and c not in _SPACE) for c in text):
+    if not text or len(text) > 80 or len(text.split()) > 5 or _NOT_A_NAME.search(text):
         return False
     if "," in text:
         # "SMITH, John", "McDonald, Sarah-Jane", "Smith, J."
@@ -693,8 +718,9 @@ def scan(text: str) -> list[Match]:
     """Every personal-data match in *text*, earliest first, overlaps resolved to the first
     (the longer where two start together)."""
     found: list[Match] = []
-    for pattern in PATTERNS:
-        for m in pattern.finditer(text):
+    seen: dict[re.Pattern[str], bool] = {}
+    for pattern in PATTERNS if _ANY_PATTERN.search(text) else ():
+        for m in pattern.finditer(text, seen):
             start = m.start()
             if pattern is PATTERNS[0]:
                 # a user part longer than the pattern looks back: take all of it
@@ -702,16 +728,20 @@ def scan(text: str) -> list[Match]:
                     start -= 1
             head = m.start(pattern.group) - start if pattern.group else 0
             found.append(Match(pattern.name, start, m.end(), head))
-    if text != text.casefold() or _NAME_WORDS.search(text):
+    if text != text.casefold() or _has_name_word(text):
         names = _find_names(text)
         for start, name_start, end in names:
             found.append(Match("name", start, end, name_start - start))
         # a line that is entirely a name ("SMITH, John" as a label, or a line of a list)
-        for line in _LINE.finditer(text):
-            start, end = line.span("value")
-            if start < end and end - start <= 80 and name_value(line.group("value")) \
-                    and not any(s < end and e > start for s, _, e in names):
-                found.append(Match("name", start, end))
+        offset = 0
+        for line in text.split("\n"):
+            value = _LINE.fullmatch(line) if len(line) <= 100 else None
+            if value is not None:
+                start, end = offset + value.start("value"), offset + value.end("value")
+                if start < end and name_value(value.group("value")) \
+                        and not any(s < end and e > start for s, _, e in names):
+                    found.append(Match("name", start, end))
+            offset += len(line) + 1
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))
     kept: list[Match] = []
     for match in found:
@@ -728,6 +758,10 @@ def redact(text: str) -> tuple[str, list[str]]:
     matches = scan(text)
     if not matches:
         return text, []
+    return _redacted(text, matches)
+
+
+def _redacted(text: str, matches: list[Match]) -> tuple[str, list[str]]:
     pieces = []
     last = 0
     for match in matches:
@@ -801,14 +835,21 @@ def column_hint(name: str) -> str | None:
 # --------------------------------------------------------------------------- many texts at once
 
 #: a line, and the part of it a whole value would be (without a list's bullet or number)
-_LINE = re.compile(r"^[ \t\u00a0]{0,8}(?:(?:[-*+>#]{1,6}|\d{1,3}[.)])[ \t\u00a0]{1,3})?(?P<value>[^\n]{0,200}?)[ \t\u00a0\r]{0,8}$",
-                   re.MULTILINE)
+_LINE = re.compile(r"[ \t\u00a0]{0,8}(?:(?:[-*+>#]{1,6}|\d{1,3}[.)])[ \t\u00a0]{1,3})?(?P<value>[^\n]{0,100}?)[ \t\u00a0\r]{0,8}")
 _EMAIL_USER = re.compile(r"[\w.%+'\-]")
 _NAME_WORDS_LIST = sorted(_TITLES_ANY_CASE | _TITLES_CAPITALISED | _TITLES_UPPER | _CONTEXT_WORDS
                           | {"known", "name", "names"}, key=len, reverse=True)
 _NAME_WORDS_ALTERNATIVES = "|".join(re.escape(w) for w in _NAME_WORDS_LIST)
 #: a text with none of these words and no capital letter has no name in it
 _NAME_WORDS = re.compile(rf"(?i)\b(?:{_NAME_WORDS_ALTERNATIVES})\b")
+_NAME_WORD_SET = frozenset(w.rstrip(".") for w in _NAME_WORDS_LIST)
+_LETTERS = re.compile(r"[^\W\d_]{1,40}")
+
+
+def _has_name_word(text: str) -> bool:
+    """What `_NAME_WORDS` finds, quicker: a title or context word in any case."""
+    lowered = text.casefold()
+    return "a.k.a" in lowered or not _NAME_WORD_SET.isdisjoint(_LETTERS.findall(lowered))
 
 #: A quick test that every text holding personal data passes, written for Polars' regex engine
 #: (Rust's: linear time, no look-around) so a column can be screened in one vectorised pass and

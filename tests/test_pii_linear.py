@@ -35,10 +35,11 @@ def _repeats(parsed) -> list[tuple[int, int]]:
 
 
 PATTERNS = {f"{p.name} {n}": p.regex for n, p in enumerate(pii.PATTERNS)} | {
-    f"needs {n}": p.needs for n, p in enumerate(pii.PATTERNS) if p.needs is not None
+    f"needs {n}.{k}": need for n, p in enumerate(pii.PATTERNS) for k, need in enumerate(p.needs)
 } | {
     "word": pii._WORD, "line": pii._LINE, "start": pii._START,
-    "name words": pii._NAME_WORDS, "e-mail user": pii._EMAIL_USER,
+    "name words": pii._NAME_WORDS, "e-mail user": pii._EMAIL_USER, "capital": pii._CAPITAL,
+    "letters": pii._LETTERS, "not a name": pii._NOT_A_NAME, "any pattern": pii._ANY_PATTERN,
 }
 
 
