@@ -28,15 +28,16 @@ use. What is found (each a *kind*):
     known given name followed by a surname without any such word ("Sarah-Jane McDonald"). A
     name is a whole token, so Mc/Mac/O'/D' names, DeVito and hyphenated names are taken whole.
     `name_value` says whether a short text (a table label) is *entirely* a person's name, which
-    also covers "SMITH, John" and "J. Smith"; `scan` applies it to single-line texts.
+    also covers "SMITH, John", "J. Smith" and a single "McDonald"; `scan` applies it to each
+    line of a text, so a label, a cell or a line of a list that is a name is found.
 
 Where the given names and surnames come from, and why
     Faker's person providers (the ``en_GB`` lists come from the Office for National Statistics;
-    ``en_US`` from the US census; ``en_IE``, ``en_IN``, ``en_PK``, ``en_NG`` and ``pl_PL`` add
-    the names of the UK's larger communities): about 2,300 given names and 3,900 surnames.
-    Faker is MIT-licensed, released every few weeks, pure Python, and its lists are plain
-    tuples inside the wheel, so nothing is fetched at run time; it is imported only when a
-    text has two capitalised words next to each other (about 0.1 s, once per process).
+    ``en_US`` and ``en`` from the US census and social-security records; ``en_IE``, ``en_IN``,
+    ``en_PK``, ``en_NG`` and ``pl_PL`` add the names of the UK's larger communities): about
+    8,100 given names and 8,200 surnames. Faker is MIT-licensed, released every few weeks, pure
+    Python, and its lists are plain tuples inside the wheel, so nothing is fetched at run time;
+    they are imported the first time a text could hold a name (about 0.1 s, once per process).
     Considered and not chosen: Presidio's recognisers (``presidio-analyzer``) cannot be imported
     without spaCy (its package ``__init__`` builds the analyzer engine), its person recogniser
     needs a downloaded spaCy model, and its UK patterns are what this module had (NHS numbers
@@ -49,15 +50,20 @@ Where the given names and surnames come from, and why
 
     Names in the lists that are also common words or places are the price of recall: a given
     name followed by a surname is not taken as a name when the surname is a word that ends a
-    place or an organisation (Victoria *Park*, Mark *Hall*, Kent *Police*), so "Sarah Hall" in
-    running text is found only with a title or a context word ("Mrs Hall", "called Sarah Hall").
+    place or an organisation (`PLACE_WORDS`: Victoria *Park*, Mark *Hall*, Kent *Police*), nor
+    when the name runs on into one (Dorothy Sayers *Drive*), so "Sarah Hall" in running text is
+    found only with a title or a context word ("Mrs Hall", "called Sarah Hall"). Known false
+    alarms: a title before a capitalised word that is not a name ("Ms Word") and a given name
+    before a surname that is also a word ("May Day").
 
 Linear time
     Every pattern is written for Python's backtracking engine with bounded repeats only (no
-    ``+``, ``*`` or ``{n,}``; `tests/test_pii_linear.py` checks the parsed patterns), so the
-    work at each position of a text is bounded and a scan is linear in the length of the text.
-    Names are found by walking the tokens once. ``bench/bench_pii.py`` measures 100-250 KB
-    adversarial cells.
+    ``+``, ``*`` or ``{n,}``; `tests/test_pii_linear.py` checks the parsed patterns), runs of
+    letters are possessive where what follows cannot be a letter, and each pattern runs only
+    when a text holds what its matches need (a digit, an "@", ...). So the work at each
+    position is bounded and a scan is linear in the length of the text. Names are found by one
+    pass that stops only where a name can start (a capital, a title, a context word) and reads
+    a dozen words from there. ``bench/bench_pii.py`` measures 25-250 KB hostile cells.
 """
 
 from __future__ import annotations
@@ -270,13 +276,6 @@ approach boulevard broadway causeway embankment esplanade hollow meadow meadows 
 passage path promenade yard view reach grange croft glade pastures precinct bypass alley
 wharf upper lower great little old new saint
 """.split())
-#: Given names that are also everyday words starting a capitalised phrase ("Summer Term",
-#: "Grace Church"): names only after a title or a context word.
-ORDINARY_GIVEN = frozenset("""
-april august autumn summer winter june may dawn hope faith joy grace mercy patience charity
-bill guy art chase hunter page will mark rose penny major general judge king prince earl dean
-sterling unknown male female council christian
-""".split())
 _STOP_AFTER_TITLE = frozenset({"and", "or", "the", "of", "to", "in", "on", "at", "for", "a", "an"})
 
 #: a word: letters, with apostrophes and hyphens inside (O'Neil, Sarah-Jane), and a full stop
@@ -359,14 +358,11 @@ def _parts(token: str) -> list[str]:
 
 
 @lru_cache(maxsize=65536)
-def _is_given(token: str, ordinary: bool = False) -> bool:
-    """A known given name (each part of a hyphenated one: Sarah-Jane). Given names that are
-    everyday words (`ORDINARY_GIVEN`) count only when *ordinary*."""
+def _is_given(token: str) -> bool:
+    """A known given name (each part of a hyphenated one: Sarah-Jane)."""
     given, _ = name_lists()
     parts = _parts(token)
-    if not parts or not all(p in given for p in parts):
-        return False
-    return ordinary or _bare(token) not in ORDINARY_GIVEN
+    return bool(parts) and all(p in given for p in parts)
 
 
 @lru_cache(maxsize=65536)
@@ -453,8 +449,8 @@ def _continue_name(text: str, tokens: list[_Token], j: int, *, after_given: bool
             if bare in PLACE_WORDS:
                 break
             j += 1
-            after_given = _is_given(token.text, ordinary=True) and not _is_surname(token.text)
-        elif _is_given(token.text, ordinary=True) or _is_surname(token.text):
+            after_given = _is_given(token.text) and not _is_surname(token.text)
+        elif _is_given(token.text) or _is_surname(token.text):
             j += 1
         else:
             break
@@ -487,7 +483,7 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
         return i + 1, _continue_name(text, tokens, i + 3, after_given=False, upper=upper)
     # after a given name, an initial, or a word the lists do not know ("Mrs Zoë Brontë",
     # "Mr Wojciech Nowak"), the next capitalised word is part of the name too
-    after_given = _initial(first.text) or _is_given(first.text, ordinary=True) or not (
+    after_given = _initial(first.text) or _is_given(first.text) or not (
         _is_surname(first.text) or _bare(first.text) in PLACE_WORDS)
     end = _continue_name(text, tokens, i + 2, after_given=after_given, upper=upper,
                          lower=first.text.islower())
@@ -523,12 +519,12 @@ def _without_context(text: str, tokens: list[_Token], i: int) -> int | None:
     more given names or initials, and particles) and a known or McDonald-shaped surname."""
     n = len(tokens)
     first = tokens[i].text
-    if not (_capitalised(first) and len(first.rstrip(".")) > 1 and _is_given(first, ordinary=True)):
+    if not (_capitalised(first) and len(first.rstrip(".")) > 1 and _is_given(first)):
         return None
     j = i + 1
     while j < i + 3 and j + 1 < n and _adjacent(text, tokens[j - 1], tokens[j]) \
             and _capitalised(tokens[j].text) \
-            and (_initial(tokens[j].text) or _is_given(tokens[j].text, ordinary=True)) \
+            and (_initial(tokens[j].text) or _is_given(tokens[j].text)) \
             and _adjacent(text, tokens[j], tokens[j + 1]) and _capitalised(tokens[j + 1].text):
         j += 1
     while j + 1 < n and _bare(tokens[j].text) in _PARTICLES and not tokens[j].text.isupper() \
@@ -610,7 +606,7 @@ def _find_names(text: str) -> list[tuple[int, int, int]]:
             continue
         word = first.group(0)
         if _title_kind(word) is None and word.casefold() not in _LOWER_STARTS and not (
-                word[0].isupper() and len(word) > 1 and _is_given(word, ordinary=True)):
+                word[0].isupper() and len(word) > 1 and _is_given(word)):
             pos = first.end()  # no title, context word or given name: no name starts here
             continue
         k = where.get(at)
@@ -673,7 +669,7 @@ def name_value(value: str) -> bool:
         last = surname[-1]
         if not _capitalised(last) or not _is_surname(last):
             return False
-        return all(_initial(t) or (_capitalised(t) and _is_given(t, ordinary=True)) for t in rest)
+        return all(_initial(t) or (_capitalised(t) and _is_given(t)) for t in rest)
     tokens = _tokens(text)
     words = text.split()
     if len(words) == 1 and len(tokens) == 1:
@@ -693,9 +689,9 @@ def name_value(value: str) -> bool:
     # a given name before a surname the lists do not hold: only when the given part is
     # unmistakable (hyphenated, or two given names), as in "Sarah-Jane Wojciechowska"
     last, firsts = tokens[-1].text, [t.text for t in tokens[:-1] if _bare(t.text) not in _PARTICLES]
-    if _bare(last) in PLACE_WORDS or _is_given(last, ordinary=True) or not firsts:
+    if _bare(last) in PLACE_WORDS or _is_given(last) or not firsts:
         return False
-    if not all(_is_given(t, ordinary=True) for t in firsts):
+    if not all(_is_given(t) for t in firsts):
         return False
     return len(firsts) >= 2 or "-" in firsts[0]
 

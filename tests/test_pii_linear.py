@@ -4,7 +4,6 @@ take is measured by bench/bench_pii.py, not here."""
 
 from __future__ import annotations
 
-import re
 from re import _constants as C
 from re import _parser
 
