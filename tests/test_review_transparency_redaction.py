@@ -76,3 +76,29 @@ def test_review_notes_and_transparency_facts_never_reach_the_pack(packable):
     assert "Jane Lead" in transparency
     manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
     assert "McDonald" not in manifest["review"][0]["note"]
+
+
+ISSUE_EXAMPLES = {
+    "Seen by Mrs McDonald.": "person's name", "MR SMITH attended.": "person's name",
+    "Sarah-Jane McDonald was seen.": "person's name", "Call 07700.900.123 now.": "UK phone number",
+    "NHS 943.476.5919 seen.": "NHS number", "DOB: 2011-04-03 noted.": "date of birth",
+    "Write to jo.bloggs(at)nhs.net today.": "e-mail address", "Lives at CM1  1AA now.": "UK postcode",
+}
+
+
+@pytest.mark.parametrize("text", sorted(ISSUE_EXAMPLES))
+def test_pack_verify_no_longer_passes_the_issues_examples(packable, text):
+    """Each example, written into a finished pack's summary, makes `pack verify` fail with the
+    kind, without repeating the value."""
+    from expedition.manifest import file_hashes, seal
+
+    pack = build_pack(packable).path
+    (pack / "summary.md").write_text(f"# Summary\n\n{text}\n", encoding="utf-8")
+    manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = file_hashes(pack, exclude=("manifest.json",))
+    (pack / "manifest.json").write_text(json.dumps(seal(manifest), indent=2), encoding="utf-8")
+    report = verify_pack(pack)
+    problems = "\n".join(report.problems)
+    assert f"summary.md: looks like personal data ({ISSUE_EXAMPLES[text]})" in problems
+    value = text.split(" ", 1)[1].rstrip(".")
+    assert value not in problems
