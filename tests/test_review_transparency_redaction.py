@@ -102,3 +102,18 @@ def test_pack_verify_no_longer_passes_the_issues_examples(packable, text):
     assert f"summary.md: looks like personal data ({ISSUE_EXAMPLES[text]})" in problems
     value = text.split(" ", 1)[1].rstrip(".")
     assert value not in problems
+
+
+@pytest.mark.parametrize("label", ["SMITH, John", "Sarah-Jane McDonald", "McDonald"])
+def test_pack_verify_finds_a_label_that_is_a_name(packable, label):
+    from expedition.manifest import file_hashes, seal
+
+    pack = build_pack(packable).path
+    table = pack / "tables" / "by-district__counts.csv"
+    quoted = f'"{label}"' if "," in label else label
+    table.write_text(table.read_text(encoding="utf-8").replace("Basildon", quoted, 1), encoding="utf-8")
+    manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = file_hashes(pack, exclude=("manifest.json",))
+    (pack / "manifest.json").write_text(json.dumps(seal(manifest), indent=2), encoding="utf-8")
+    problems = verify_pack(pack).problems
+    assert "tables/by-district__counts.csv: looks like personal data (person's name) on line 2" in problems
