@@ -627,6 +627,11 @@ def _find_names(text: str) -> list[tuple[int, int, int]]:
             if k is None:
                 pos = start.end()
                 continue
+        if k > 256:
+            # drop the words left behind, so a long text keeps a short list
+            window = window[k:]
+            where = {t.start: n for n, t in enumerate(window)}
+            k = 0
         if len(window) - k < _LOOKAHEAD:
             pull(2 * _LOOKAHEAD)
         tokens = window[k : k + _LOOKAHEAD]
