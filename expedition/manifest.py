@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -34,12 +35,52 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     return versions
 
 
-def command_line() -> str:
-    """The command that is running, as a user would type it."""
-    argv = list(sys.argv)
-    if argv and Path(argv[0]).name in {"expedition", "__main__.py"}:
-        argv[0] = "expedition"
-    return " ".join(argv)
+#: what an argument naming a path outside the project becomes (with the file's name after it)
+OUTSIDE = "<outside the project>"
+
+
+def _relative_argument(arg: str, root: Path, cwd: Path) -> str:
+    """*arg* with any path in it written relative to *root*, or as ``<outside the project>/NAME``."""
+    if arg.startswith("-") and "=" in arg:
+        option, _, value = arg.partition("=")
+        return f"{option}={_relative_argument(value, root, cwd)}" if value else arg
+    if not arg or arg.startswith("-"):
+        return arg
+    expanded = os.path.expanduser(arg)
+    looks_like_path = (
+        os.path.isabs(expanded)
+        or arg.startswith(("~", "./", "../", ".\\", "..\\"))
+        or arg in {".", ".."}
+        or (cwd / expanded).exists()
+    )
+    if not looks_like_path:
+        return arg
+    path = Path(os.path.normpath(cwd / expanded))
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return f"{OUTSIDE}/{path.name}" if path.name else OUTSIDE
+    return rel.as_posix() if rel.parts else "."
+
+
+def command_line(root: str | Path | None = None, argv: list[str] | None = None) -> str:
+    """The command that is running, as a user would type it, with no machine's paths in it.
+
+    The program is named by its file name alone. An argument that is a path (absolute, from
+    the home folder, or one that exists) is written relative to *root*, the project folder
+    ("." for the folder itself); a path outside it becomes ``<outside the project>/NAME``. So a
+    findings pack never publishes the user's folder names (a home folder is often a person's
+    name). Without *root* the current folder stands in for the project.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if not argv:
+        return ""
+    cwd = Path.cwd()
+    base = Path(os.path.normpath(Path(root).expanduser().absolute())) if root is not None else cwd
+    program = Path(argv[0]).name
+    if program in {"expedition", "__main__.py", "expedition.exe"}:
+        program = "expedition"
+    return " ".join([program, *(_relative_argument(a, base, cwd) for a in argv[1:])])
 
 
 def file_hashes(root: str | Path, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:

@@ -8,6 +8,11 @@ finding that changes afterwards (re-run with other data or parameters) is no lon
 
 ``expedition pack --final`` refuses to build unless every finding it packs is covered by a
 sign-off; every pack shows whether it is a draft or final, and who signed it off.
+
+A sign-off's note and role are published in the pack, so personal data in them is redacted
+(`expedition.disclosure.text`) when the sign-off is recorded, and again when sign-offs are read
+(a history written before that still publishes nothing identifying). The names the project
+declares public (the lead, partners, reviewers, ``disclosure.public_names``) are kept.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from expedition._io import sha256_file
+from expedition.disclosure.text import redact
 from expedition.errors import ExpeditionError
 from expedition.project import Project
 
@@ -127,27 +133,53 @@ def sign_off(
             "run the steps first with `expedition run`, then review what they found",
         )
     checks = [key for key, _ in AQUA_BOOK_CHECKS]
+    allow = public_names(project, [by])
     project.record(
-        "review", by=by, role=" ".join(role.split()), note=note.strip(), findings=prints, checks=checks
+        "review",
+        by=by,
+        role=redact(" ".join(role.split()), allow)[0],
+        note=redact(note.strip(), allow)[0],
+        findings=prints,
+        checks=checks,
     )
     entry = project.last("review") or {}
     return _from_entry(entry)
 
 
-def _from_entry(entry: dict[str, Any]) -> Review:
+def public_names(project: Project, reviewers: Sequence[str] = ()) -> list[str]:
+    """The names a project publishes on purpose: its lead, partners and organisation, its
+    contact address, ``disclosure.public_names`` and the reviewers.
+
+    The team and the senior responsible owner are published too, but as facts that are
+    themselves scanned: they name a team and a role, and a person named in them is kept only
+    when listed in ``disclosure.public_names``.
+    """
+    config = project.config
+    facts = config.transparency
+    names = [config.expedition.lead, *config.expedition.partners, facts.contact, facts.organisation,
+             *config.disclosure.public_names, *reviewers]
+    return sorted({n.strip() for n in names if n and n.strip()})
+
+
+def _from_entry(entry: dict[str, Any], allow: list[str] | None = None) -> Review:
+    note, role = str(entry.get("note", "")), str(entry.get("role", ""))
+    if allow is not None:
+        note, role = redact(note, allow)[0], redact(role, allow)[0]
     return Review(
         by=str(entry.get("by", "")),
-        role=str(entry.get("role", "")),
+        role=role,
         time=str(entry.get("time", "")),
         findings=dict(entry.get("findings") or {}),
         checks=list(entry.get("checks") or []),
-        note=str(entry.get("note", "")),
+        note=note,
     )
 
 
 def reviews(project: Project) -> list[Review]:
-    """Every sign-off recorded in the expedition, oldest first."""
-    return [_from_entry(e) for e in project.history("review") if e.get("by")]
+    """Every sign-off recorded in the expedition, oldest first (notes and roles redacted)."""
+    entries = [e for e in project.history("review") if e.get("by")]
+    allow = public_names(project, [str(e["by"]) for e in entries])
+    return [_from_entry(e, allow) for e in entries]
 
 
 @dataclass(frozen=True)

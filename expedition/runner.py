@@ -126,7 +126,7 @@ def run(
     """
     steps = plan(project, ids)
     versions = package_versions()
-    command = command_line()
+    command = command_line(project.root)
     findings = []
     cached = []
     notify = on_progress or (lambda event, step_id, detail: None)
@@ -181,16 +181,11 @@ def publish_finding(project: Project, finding: Finding) -> Finding:
 
 
 def public_names(project: Project) -> list[str]:
-    """Names the expedition publishes on purpose (the lead, partners, contact, reviewers)."""
-    from expedition.review import reviews
+    """Names the expedition publishes on purpose (see `expedition.review.public_names`), with
+    every reviewer who signed off."""
+    from expedition import review
 
-    config = project.config
-    facts = config.transparency
-    names = [config.expedition.lead, *config.expedition.partners, facts.contact,
-             facts.senior_responsible_owner, facts.team, facts.organisation]
-    names += [r.by for r in reviews(project)]
-    names += list(config.disclosure.public_names)
-    return sorted({n.strip() for n in names if n and n.strip()})
+    return review.public_names(project, [r.by for r in review.reviews(project)])
 
 
 def _run_one(

@@ -59,3 +59,29 @@ def test_numbers_in_neighbouring_table_cells_are_not_a_phone_number():
     # a phone number inside one cell is still found
     found = scan_text("<table><tr><td>1</td><td>call 01245 123456</td></tr></table>", markup=True)
     assert [f.kind for f in found] == ["phone"]
+
+
+def test_the_gate_redacts_labels_that_are_names_and_keeps_places():
+    import polars as pl
+
+    from expedition.config import DisclosureConfig
+    from expedition.disclosure import gate_table
+    from expedition.finding import Table
+
+    labels = ["Sarah-Jane McDonald", "SMITH, John", "Smith, J.", "O'Neil", "Victoria", "Kent Police",
+              "Victoria Park", "Chelmsford", "E07000070", "Anti-social behaviour", "Jordan", "Mark Hall"]
+    table = Table(pl.DataFrame({"who": labels, "n": [50] * len(labels)}), {"who": "label", "n": "count"})
+    gated = gate_table("t", table, DisclosureConfig(), "f", allow=["Jane Lead"])
+    published = gated.table.frame["who"].to_list()
+    assert published[:4] == ["[NAME]"] * 4
+    assert published[4:] == labels[4:]
+    assert any(e.rule == "redacted" for e in gated.log)
+
+
+def test_the_allow_list_keeps_names_and_the_contact_address_but_nothing_else():
+    allow = ["Jane Lead", "Insight team, 07700 900123, CM1 1QH", "expeditions@essex.gov.uk"]
+    text = "Signed by Jane Lead; call 07700 900123 at CM1 1QH or expeditions@essex.gov.uk; Mr Leadbetter."
+    cleaned, kinds = redact(text, allow)
+    assert "Jane Lead" in cleaned and "expeditions@essex.gov.uk" in cleaned
+    assert "07700" not in cleaned and "CM1 1QH" not in cleaned and "Leadbetter" not in cleaned
+    assert sorted(kinds) == ["name", "phone", "postcode"]

@@ -16,56 +16,67 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from expedition.pii import KINDS, scan
+from expedition.pii import KINDS, Match, scan
 
-_CONTEXT = re.compile(
-    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.? +|(?:called|named|name is|known as)\s+", re.IGNORECASE
-)
 _READABLE_ATTRIBUTES = {"alt", "title", "aria-label"}
 _SKIPPED_ELEMENTS = {"style", "script"}
+#: Kinds the allow-list can keep: the names of the lead, reviewers and partners, and the
+#: project's public contact address. A phone number, postcode or NHS number is never kept,
+#: even inside a fact the project declared public.
+_ALLOWABLE = {"name", "email"}
 
 
-def _allowed(found: str, allow: Iterable[str]) -> bool:
-    found = found.casefold()
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[^\W_]+(?:['’][^\W_]+)*", text.casefold()))
+
+
+def _allowed(kind: str, found: str, allow: Iterable[str]) -> bool:
+    """Whether *found* is a public name (or the public address): an allowed name is inside
+    it, or it is inside an allowed name, word for word ("Dr A. Lead" and "A. Lead"; not
+    "Mr Leadbetter")."""
+    if kind not in _ALLOWABLE:
+        return False
+    if kind == "email":
+        found = found.casefold()
+        return any(found in name.casefold().split() or found == name.strip().casefold() for name in allow)
+    words = f" {_words(found)} "
     for name in allow:
-        name = name.strip().casefold()
-        if name and (name in found or (len(found) > 3 and found in name)):
+        name_words = _words(name)
+        if not name_words:
+            continue
+        if f" {name_words} " in words or (len(words) > 5 and words in f" {name_words} "):
             return True
     return False
 
 
+def _matches(text: str, allow: list[str]) -> list[Match]:
+    return [m for m in scan(text) if not _allowed(m.kind, text[m.start : m.end], allow)]
+
+
 def find(text: str, allow: Iterable[str] = ()) -> list[tuple[str, int, int]]:
     """(kind, start, end) of each piece of personal data in *text* not on the allow-list."""
-    allow = list(allow)
-    return [
-        (m.kind, m.start, m.end)
-        for m in scan(text)
-        if not _allowed(text[m.start : m.end], allow)
-    ]
+    return [(m.kind, m.start, m.end) for m in _matches(text, list(allow))]
 
 
 def _redact_once(text: str, allow: list[str]) -> tuple[str, list[str]]:
-    matches = find(text, allow)
+    matches = _matches(text, allow)
     if not matches:
         return text, []
     pieces, last = [], 0
-    for kind, start, end in matches:
-        pieces.append(text[last:start])
-        if kind == "name":
-            head = _CONTEXT.match(text[start:end])
-            pieces.append((head.group(0) if head else "") + "[NAME]")
-        else:
-            pieces.append(f"[{kind.upper()}]")
-        last = end
+    for m in matches:
+        pieces.append(text[last : m.start])
+        # the context stays so the sentence reads: "Mr [NAME]", "DOB: [DATE_OF_BIRTH]"
+        pieces.append(text[m.start : m.start + m.head] + f"[{m.kind.upper()}]")
+        last = m.end
     pieces.append(text[last:])
-    return "".join(pieces), [kind for kind, _, _ in matches]
+    return "".join(pieces), [m.kind for m in matches]
 
 
 def redact(text: str, allow: Iterable[str] = ()) -> tuple[str, list[str]]:
     """Replace personal data with ``[KIND]`` tokens (keeping "Mr"/"called" so sentences read).
 
     Repeated until nothing is found: overlapping matches are resolved to the first, so one
-    pass can leave a second name that the first match had partly covered.
+    pass can leave a second piece that the first match had partly covered.
     """
     allow = list(allow)
     kinds: list[str] = []
@@ -89,9 +100,30 @@ class Found:
         return KINDS.get(self.kind, self.kind)
 
 
-_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*,[^\"'<>\s)]*", re.IGNORECASE)
-_SKIPPED_BLOCK = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<!--|-->|<[^>]*>", re.DOTALL)
+# Each pattern reads a stretch of markup once, whatever the markup: a tag ends at the next
+# "<" if no ">" comes first, and an unclosed <style> runs to the end of the document (a
+# pattern that looked for each tag's end from every "<" took time in the square of the size).
+_DATA_URI = re.compile(r"data:[\w.+-]++/[\w.+-]++(?:;[\w=.+-]++)*+,[^\"'<>\s)]*+", re.IGNORECASE)
+_OPENING = re.compile(r"<(style|script)\b[^<>]*+>", re.IGNORECASE)
+_CLOSING = {name: re.compile(rf"</{name}\s*+>", re.IGNORECASE) for name in ("style", "script")}
+_TAG = re.compile(r"<!--|-->|<[^<>]*+>")
+
+
+def _without_blocks(text: str) -> str:
+    """*text* with its <style> and <script> blocks blanked (their line breaks kept)."""
+    pieces, last = [], 0
+    while True:
+        opening = _OPENING.search(text, last)
+        if opening is None:
+            break
+        closing = _CLOSING[opening.group(1).lower()].search(text, opening.end())
+        end = closing.end() if closing else len(text)
+        pieces.append(text[last : opening.start()])
+        breaks = text.count("\n", opening.start(), end)
+        pieces.append("\n" * breaks if breaks else " ")
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
 _READABLE_ATTRIBUTE = re.compile(
     r"""\s(?:alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
 )
@@ -128,13 +160,16 @@ def readable_parts(markup: str) -> list[tuple[int, str]]:
     import html
 
     text = _DATA_URI.sub(_blank, markup)
-    text = _SKIPPED_BLOCK.sub(_blank, text)
+    text = _without_blocks(text)
     parts: list[tuple[int, str]] = []
+    line, counted = 1, 0  # lines are counted as the tags go by, not from the top each time
     for tag in _TAG.finditer(text):
         for attr in _READABLE_ATTRIBUTE.finditer(tag.group(0)):
             value = attr.group(1) if attr.group(1) is not None else attr.group(2)
             if value.strip():
-                parts.append((text.count("\n", 0, tag.start()) + 1, html.unescape(value)))
+                line += text.count("\n", counted, tag.start())
+                counted = tag.start()
+                parts.append((line, html.unescape(value)))
     body = _SPACES.sub(" ", _TAG.sub(_tag_blank, text))
     parts.append((1, html.unescape(body)))
     return parts
@@ -146,8 +181,11 @@ def scan_text(text: str, allow: Iterable[str] = (), *, markup: bool = False) -> 
     parts = readable_parts(text) if markup else [(1, text)]
     found = []
     for first_line, part in parts:
+        line, counted = first_line, 0
         for kind, start, _ in find(part, allow):
-            found.append(Found(kind, first_line + part.count("\n", 0, start)))
+            line += part.count("\n", counted, start)
+            counted = start
+            found.append(Found(kind, line))
     return found
 
 

@@ -241,7 +241,7 @@ def build_pack(
                 "format": PACK_FORMAT,
                 "pack": pack_info,
                 "expedition": info.model_dump(mode="json"),
-                "command": command_line(),
+                "command": command_line(project.root),
                 "packages": package_versions(),
                 "review": [r.to_dict() for r in review.covering] if review.covering else None,
                 "disclosure": {

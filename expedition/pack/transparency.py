@@ -5,7 +5,10 @@ Sources, and nothing else: ``expedition.yaml`` (the expedition, its partners, da
 ``transparency:`` facts), ``ETHICS.md`` (the checklist answers), ``DATA_SHARING.md`` (the
 agreement, lawful basis, retention), the model cards that steps wrote, the findings themselves,
 the disclosure rules and the recorded review sign-offs. A mandatory field with no source is
-listed under *Gaps* with where to fill it in; nothing is invented.
+listed under *Gaps* with where to fill it in; nothing is invented. Every value is redacted
+(`expedition.disclosure.text`) before it is recorded, keeping only the names the project
+declares public (`expedition.review.public_names`): a fact in ``expedition.yaml`` is
+published, so a phone number or a named child in it must not be.
 
 ETHICS.md items are list entries with a box (``- [ ]`` / ``- [x]``). An item whose prompt ends
 with a colon is answered by the text after it; other items are answered by ticking them.
@@ -17,7 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from expedition.disclosure.text import redact
 from expedition.project import Project
+from expedition.review import public_names
 
 ATRS_NOTE = (
     "A record in the spirit of the UK Government's Algorithmic Transparency Recording Standard "
@@ -377,4 +382,8 @@ def build_record(
                 mitigations.append(f"{finding_id} ({heading}): {_excerpt(text, 400)}")
     add(RecordField(2, section, "Mitigations", True, "\n".join(f"- {m}" for m in mitigations),
                     "disclosure rules, ETHICS.md and the model cards"))
+    allow = public_names(project, [r.by for r in reviews])
+    record.title = redact(record.title, allow)[0]
+    for f in record.fields:
+        f.value = redact(f.value, allow)[0]
     return record
