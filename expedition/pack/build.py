@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from expedition import disclosure
-from expedition._io import atomic_dir, sha256_file
+from expedition._io import atomic_dir, sha256_bytes, sha256_file
 from expedition.disclosure.text import redact
 from expedition.errors import PackError
 from expedition.finding import Finding
 from expedition.manifest import (
+    SIGNATURE_FILE,
     command_line,
-    dumps,
     file_hashes,
     missing_provenance,
     package_versions,
-    seal,
+    sign_manifest,
 )
 from expedition.pack.archive import write_zip
 from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_markdown
@@ -35,7 +35,7 @@ from expedition.project import Project
 from expedition.review import ReviewStatus, review_status
 from expedition.runner import stored_findings
 
-PACK_FORMAT = 2
+PACK_FORMAT = 3
 MODEL_CARD = "model_card"
 
 
@@ -52,6 +52,7 @@ class PackResult:
     zip_sha256: str = ""
     index_bytes: int = 0
     gaps: int = 0
+    signer: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class PackResult:
             "index_bytes": self.index_bytes,
             "manifest_sha256": self.manifest_sha256,
             "zip_sha256": self.zip_sha256,
+            "signer": self.signer,
             "warnings": self.warnings,
         }
 
@@ -136,6 +138,9 @@ def build_pack(
             "then run `expedition pack --final` (or build a draft with `expedition pack`)",
         )
     status = _status(final, review)
+    from expedition.signing import signing_key
+
+    key = signing_key(project=project.root)
     allow = _public_names(project, review)
     rules = project.config.disclosure
     info = project.config.expedition
@@ -144,6 +149,9 @@ def build_pack(
     )
     rules_text = rules.describe(magnitude=any(t.contributors for f in findings for t in f.tables.values()))
     warnings: list[str] = []
+    if key.created:
+        warnings.append(f"a new signing key was made in {key.source}; publish its fingerprint "
+                        f"{key.public.fingerprint} (`expedition pack key`) so readers can check your packs")
 
     gated = [disclosure.apply_detailed(f, rules, allow=allow) for f in findings]
     log = [entry for g in gated for entry in g.log]
@@ -235,7 +243,7 @@ def build_pack(
         (tmp / "summary.md").write_text(redact(summary_md(context), allow)[0], encoding="utf-8")
         html = render_index(context)
         (tmp / "index.html").write_text(html, encoding="utf-8")
-        manifest = seal(
+        manifest = (
             {
                 "format": PACK_FORMAT,
                 "pack": pack_info,
@@ -266,10 +274,12 @@ def build_pack(
                 "files": file_hashes(tmp),
             }
         )
-        (tmp / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
+        manifest_bytes, signature = sign_manifest(manifest, key)
+        (tmp / "manifest.json").write_bytes(manifest_bytes)
+        (tmp / SIGNATURE_FILE).write_bytes(signature)
         from expedition.pack.verify import verify_pack
 
-        check = verify_pack(tmp)
+        check = verify_pack(tmp, key=key.public.fingerprint)
         if not check.ok:
             raise PackError(
                 "the pack failed its own checks, so nothing was written:\n"
@@ -286,9 +296,9 @@ def build_pack(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_zip)
             raise
-        files = len(manifest["files"]) + 1
+        files = len(manifest["files"]) + 2
     os.replace(tmp_zip, zip_path)
-    manifest_sha = manifest["manifest_sha256"]
+    manifest_sha = sha256_bytes(manifest_bytes)
     zip_sha = sha256_file(zip_path)
     project.record(
         "pack",
@@ -311,6 +321,7 @@ def build_pack(
         zip_sha256=zip_sha,
         index_bytes=index_bytes,
         gaps=len(record.gaps),
+        signer=key.public.fingerprint,
     )
 
 
