@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -128,9 +129,6 @@ REQUIRED_PROVENANCE = (
     "finished",
 )
 
-SEAL_KEY = "manifest_sha256"
-
-
 def missing_provenance(provenance: Any) -> list[str]:
     """The required provenance keys a finding lacks (``contract`` may be null and ``params``
     empty, but neither may be absent)."""
@@ -145,20 +143,141 @@ def missing_provenance(provenance: Any) -> list[str]:
     return missing
 
 
-def _canonical(data: Any) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+# --------------------------------------------------------------------------- signing
+
+#: The detached signature of manifest.json, written beside it.
+SIGNATURE_FILE = "manifest.sig"
+SIGNATURE_FORMAT = 1
 
 
-def seal(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest with the SHA-256 of its own content, so an edit to it is detected too."""
-    body = {k: v for k, v in manifest.items() if k != SEAL_KEY}
-    import hashlib
+def sign_manifest(manifest: dict[str, Any], key: Any) -> tuple[bytes, bytes]:
+    """The bytes of manifest.json, naming its signer, and of manifest.sig, which signs them.
 
-    return {**body, SEAL_KEY: hashlib.sha256(_canonical(body)).hexdigest()}
+    *key* is an `expedition.signing.SigningKey`. The signature is Ed25519 over the exact bytes of
+    manifest.json, which is written in one deterministic form (`dumps`): nothing has to be
+    re-serialised the same way to check it, and ``openssl pkeyutl -verify -rawin`` can check it
+    without Python. manifest.sig is JSON holding the signature and the public key (an OpenSSH
+    line), so a pack carries what is needed to check it; whether that key is the right one is
+    for the reader to decide (by its fingerprint, or ``pack verify --key``). The manifest names
+    the signer's fingerprint too, so a signature removed, or replaced by another key's over the
+    same manifest, is noticed.
+    """
+    body = {k: v for k, v in manifest.items() if k != "signer"}
+    body["signer"] = {"algorithm": "Ed25519", "fingerprint": key.public.fingerprint,
+                      "signature_file": SIGNATURE_FILE}
+    data = dumps(body).encode("utf-8")
+    import base64
+
+    signature = {
+        "format": SIGNATURE_FORMAT,
+        "algorithm": "Ed25519",
+        "signs": "manifest.json",
+        "public_key": key.public.openssh,
+        "fingerprint": key.public.fingerprint,
+        "signature": base64.b64encode(key.sign(data)).decode("ascii"),
+    }
+    return data, (json.dumps(signature, indent=2) + "\n").encode("utf-8")
 
 
-def seal_ok(manifest: dict[str, Any]) -> bool:
-    return manifest.get(SEAL_KEY) == seal(manifest)[SEAL_KEY]
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What checking manifest.json's signature found.
+
+    ``status`` is ``valid`` (signed, the signature matches), ``unsigned`` (no signature and none
+    claimed: a warning, since such a pack proves nothing about who wrote it) or ``invalid``
+    (every other case: each is in ``problems``).
+    """
+
+    status: str
+    fingerprint: str | None = None
+    public_key: str | None = None
+    expected: str | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def pinned(self) -> bool:
+        """Signed by the key the reader asked for."""
+        return self.status == "valid" and self.expected is not None and self.expected == self.fingerprint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "algorithm": "Ed25519" if self.public_key else None,
+            "fingerprint": self.fingerprint,
+            "public_key": self.public_key,
+            "expected": self.expected,
+            "pinned": self.pinned,
+        }
+
+
+UNSIGNED_WARNING = (
+    "the pack is not signed: its checksums show that the files match manifest.json, but anyone "
+    "could have changed a file and rewritten the manifest; ask for a signed pack"
+)
+
+
+def check_signature(
+    manifest_bytes: bytes,
+    signature_bytes: bytes | None,
+    manifest: dict[str, Any],
+    *,
+    expected: str | None = None,
+) -> SignatureCheck:
+    """Check manifest.sig against the exact bytes of manifest.json.
+
+    *manifest* is manifest.json parsed; *expected* the fingerprint the reader requires
+    (``pack verify --key``), when given.
+    """
+    from expedition.signing import public_key_from_text
+
+    claimed = manifest.get("signer") if isinstance(manifest.get("signer"), dict) else None
+    claimed_fp = str(claimed.get("fingerprint")) if claimed and claimed.get("fingerprint") else None
+    if signature_bytes is None:
+        problems = []
+        if expected is not None:
+            problems.append(f"{SIGNATURE_FILE}: missing, so the pack cannot be shown to be signed by {expected}")
+        if claimed_fp is not None:
+            problems.append(
+                f"{SIGNATURE_FILE}: missing, though manifest.json says the pack was signed by "
+                f"{claimed_fp} (the signature was removed)"
+            )
+        if problems:
+            return SignatureCheck("invalid", expected=expected, problems=problems)
+        return SignatureCheck("unsigned", expected=expected, warnings=[UNSIGNED_WARNING])
+
+    import base64
+    import binascii
+
+    try:
+        doc = json.loads(signature_bytes.decode("utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        if doc.get("algorithm") != "Ed25519":
+            raise ValueError(f"algorithm {doc.get('algorithm')!r} is not Ed25519")
+        key = public_key_from_text(str(doc["public_key"]))
+        signature = base64.b64decode(str(doc["signature"]), validate=True)
+    except (KeyError, ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        reason = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        return SignatureCheck("invalid", expected=expected,
+                              problems=[f"{SIGNATURE_FILE}: unreadable or damaged ({reason})"])
+    fingerprint = key.fingerprint
+    problems = []
+    if not key.verify(signature, manifest_bytes):
+        problems.append(
+            f"manifest.json: changed since it was signed (the signature in {SIGNATURE_FILE} does not match)"
+        )
+    if doc.get("fingerprint") not in (None, fingerprint):
+        problems.append(f"{SIGNATURE_FILE}: its fingerprint field does not match its public key")
+    if claimed_fp is not None and claimed_fp != fingerprint:
+        problems.append(
+            f"{SIGNATURE_FILE}: signed by {fingerprint}, but manifest.json names {claimed_fp} as its signer"
+        )
+    elif claimed_fp is None:
+        problems.append("manifest.json: names no signer, but a signature was added beside it")
+    if expected is not None and fingerprint != expected:
+        problems.append(f"{SIGNATURE_FILE}: signed by {fingerprint}, not by the expected key {expected}")
+    return SignatureCheck("invalid" if problems else "valid", fingerprint, key.openssh, expected, problems)
 
 
 def compare_hashes(expected: dict[str, str], present: dict[str, str]) -> list[str]:

@@ -14,6 +14,16 @@ SHARED_DATA = Path(
 )
 
 
+@pytest.fixture(autouse=True)
+def signing_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own configuration folder, so packs are signed with a throwaway key and
+    the user's real key (in ~/.config/expedition) is never read, made or changed."""
+    home = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("EXPEDITION_SIGNING_KEY", raising=False)
+    return home
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     """A freshly scaffolded expedition (no datasets, no steps)."""

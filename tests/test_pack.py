@@ -13,7 +13,7 @@ import pytest
 from _packs import district_finding, make_packable, model_finding, tiny_png, write_quality
 from expedition.errors import PackError
 from expedition.finding import Figure, save_finding
-from expedition.manifest import REQUIRED_PROVENANCE, file_hashes, seal
+from expedition.manifest import REQUIRED_PROVENANCE, file_hashes
 from expedition.pack import build_pack, verify_pack
 from expedition.review import review_status, sign_off
 
@@ -43,7 +43,8 @@ def test_the_pack_holds_every_part(packable):
                 "data-quality/referrals/failed_checks.csv", "data-quality/referrals/alerts.csv"]:
         assert (pack / rel).is_file(), rel
     manifest = json.loads((pack / "manifest.json").read_text())
-    assert manifest["files"] == file_hashes(pack, exclude=("manifest.json",))
+    assert manifest["files"] == file_hashes(pack, exclude=("manifest.json", "manifest.sig"))
+    assert manifest["signer"]["fingerprint"] == result.signer and result.signer.startswith("SHA256:")
     assert manifest["pack"]["status"] == "draft" and manifest["review"] is None
     entry = manifest["findings"][0]
     assert all(key in entry["provenance"] for key in REQUIRED_PROVENANCE)
@@ -227,12 +228,21 @@ def test_transparency_record_lists_gaps_and_fills_what_it_can(packable):
 # --------------------------------------------------------------------------- verify
 
 
+def old_seal(manifest):
+    """The unkeyed self-hash packs used to carry: anyone can compute it."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return {**body, "manifest_sha256": hashlib.sha256(canonical).hexdigest()}
+
+
 def reseal(pack):
     """Recompute a pack's manifest as a careless (or dishonest) tool would."""
     path = pack / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["files"] = file_hashes(pack, exclude=("manifest.json",))
-    path.write_text(json.dumps(seal(manifest), indent=2))
+    manifest["files"] = file_hashes(pack, exclude=("manifest.json", "manifest.sig"))
+    path.write_text(json.dumps(old_seal(manifest), indent=2))
 
 
 def test_verify_catches_every_tampering(packable):
@@ -245,7 +255,7 @@ def test_verify_catches_every_tampering(packable):
     (pack / "notes.txt").write_text("added\n")
     (pack / "tables/by-district__outcome.csv").unlink()
     problems = "\n".join(verify_pack(pack).problems)
-    assert "manifest.json: edited since the pack was built" in problems
+    assert "manifest.json: changed since it was signed" in problems
     assert "summary.md: content changed" in problems
     assert "notes.txt: not listed in the manifest" in problems
     assert "by-district__outcome.csv: listed in the manifest but missing" in problems

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 HEAVY = ["polars", "pandera", "sklearn", "scipy", "matplotlib", "statsmodels", "pandas", "numpy",
-         "cookiecutter", "jinja2"]
+         "cookiecutter", "jinja2", "cryptography"]
 
 PROBE = """
 import json, sys
@@ -22,7 +22,8 @@ print(json.dumps({{"code": result.exit_code, "modules": sorted(sys.modules)}}))
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["new", "--help"], ["data", "--help"], ["run", "--help"], ["pack", "--help"], ["--version"]],
+    [["--help"], ["new", "--help"], ["data", "--help"], ["run", "--help"], ["pack", "--help"],
+     ["pack", "verify", "--help"], ["pack", "key", "--help"], ["--version"]],
 )
 def test_help_imports_no_heavy_library(args):
     out = subprocess.run(

@@ -45,6 +45,7 @@ def pack(
         f"{result.suppressions} disclosure-control changes (listed in manifest.json)"
     )
     _render.note(f"  zip: {result.zip}  (SHA-256 {result.zip_sha256[:16]}…)")
+    _render.note(f"  signed by {result.signer} (`expedition pack key` shows the key to publish)")
     for warning in result.warnings:
         _render.warn(warning)
 
@@ -52,25 +53,71 @@ def pack(
 @app.command("verify")
 def verify(
     pack_path: Annotated[Path, typer.Argument(metavar="PACK", help="The pack folder or its .zip.")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            metavar="PUBLIC_KEY",
+            help="Require this signer: a public-key file, an 'ssh-ed25519 …' line or a SHA256:… "
+            "fingerprint, as `expedition pack key` prints them. An unsigned pack then fails too.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Check a pack: checksums, no small counts, no identifiers or personal data, complete provenance."""
+    """Check a pack: its signature, checksums, no small counts, no identifiers or personal data,
+    no spreadsheet formulas, complete provenance."""
     from expedition.pack import verify_pack
 
-    report = verify_pack(pack_path)
+    report = verify_pack(pack_path, key=key)
     if json_:
         _render.print_json(report.to_dict())
-    elif report.ok:
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    signature = report.signature
+    if signature is not None and signature.status == "valid":
+        whose = (
+            "the key you asked for (--key)" if signature.pinned
+            else "check that this is the fingerprint your team published, or pin it with --key"
+        )
+        _render.note(f"Signed by {signature.fingerprint}: {whose}")
+    for warning in report.warnings:
+        _render.warn(warning)
+    if report.ok:
         _render.ok(
             f"{pack_path}: {report.checked} files match the manifest; {report.tables} tables and "
-            f"every text checked for small counts, identifiers and personal data; "
+            f"every text checked for small counts, identifiers, personal data and spreadsheet formulas; "
             f"provenance complete for {report.findings} finding{'s' if report.findings != 1 else ''} "
             f"({report.status or 'unknown status'})"
         )
-    else:
-        _render.error_panel(
-            f"Pack verification failed: {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}",
-            "\n".join(f"• {p}" for p in report.problems),
-        )
-    if not report.ok:
-        raise typer.Exit(1)
+        return
+    _render.error_panel(
+        f"Pack verification failed: {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}",
+        "\n".join(f"• {p}" for p in report.problems),
+    )
+    raise typer.Exit(1)
+
+
+@app.command("key")
+def show_key(
+    pem: Annotated[bool, typer.Option("--pem", help="Print only the public key, as PEM (for openssl).")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the public key that signs your packs, and its fingerprint, to publish (made on first use)."""
+    from expedition.signing import signing_key
+
+    signer = signing_key()
+    if json_:
+        _render.print_json(signer.to_dict())
+        return
+    if signer.created:
+        _render.warn(f"Made a new signing key: {signer.source} (private: keep it out of git and of packs)")
+    if pem:
+        typer.echo(signer.public.pem, nl=False)
+        return
+    if not signer.created:
+        _render.note(f"Signing key: {signer.source}")
+    _render.note("Publish the fingerprint or the public key where the readers of your packs will find them "
+                 "(`--pem` prints the key as PEM, for openssl).")
+    typer.echo(f"Fingerprint: {signer.public.fingerprint}")
+    typer.echo(f"Public key:  {signer.public.openssh}")

@@ -10,8 +10,9 @@ renamed) and ``findings/<slug>-<date>.zip`` (reproducible: the same inputs give 
   the transparency record, the review sign-off and a reproducibility appendix;
 * ``summary.md``, ``findings.json``, ``tables/*.csv``, ``figures/*.png|svg``, ``model-cards/``,
   ``documents/``, ``data-quality/``, ``transparency.md``, ``ETHICS.md``;
-* ``manifest.json`` — the SHA-256 of every file, sealed with its own checksum; the provenance of
-  every finding; the disclosure rules and the log of every suppression with its reason.
+* ``manifest.json`` — the SHA-256 of every file; the provenance of every finding; the disclosure
+  rules and the log of every suppression with its reason; signed with the team's Ed25519 key in
+  ``manifest.sig`` (see `expedition.signing`).
 
 ``verify_pack(path)`` checks a folder or zip again from scratch (see `expedition.pack.verify`).
 """

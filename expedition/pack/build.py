@@ -11,19 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from expedition import disclosure
-from expedition._io import sha256_file
+from expedition._io import sha256_bytes, sha256_file
 from expedition._lock import locked
 from expedition._store import Unit
 from expedition.disclosure.text import redact
 from expedition.errors import PackError
 from expedition.finding import Finding
 from expedition.manifest import (
+    SIGNATURE_FILE,
     command_line,
-    dumps,
     file_hashes,
     missing_provenance,
     package_versions,
-    seal,
+    sign_manifest,
 )
 from expedition.pack.archive import write_zip
 from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_markdown
@@ -34,7 +34,7 @@ from expedition.project import Project
 from expedition.review import ReviewStatus, review_status
 from expedition.runner import public_names, stored_findings
 
-PACK_FORMAT = 2
+PACK_FORMAT = 3
 MODEL_CARD = "model_card"
 
 
@@ -51,6 +51,7 @@ class PackResult:
     zip_sha256: str = ""
     index_bytes: int = 0
     gaps: int = 0
+    signer: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class PackResult:
             "index_bytes": self.index_bytes,
             "manifest_sha256": self.manifest_sha256,
             "zip_sha256": self.zip_sha256,
+            "signer": self.signer,
             "warnings": self.warnings,
         }
 
@@ -126,6 +128,9 @@ def build_pack(
             "then run `expedition pack --final` (or build a draft with `expedition pack`)",
         )
     status = _status(final, review)
+    from expedition.signing import signing_key
+
+    key = signing_key(project=project.root)
     allow = public_names(project)
     rules = project.config.disclosure
     info = project.config.expedition
@@ -134,6 +139,9 @@ def build_pack(
     )
     rules_text = rules.describe(magnitude=any(t.contributors for f in findings for t in f.tables.values()))
     warnings: list[str] = []
+    if key.created:
+        warnings.append(f"a new signing key was made in {key.source}; publish its fingerprint "
+                        f"{key.public.fingerprint} (`expedition pack key`) so readers can check your packs")
 
     from expedition.steps._plot import draw_finding
 
@@ -236,7 +244,7 @@ def build_pack(
         (tmp / "summary.md").write_text(redact(summary_md(context), allow)[0], encoding="utf-8")
         html = render_index(context)
         (tmp / "index.html").write_text(html, encoding="utf-8")
-        manifest = seal(
+        manifest = (
             {
                 "format": PACK_FORMAT,
                 "pack": pack_info,
@@ -267,10 +275,12 @@ def build_pack(
                 "files": file_hashes(tmp),
             }
         )
-        (tmp / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
+        manifest_bytes, signature = sign_manifest(manifest, key)
+        (tmp / "manifest.json").write_bytes(manifest_bytes)
+        (tmp / SIGNATURE_FILE).write_bytes(signature)
         from expedition.pack.verify import verify_pack
 
-        check = verify_pack(tmp)
+        check = verify_pack(tmp, key=key.public.fingerprint)
         if not check.ok:
             raise PackError(
                 "the pack failed its own checks, so nothing was written:\n"
@@ -280,8 +290,8 @@ def build_pack(
             )
         index_bytes = (tmp / "index.html").stat().st_size
         write_zip(tmp, unit.file(zip_path), name, when)
-        files = len(manifest["files"]) + 1
-    manifest_sha = manifest["manifest_sha256"]
+        files = len(manifest["files"]) + 2
+    manifest_sha = sha256_bytes(manifest_bytes)
     zip_sha = sha256_file(zip_path)
     project.record(
         "pack",
@@ -304,6 +314,7 @@ def build_pack(
         zip_sha256=zip_sha,
         index_bytes=index_bytes,
         gaps=len(record.gaps),
+        signer=key.public.fingerprint,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from expedition.finding import Table
+from expedition.pack.csvsafe import escape_cell
 
 MAX_HTML_ROWS = 40
 
@@ -48,7 +49,8 @@ def table_view(table: Table, suppressed: dict[str, list[bool]], symbol: str) -> 
 
 
 def table_csv(table: Table, suppressed: dict[str, list[bool]], symbol: str) -> bytes:
-    """The table as CSV, suppressed cells written as the symbol and missing values left empty."""
+    """The table as CSV, suppressed cells written as the symbol and missing values left empty;
+    no cell (header included) can start a spreadsheet formula (`expedition.pack.csvsafe`)."""
     import polars as pl
 
     frame = table.frame
@@ -62,7 +64,33 @@ def table_csv(table: Table, suppressed: dict[str, list[bool]], symbol: str) -> b
     ]
     if updates:
         frame = frame.with_columns(updates)
-    return frame.write_csv(null_value="").encode("utf-8")
+    return spreadsheet_safe(frame).write_csv(null_value="").encode("utf-8")
+
+
+def spreadsheet_safe(frame: Any) -> Any:
+    """*frame* (a Polars DataFrame) with every cell and column name that could start a formula
+    escaped. Numbers and booleans never can; any other column is checked as the text the CSV
+    will hold, one distinct value at a time, and changed only if one of its values needs it."""
+    import polars as pl
+
+    updates = []
+    for name, dtype in frame.schema.items():
+        if dtype.is_numeric() or dtype in (pl.Boolean, pl.Null):
+            continue
+        try:
+            text = frame.get_column(name).cast(pl.String)
+        except pl.exceptions.PolarsError:  # nested values: write_csv refuses them anyway
+            continue
+        mapping = {v: escape_cell(v) for v in text.unique().drop_nulls().to_list()}
+        mapping = {k: v for k, v in mapping.items() if k != v}
+        if mapping:
+            updates.append(text.replace(mapping))
+    if updates:
+        frame = frame.with_columns(updates)
+    names = [escape_cell(c) for c in frame.columns]
+    if names != frame.columns:
+        frame = frame.select([pl.col(old).alias(new) for old, new in zip(frame.columns, names)])
+    return frame
 
 
 def render_index(context: dict[str, Any]) -> str:

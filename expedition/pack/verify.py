@@ -2,7 +2,10 @@
 
 Checks, each reported as a problem with the file it concerns:
 
-* integrity: the manifest's own seal, and the SHA-256 of every file (missing, changed, added);
+* integrity: the Ed25519 signature of manifest.json (``manifest.sig``; with ``key`` it must be
+  that signer's, and an unsigned pack is then refused — without it an unsigned pack passes with a
+  warning), and the SHA-256 of every file (missing, changed, added);
+* spreadsheet safety: no cell of any CSV starts a formula (`expedition.pack.csvsafe`);
 * disclosure: no count in any published table (by the kinds in ``findings.json``) below the
   pack's threshold (nor a zero where zeros are disclosive), counts rounded where rounding is
   required, no identifier column (by kind, or by a name such as ``nhs_number``), every column
@@ -12,7 +15,8 @@ Checks, each reported as a problem with the file it concerns:
   declares public excepted;
 * completeness: every finding's provenance (`manifest.REQUIRED_PROVENANCE`), its table and
   figure files, index.html; a final pack carries its sign-off;
-* a zip whose entries would escape the pack's folder is refused (and never extracted).
+* a zip whose entries would escape the pack's folder is refused (and never extracted), and
+  reading stops with a `PackError` past `archive.ReadLimits` (entries, bytes per entry, total).
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ from typing import Any
 from expedition._io import sha256_bytes
 from expedition.disclosure.text import scan_text
 from expedition.errors import PackError
-from expedition.manifest import compare_hashes, missing_provenance, seal_ok
-from expedition.pack.archive import ZipSource, open_pack
+from expedition.manifest import (
+    SIGNATURE_FILE,
+    SignatureCheck,
+    check_signature,
+    compare_hashes,
+    missing_provenance,
+)
+from expedition.pack.archive import DEFAULT_LIMITS, ReadLimits, ZipSource, open_pack
+from expedition.pack.csvsafe import starts_formula, unescape_cell
 
 _IDENTIFIER_NAME = re.compile(
     r"(^|_)(nhs_?(number|no|num)|ni_?(number|no)|national_insurance(_number)?|date_of_birth|dob|"
@@ -51,6 +62,8 @@ class VerifyReport:
     status: str = ""
     tables: int = 0
     notes: list[str] = field(default_factory=list)
+    signature: SignatureCheck | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,7 +77,9 @@ class VerifyReport:
             "checked": self.checked,
             "findings": self.findings,
             "tables": self.tables,
+            "signature": self.signature.to_dict() if self.signature else None,
             "problems": self.problems,
+            "warnings": self.warnings,
         }
 
 
@@ -76,18 +91,29 @@ def _json_strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-def verify_pack(path: str | Path) -> VerifyReport:
-    """Check a pack folder or zip; the report lists every problem found (none: it is sound)."""
+def verify_pack(
+    path: str | Path, *, key: str | Path | None = None, limits: ReadLimits = DEFAULT_LIMITS
+) -> VerifyReport:
+    """Check a pack folder or zip; the report lists every problem found (none: it is sound).
+
+    *key* pins the signer: a public key (file, ``ssh-ed25519 …`` line or base64) or its
+    ``SHA256:…`` fingerprint, as `expedition pack key` prints them. *limits* bound the reading.
+    """
     path = Path(path)
-    source = open_pack(path)
+    wanted = None
+    if key is not None:
+        from expedition.signing import expected_fingerprint
+
+        wanted = expected_fingerprint(key)
+    source = open_pack(path, limits)
     try:
-        return _verify(path, source)
+        return _verify(path, source, wanted)
     finally:
         if isinstance(source, ZipSource):
             source.close()
 
 
-def _verify(path: Path, source: Any) -> VerifyReport:
+def _verify(path: Path, source: Any, wanted: str | None) -> VerifyReport:
     problems = list(source.problems)
     files = source.files()
     if "manifest.json" not in files:
@@ -96,14 +122,18 @@ def _verify(path: Path, source: Any) -> VerifyReport:
             "pass the folder or the .zip written by `expedition pack`",
             path=path,
         )
+    manifest_bytes = source.read("manifest.json")
+    signature_bytes = source.read(SIGNATURE_FILE) if SIGNATURE_FILE in files else None
     try:
-        manifest = json.loads(source.read("manifest.json").decode("utf-8"))
+        manifest = json.loads(manifest_bytes.decode("utf-8"))
         expected = dict(manifest["files"])
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, ValueError) as exc:
-        return VerifyReport(path, 0, problems + [f"manifest.json is unreadable or damaged ({exc})"])
-    if not seal_ok(manifest):
-        problems.append("manifest.json: edited since the pack was built (its own checksum differs)")
-    contents = {rel: source.read(rel) for rel in files if rel != "manifest.json"}
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        signed = check_signature(manifest_bytes, signature_bytes, {}, expected=wanted)
+        return VerifyReport(path, 0, problems + signed.problems + [f"manifest.json is unreadable or damaged ({exc})"],
+                            signature=signed, warnings=signed.warnings)
+    signed = check_signature(manifest_bytes, signature_bytes, manifest, expected=wanted)
+    problems += signed.problems
+    contents = {rel: source.read(rel) for rel in files if rel not in {"manifest.json", SIGNATURE_FILE}}
     problems += compare_hashes(expected, {rel: sha256_bytes(data) for rel, data in contents.items()})
 
     status = str((manifest.get("pack") or {}).get("status", ""))
@@ -160,12 +190,25 @@ def _verify(path: Path, source: Any) -> VerifyReport:
             problems.append(f"{rel}: not UTF-8 text")
             continue
         problems += _scan_file(rel, text, suffix, public, string_columns.get(rel))
-    try:
-        manifest_text = source.read("manifest.json").decode("utf-8")
-        problems += _scan_file("manifest.json", manifest_text, ".json", public, None)
-    except UnicodeDecodeError:
-        pass
-    return VerifyReport(path, len(expected) + 1, problems, len(records), status, tables)
+        if suffix == ".csv":
+            problems += _formula_cells(rel, text)
+    problems += _scan_file("manifest.json", manifest_bytes.decode("utf-8"), ".json", public, None)
+    return VerifyReport(path, len(expected) + 1, problems, len(records), status, tables,
+                        signature=signed, warnings=list(signed.warnings))
+
+
+def _formula_cells(rel: str, text: str, show: int = 5) -> list[str]:
+    """Cells a spreadsheet would run as a formula (named by line and column, never quoted)."""
+    found = []
+    for line, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        found += [(line, col) for col, cell in enumerate(row, start=1) if starts_formula(cell)]
+    problems = [
+        f"{rel} line {line}, column {col}: the cell starts a spreadsheet formula (it must begin with a quote)"
+        for line, col in found[:show]
+    ]
+    if len(found) > show:
+        problems.append(f"{rel}: {len(found) - show} more cells start a spreadsheet formula")
+    return problems
 
 
 def _scan_file(rel: str, text: str, suffix: str, public: list[str], columns: set[str] | None) -> list[str]:
@@ -179,7 +222,7 @@ def _scan_file(rel: str, text: str, suffix: str, public: list[str], columns: set
     elif suffix == ".csv":
         found = []
         reader = csv.reader(io.StringIO(text))
-        header = next(reader, [])
+        header = [unescape_cell(c) for c in next(reader, [])]
         keep = [i for i, c in enumerate(header) if columns is None or c in columns]
         for line, row in enumerate(reader, start=2):
             for i in keep:
@@ -209,7 +252,7 @@ def _check_table(
     kinds = meta.get("kinds") or {}
     problems = []
     rows = list(csv.reader(io.StringIO(contents[rel].decode("utf-8", errors="replace"))))
-    header = rows[0] if rows else []
+    header = [unescape_cell(c) for c in rows[0]] if rows else []
     for column in header:
         kind = kinds.get(column)
         if kind is None:
@@ -223,7 +266,7 @@ def _check_table(
         for i in counts:
             if i >= len(row):
                 continue
-            cell = row[i].strip()
+            cell = unescape_cell(row[i]).strip()
             if cell in {"", symbol}:
                 continue
             try:
