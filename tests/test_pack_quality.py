@@ -101,3 +101,59 @@ def test_a_category_suppressed_in_a_finding_is_not_published_by_the_profile(pack
     shown_in_profile = set(top.filter(pl.col("count") != "c")["value"])
     assert "Isle" in hidden_in_finding
     assert not (hidden_in_finding & shown_in_profile), (hidden_in_finding, shown_in_profile)
+
+
+# --------------------------------------------------------------------------- `pack verify` as the attacker
+
+
+def _resign(pack):
+    """Re-hash and re-sign a pack with the team's own key, as a careless (or hostile) editor
+    with the key could: only the disclosure checks stand between the edit and a reader."""
+    from expedition.manifest import SIGNATURE_FILE, file_hashes, sign_manifest
+    from expedition.signing import signing_key
+
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["files"] = file_hashes(pack, exclude=("manifest.json", SIGNATURE_FILE))
+    data, signature = sign_manifest(manifest, signing_key(create=False))
+    (pack / "manifest.json").write_bytes(data)
+    (pack / SIGNATURE_FILE).write_bytes(signature)
+
+
+def _teams_pack(packable):
+    counts = Table(pl.DataFrame({"team": ["Isle", "North", "South"], "n": [8, 600, 404]}),
+                   {"team": "label", "n": "count"}, dimensions=["team"], keys=Keys(counts={"n": {}}))
+    finding = Finding(step="eda", title="Teams", headlines=["Teams."], id="teams", tables={"counts": counts},
+                      population="referrals@x", provenance=provenance(packable))
+    return build_pack(packable, [finding], when=WHEN).path
+
+
+def test_verify_finds_a_suppressed_cell_that_the_published_cells_give_away(packable):
+    pack = _teams_pack(packable)
+    assert verify_pack(pack).ok
+    table = pack / "tables" / "teams__counts.csv"
+    frame = pl.read_csv(table, infer_schema=False)
+    hidden = frame.filter(pl.col("n") == "c")["team"].to_list()
+    assert "Isle" in hidden and len(hidden) == 2
+    # publish the secondary cell again: the total then gives Isle's 8 away
+    other = [t for t in hidden if t != "Isle"][0]
+    value = {"North": "600", "South": "404"}[other]
+    table.write_text(table.read_text().replace(f"{other},c", f"{other},{value}"))
+    findings = json.loads((pack / "findings.json").read_text())
+    findings["findings"][0]["published_counts"].append(
+        {"where": "headline 1", "key": ["referrals@x", [["team", "*recorded*"]]], "value": 1012})
+    (pack / "findings.json").write_text(json.dumps(findings))
+    _resign(pack)
+    report = verify_pack(pack)
+    assert any("disclosure by differencing" in p and "team=Isle" in p for p in report.problems), report.problems
+
+
+def test_verify_finds_a_suppressed_cell_missing_from_the_log(packable):
+    pack = _teams_pack(packable)
+    table = pack / "tables" / "teams__counts.csv"
+    frame = pl.read_csv(table, infer_schema=False)
+    shown = frame.filter(pl.col("n") != "c")["team"].to_list()[0]
+    value = frame.filter(pl.col("team") == shown)["n"].item()
+    table.write_text(table.read_text().replace(f"{shown},{value}", f"{shown},c"))
+    _resign(pack)
+    report = verify_pack(pack)
+    assert any("suppressed cell(s) missing from the disclosure log" in p for p in report.problems)

@@ -288,7 +288,8 @@ class TableState:
                     incomplete.append(block)
             self.secondary[column] = secondary
             self.incomplete[column] = incomplete
-            self.hidden[column] = [v is None or i in needs or i in secondary for i, v in enumerate(values)]
+            # a value missing from the step's table is published as missing, not as suppressed
+            self.hidden[column] = [v is not None and (i in needs or i in secondary) for i, v in enumerate(values)]
 
     def force(self, column: str, row: int, need: Need) -> bool:
         """Hide a cell because its count is hidden elsewhere; True if that is news."""

@@ -224,13 +224,15 @@ class Exposure:
     where: list[str] = field(default_factory=list)
 
     def describe(self, min_count: int) -> str:
-        what = "suppressed count" if self.suppressed else "unpublished count"
-        span = f"exactly {self.low:g}" if self.high - self.low < 1e-6 else f"between {self.low:g} and {self.high:g}"
+        """What is exposed and where, never the value itself (a report may be shared)."""
         places = f" (in {', '.join(sorted(set(self.where))[:3])})" if self.where else ""
-        return (
-            f"a {what} ({describe_key(self.key)}){places} can be worked out from the published "
-            f"numbers as {span}; it must stay uncertain by at least {min_count}"
-        )
+        if self.suppressed:
+            how = ("exactly" if self.high - self.low < 1e-6
+                   else f"to within a range narrower than the threshold of {min_count}")
+            return (f"a suppressed count ({describe_key(self.key)}){places} can be worked out {how} "
+                    "from the published numbers")
+        return (f"an unpublished count ({describe_key(self.key)}){places} can be worked out from the "
+                f"published numbers to be below the threshold of {min_count}")
 
 
 @dataclass

@@ -336,6 +336,7 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
     for section in sections:
         finding, gated = section["finding"], section["gated"]
         record = finding.to_dict()
+        record["population"] = finding.population
         record["metric_kinds"] = dict(finding.metric_kinds)
         record["published_counts"] = list(gated.published_counts)
         for name, table in finding.tables.items():
@@ -391,6 +392,7 @@ def _write_quality(root: Path, quality: list[Any], gated: dict[str, Any], symbol
         folder = root / "data-quality" / q.name
         folder.mkdir(parents=True)
         record = g.finding.to_dict()
+        record["population"] = g.finding.population
         record["metric_kinds"] = dict(g.finding.metric_kinds)
         record["published_counts"] = list(g.published_counts)
         for name, table in g.finding.tables.items():

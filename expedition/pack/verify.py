@@ -13,6 +13,11 @@ Checks, each reported as a problem with the file it concerns:
 * personal data: no pattern from `expedition.pii` in any text file (in HTML and SVG only what
   a reader sees, not embedded images; in CSV and JSON only text values), names the pack
   declares public excepted;
+* differencing: every count published anywhere in the pack (findings' and data-quality tables,
+  numbers in sentences and metrics) goes to the auditor of `expedition.disclosure.system`, which
+  tries to pin each suppressed count and to work out small unpublished ones, from the pack's
+  files alone;
+* accounting: every suppressed cell is listed in the manifest's disclosure log;
 * completeness: every finding's provenance (`manifest.REQUIRED_PROVENANCE`), its table and
   figure files, index.html; a final pack carries its sign-off;
 * a zip whose entries would escape the pack's folder is refused (and never extracted), and
@@ -146,6 +151,7 @@ def _verify(path: Path, source: Any, wanted: str | None) -> VerifyReport:
     symbol = str(rules.get("symbol") or "c")
 
     records: list[dict[str, Any]] = []
+    quality_records: list[dict[str, Any]] = []
     public: list[str] = []
     if "findings.json" not in contents:
         problems.append("findings.json: missing")
@@ -153,6 +159,7 @@ def _verify(path: Path, source: Any, wanted: str | None) -> VerifyReport:
         try:
             data = json.loads(contents["findings.json"].decode("utf-8"))
             records = list(data.get("findings") or [])
+            quality_records = list(data.get("data_quality") or [])
             public = [str(p) for p in data.get("public_names") or []]
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
             problems.append(f"findings.json: unreadable ({exc})")
@@ -179,6 +186,15 @@ def _verify(path: Path, source: Any, wanted: str | None) -> VerifyReport:
                     problems.append(f"finding {fid}: figure {name} file {rel} is missing")
     for fid in set(listed) - {r.get("id") for r in records}:
         problems.append(f"finding {fid}: in manifest.json but not in findings.json")
+    for record in quality_records:
+        fid = record.get("id", "?")
+        for name, meta in (record.get("tables") or {}).items():
+            tables += 1
+            problems += _check_table(fid, name, meta, contents, min_count, zeros, round_to, symbol)
+            kinds = meta.get("kinds") or {}
+            string_columns[meta.get("file", "")] = {c for c, k in kinds.items() if k in _STRING_KINDS}
+    log = (manifest.get("disclosure") or {}).get("log") or []
+    problems += _audit([*records, *quality_records], contents, log, rules, symbol)
 
     for rel, data in sorted(contents.items()):
         suffix = Path(rel).suffix.lower()
@@ -282,4 +298,83 @@ def _check_table(
                 problems.append(f"{rel} line {line}: count {header[i]!r} is a zero, and zeros are disclosive")
             elif round_to and value % int(round_to):
                 problems.append(f"{rel} line {line}: count {header[i]!r} is not rounded to {round_to}")
+    return problems
+
+
+def _read_table(meta: dict[str, Any], contents: dict[str, bytes], symbol: str) -> tuple[list[str], list[list[Any]]] | None:
+    rel = meta.get("file")
+    if not rel or rel not in contents:
+        return None
+    rows = list(csv.reader(io.StringIO(contents[rel].decode("utf-8", errors="replace"), newline="")))
+    if not rows:
+        return None
+    header = [unescape_cell(c) for c in rows[0]]
+    return header, [[unescape_cell(c) for c in row] for row in rows[1:]]
+
+
+def _audit(records: list[dict[str, Any]], contents: dict[str, bytes], log: list[Any], rules: dict[str, Any],
+           symbol: str) -> list[str]:
+    """The attacker, from the pack's files alone: every suppressed cell must be in the log, and
+    no combination of the published counts may pin a suppressed count or give away a small one."""
+    from expedition.disclosure.system import System, TableView, audit
+    from expedition.finding import Keys
+
+    logged = {
+        (str(e.get("finding")), str(e.get("where")), e.get("column"), e.get("row"))
+        for e in log if isinstance(e, dict)
+    }
+    problems: list[str] = []
+    round_to = rules.get("round_to")
+    system = System()
+    for record in records:
+        fid = str(record.get("id", "?"))
+        population = str(record.get("population") or fid)
+        for name, meta in (record.get("tables") or {}).items():
+            read = _read_table(meta, contents, symbol)
+            if read is None:
+                continue
+            header, rows = read
+            kinds = meta.get("kinds") or {}
+            unlogged = 0
+            for column in header:
+                if kinds.get(column) in _STRING_KINDS or kinds.get(column) is None:
+                    continue
+                i = header.index(column)
+                for r, row in enumerate(rows):
+                    if i < len(row) and row[i].strip() == symbol and (fid, f"table {name}", column, r) not in logged:
+                        unlogged += 1
+            if unlogged:
+                problems.append(f"finding {fid}: table {name}: {unlogged} suppressed cell(s) missing from the disclosure log")
+            labels = [c for c in header if kinds.get(c) in {"label", "date"}]
+            counts = [c for c in header if kinds.get(c) == "count"]
+            if not counts:
+                continue
+            label_values = {c: [(row[header.index(c)] or None) if header.index(c) < len(row) else None for row in rows]
+                            for c in labels}
+            values: dict[str, list[float | None]] = {}
+            hidden: dict[str, list[bool]] = {}
+            for c in counts:
+                i = header.index(c)
+                values[c], hidden[c] = [], []
+                for row in rows:
+                    cell = row[i].strip() if i < len(row) else ""
+                    hidden[c].append(cell == symbol)
+                    try:
+                        values[c].append(None if cell in {"", symbol} else float(cell))
+                    except ValueError:
+                        values[c].append(None)
+            dims = meta.get("dimensions")
+            view = TableView(f"{fid}: table {name}", population, dict(kinds), label_values, values, hidden,
+                             Keys.from_dict(meta.get("keys")), list(dims if dims is not None else labels[-1:]))
+            system.add_view(view, round_to)
+        for item in record.get("published_counts") or []:
+            try:
+                key_population, conditions = item["key"]
+                key = (str(key_population), tuple((str(v), x) for v, x in conditions))
+                system.publish(key, float(item["value"]), f"{fid}: {item.get('where', '')}", round_to)
+            except (KeyError, TypeError, ValueError):
+                problems.append(f"finding {fid}: findings.json holds a published count it cannot read")
+    min_count = int(rules.get("min_count") or 10)
+    for exposure in audit(system, min_count, zeros_disclosive=bool(rules.get("zeros_disclosive"))):
+        problems.append("disclosure by differencing: " + exposure.describe(min_count))
     return problems
