@@ -327,7 +327,11 @@ def prepare_table(
         log.append(Suppression(fid, f"table {name}",
                                f"largest contributions to {magnitude} removed (used only for the dominance rules)",
                                ", ".join(cols), None, "contributors"))
-    dropped = set(identifiers) | top_columns
+    named = [c for c in kinds if c not in identifiers and redact(c, allow)[1]]
+    for column in named:
+        log.append(Suppression(fid, f"table {name}", "column removed: its name holds personal data",
+                               None, None, "redacted"))
+    dropped = set(identifiers) | top_columns | set(named)
     if dropped:
         frame = frame.drop([c for c in frame.columns if c in dropped])
         for column in dropped:

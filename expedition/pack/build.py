@@ -390,7 +390,8 @@ def _write_quality(root: Path, quality: list[Any], gated: dict[str, Any], symbol
         if g is None:
             continue
         folder = root / "data-quality" / q.name
-        folder.mkdir(parents=True)
+        if g.finding.tables:
+            folder.mkdir(parents=True)
         record = g.finding.to_dict()
         record["population"] = g.finding.population
         record["metric_kinds"] = dict(g.finding.metric_kinds)
@@ -430,11 +431,8 @@ def _context(
     by_rule = {f"{RULE_WORDS.get(rule, rule)} ({rule})": n for rule, n in counted.items()}
     items = parse_checklist(ethics or "")
     commands = sorted({str(s["finding"].provenance.get("command", "")) for s in sections} - {""})
-    datasets = []
-    for dataset_name, dataset in config.datasets.items():
-        for d in dataset.deliveries:
-            datasets.append({"name": dataset_name, "version": d.version, "source": d.source,
-                             "sha256": d.sha256, "rows": d.rows, "file": d.file})
+    # the deliveries as the data-quality section publishes them: names redacted, sizes gated
+    datasets = [{"name": q.name, **d} for q in quality for d in q.deliveries]
     transparency_body = transparency_md.split("\n", 1)[1] if "\n" in transparency_md else transparency_md
     finished = sorted(str(s["finding"].provenance.get("finished", "")) for s in sections)
     return {

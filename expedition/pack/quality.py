@@ -95,7 +95,7 @@ class DatasetQuality:
 
     @property
     def has_reports(self) -> bool:
-        return self.finding is not None
+        return self.finding is not None and bool(self.finding.params.get("reports"))
 
     def show(self, value: Any) -> str:
         """A count as the pack prints it: the suppression symbol when it was withheld."""
@@ -137,10 +137,14 @@ def _int(value: Any) -> int | None:
 
 
 def _deliveries(project: Project, name: str) -> list[dict[str, Any]]:
+    """The deliveries as the pack lists them; file names are redacted like any text, since a
+    delivered file can be named after a person."""
+    from expedition.disclosure.text import redact
+
     dataset = project.config.datasets[name]
     return [
-        {"version": d.version, "source": d.source, "file": d.file, "sha256": d.sha256, "rows": d.rows,
-         "columns": len(d.columns), "added": d.added.date().isoformat()}
+        {"version": d.version, "source": redact(d.source)[0], "file": redact(d.file)[0], "sha256": d.sha256,
+         "rows": d.rows, "columns": len(d.columns), "added": d.added.date().isoformat()}
         for d in dataset.deliveries
     ]
 
@@ -155,7 +159,7 @@ def quality_findings(project: Project, min_count: int) -> tuple[list[Finding], l
         profile = _load(folder / "profile.json", warnings, f"{name}/profile.json")
         validation = _load(folder / "validation.json", warnings, f"{name}/validation.json")
         deliveries = _deliveries(project, name)
-        if profile is None and validation is None:
+        if profile is None and validation is None and not deliveries:
             continue
         population = _population(name, validation, deliveries)
         tables: dict[str, Table] = {}
@@ -194,7 +198,7 @@ def quality_findings(project: Project, min_count: int) -> tuple[list[Finding], l
             tables=tables,
             metrics=metrics,
             population=population,
-            params={"dataset": name},
+            params={"dataset": name, "reports": profile is not None or validation is not None},
         ))
     return findings, warnings
 
