@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from expedition.errors import StepError
 from expedition.steps import StepContext, require_columns
+from expedition.vocabulary import COORDINATE_NAMES
 
 if TYPE_CHECKING:
     import polars as pl
 
 #: roles from a data contract whose columns are never analysed by default
 SKIP_ROLES = {"identifier": "identifiers", "text": "free text", "geo": "coordinates", "date": "dates"}
-#: column names taken to be map coordinates when the data have no contract
-COORDINATE_NAMES = {"latitude", "longitude", "lat", "lon", "lng", "long", "easting", "northing", "x_coord", "y_coord"}
+#: column names taken to be map coordinates when the data have no contract: COORDINATE_NAMES
 
 
 @dataclass

@@ -12,11 +12,12 @@ from expedition.finding import Figure, Finding, Table
 from expedition.steps import Step, StepContext, StepParams, require_columns
 from expedition.steps._columns import looks_like_text, personal_kind
 from expedition.steps._plot import SUPPRESSED_COLOUR, small_multiples, to_figure
+from expedition.vocabulary import FALSE_WORDS, TRUE_WORDS
 
 MAX_CORRELATED = 20
 MAX_PATTERN_COLUMNS = 15
-POSITIVE = {"1", "true", "t", "yes", "y"}
-NEGATIVE = {"0", "false", "f", "no", "n"}
+POSITIVE = set(TRUE_WORDS)
+NEGATIVE = set(FALSE_WORDS)
 
 
 class EDAParams(StepParams):
