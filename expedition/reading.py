@@ -257,6 +257,8 @@ class Detection:
 def normalise_encoding(name: str) -> str:
     """An encoding name as the options spell it (``UTF-8`` -> ``utf8``, ``Windows-1252`` ->
     ``cp1252``), or a DataError for a name Python does not know."""
+    if name in _UNICODE or name in ("utf16", "utf32"):
+        return name
     try:
         codec = codecs.lookup(name).name
     except LookupError:
@@ -553,12 +555,6 @@ def _detect_text(
     whole = len(head) >= size
     if not whole and encoding in _UNICODE and encoding != "utf8":
         text = text[:-1]  # the last character may be cut
-    endings = line_endings or _line_endings(text) or "LF"
-    if line_endings is None and endings in ("LF", "CRLF") and encoding == "utf8":
-        for _, window in _spot_windows(path, size):
-            if re.search(rb"\r(?!\n)", window[:-1]):
-                endings = "mixed"  # bare CRs further down the file
-                break
     normal = text.replace("\r\n", "\n").replace("\r", "\n")
     complete = normal if whole else normal[: normal.rfind("\n") + 1] or normal
     lines = complete.splitlines()
@@ -566,11 +562,22 @@ def _detect_text(
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
     except csv.Error:
-        delimiter = "\t" if fmt == "tsv" else ","
+        # no delimiter is consistent across the lines (short rows, a single row): the one the
+        # header uses most, else the extension's
+        counts = {d: lines[0].count(d) for d in ",\t;|"} if lines else {}
+        best = max(counts, key=lambda d: counts[d], default=",")
+        delimiter = best if counts.get(best) else ("\t" if fmt == "tsv" else ",")
     if (fmt == "tsv" or path.suffix.lower() in {".tsv", ".tab"}) and "\t" in lines[0]:
         delimiter = "\t"
     if quoting is None:
         quoting = _quotes_are_quoting(complete, delimiter)
+    # how lines end, outside quoted values (a cell of a CRLF file may hold a bare LF)
+    endings = line_endings or _line_endings(re.sub(r'"[^"]*"', "", text) if quoting else text) or "LF"
+    if line_endings is None and endings in ("LF", "CRLF") and encoding == "utf8":
+        for _, window in _spot_windows(path, size):
+            if re.search(rb"\r(?!\n)", window[:-1]):
+                endings = "mixed"  # bare CRs further down the file
+                break
     reader = csv.reader(
         io.StringIO(complete), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
     )
@@ -601,18 +608,36 @@ def _detect_text(
 
 def _quotes_are_quoting(text: str, delimiter: str) -> bool:
     """Whether double quotes in the file quote values (as in CSV) or are just characters in the
-    text (as in many tab-separated exports): quoting is off when splitting each line on the
-    delimiter gives the header's number of fields everywhere and reading with quotes does not."""
+    text (as in many tab-separated exports, where a quote may open and never close).
+
+    When every quote sits where CSV puts one (around a whole value, doubled inside it), the
+    file is CSV. Otherwise both readings of the sniffed lines are scored: a row with more fields than the header is
+    the mark of the wrong one (a delimiter inside quotes split apart, or lines run together by a
+    quote that never closes), then rows with exactly the header's fields count for it. Rows
+    short of fields say nothing either way. A tie is CSV's reading."""
     import csv
 
     if '"' not in text:
         return True
     lines = text.splitlines()
-    width = len(lines[0].split(delimiter))
-    if any(len(line.split(delimiter)) != width for line in lines[1:] if line):
+    if not lines:
         return True
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    return len(rows) == len([line for line in lines if line]) and all(len(r) == width for r in rows if r)
+    d = re.escape(delimiter)
+    quoted_fields = re.compile(rf'(?:^|(?<=[{d}\n]))"(?:[^"]|"")*"(?=[{d}\r\n]|$)')
+    if '"' not in quoted_fields.sub("", text):
+        return True  # every quote opens or closes a whole value, or is doubled inside one
+    width = len(lines[0].split(delimiter))
+
+    def score(rows: list[list[str]]) -> tuple[int, int]:
+        body = rows[1:]
+        return (sum(len(r) > width for r in body), -sum(len(r) == width for r in body))
+
+    plain = score([line.split(delimiter) for line in lines if line])
+    try:
+        quoted = score([r for r in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True) if r])
+    except csv.Error:  # a quote that opens a value and is followed by more text: not CSV quoting
+        return False
+    return quoted <= plain
 
 
 def unique_names(header: Iterable[str]) -> tuple[tuple[str, ...], tuple[tuple[int, str, str], ...]]:
