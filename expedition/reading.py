@@ -809,7 +809,7 @@ def record_fields(source: Path, options: ReadOptions) -> pl.LazyFrame:
     quoting = bool(options.quoting)
     if quoting:
         odd = (line.str.count_matches('"', literal=True) % 2 == 1)
-        multiline = lines.select(odd.any()).collect().item()
+        multiline = lines.select(odd.any()).collect(engine="streaming").item()
     else:
         multiline = False
     if not multiline:
@@ -870,7 +870,7 @@ def find_short_rows(path: str | Path, options: ReadOptions, *, expected_rows: in
         odd, total = pl.collect_all([
             records.filter(pl.col("fields") != width),
             records.select(pl.len()),
-        ])
+        ], engine="streaming")
     except pl.exceptions.ComputeError as exc:
         raise read_failure(exc, path, options) from None
     total_rows = int(total.item())
@@ -1454,10 +1454,10 @@ def _survey_text(path: Path, detection: Detection, forced: bool) -> Survey:
         source = utf8_source(path, options)
         scan = pl.scan_csv(source, **_csv_options(options), infer_schema=False)
         try:
-            rows, last_missing = scan.select(
-                pl.len(), pl.col(options.columns[-1]).null_count().alias("__missing")  # type: ignore[index]
-            ).collect().row(0)
-            scan.select(pl.all().null_count()).collect()  # every value, every column
+            # every value of every column is read: bytes in another encoding, quotes Polars
+            # cannot parse and rows longer than the header all show here
+            counts = scan.select(pl.all().null_count(), pl.len().alias("\x00rows")).collect(
+                engine="streaming")
         except Exception as exc:  # noqa: BLE001 - Polars: not UTF-8, quotes, ragged rows
             recovery = read_failure(exc, path, options)
             changed = recovery.apply(options)
@@ -1470,7 +1470,8 @@ def _survey_text(path: Path, detection: Detection, forced: bool) -> Survey:
                 if likelier:
                     notes.append(_encoding_note(likelier))
             continue
-        rows = int(rows)
+        rows = int(counts.item(0, "\x00rows"))
+        last_missing = int(counts.item(0, (options.columns or ("",))[-1]))
         width = len(options.columns or ())
         # a short row leaves the last column empty: only then can there be any
         short = find_short_rows(path, options, expected_rows=rows) if last_missing else ShortRows(0, width)

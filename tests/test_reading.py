@@ -219,6 +219,20 @@ def test_short_rows_are_quarantined_with_a_reason_not_padded(project, tmp_path):
     assert project.reload().config.datasets["short"].latest.read.short_rows == 3
 
 
+def test_the_report_and_the_feedback_name_the_short_rows(project, tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_bytes(b"a,b,c\n1,2,3\n4,5\n\n7,8,9\n")
+    add_dataset(project, path, "short")
+    draft_contract(project.reload(), "short")
+    outcome = validate_dataset(project.reload(), "short", feedback=True)
+    (check,) = [c for c in outcome.report.checks if c.kind == "fields"]
+    assert check.failed == 2 and check.column is None
+    assert [(e["row"], e["line"], e["blank"]) for e in check.examples] == [(2, 3, False), (3, 4, True)]
+    assert all(c.failed == 0 for c in outcome.report.checks if c.kind != "fields")
+    feedback = (project.root / outcome.feedback).read_text(encoding="utf-8")
+    assert "row 2 (line 3: 2 fields)" in feedback and "row 3 (line 4: blank)" in feedback
+
+
 def test_a_short_row_after_a_value_with_a_line_break(project, tmp_path):
     path = tmp_path / "notes.csv"
     path.write_bytes(b'id,note,score\n1,"two\nlines",3\n2,"a, b"\n3,"say ""hi""",4\n')

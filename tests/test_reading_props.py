@@ -66,7 +66,9 @@ def value(draw, alphabet: str, delimiter: str, quoting: bool) -> str:
         # the awkward cases quoting exists for: the delimiter, a quote, a line break
         text += draw(st.sampled_from([delimiter, '"', "\n", f'say "{delimiter}"']))
     elif not quoting and draw(st.integers(0, 4)) == 0:
-        text = '"' + text  # a literal quote that never closes, as in many TSV exports
+        # a literal quote that never closes, before some text, as in many TSV exports (a lone
+        # quote, or one closing at the end of a line, could as well be CSV quoting: ambiguous)
+        text = '"' + draw(st.text(alphabet=alphabet.replace(" ", ""), min_size=1, max_size=12))
     return text
 
 

@@ -24,7 +24,7 @@ import json
 import re
 import sys
 import types
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
