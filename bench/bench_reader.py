@@ -9,7 +9,8 @@ kept in ``bench/.work/`` between runs). Each command runs in a fresh process, in
 command once per round, so a slow spell of the shared machine falls on all of them alike), and
 every ratio is to ``polars.read_csv`` measured in the same run:
 
-* ``polars.read_csv`` — the baseline: Polars reading the file with its own defaults;
+* ``polars.read_csv`` — the baseline: Polars reading the file with its own defaults (and,
+  for the text read below, ``infer_schema=False``: every value as text);
 * ``reader: open, typed`` — ``open_dataset(path).frame.collect()``: sniffing (encoding, line
   endings, delimiter, quoting, header names), types from the first rows, date columns parsed —
   what the profile and ``scan_dataset`` read;
@@ -51,11 +52,11 @@ def prepare(rows: int, utf16: bool) -> tuple[Path, Path | None]:
     code = (
         "import sys; sys.path.insert(0, {here!r}); from bench_profile import data_file; "
         "from bench_reader import utf16_copy; p = data_file({rows}, 'csv'); "
-        "print(p); print(utf16_copy(p) if {utf16} else '')"
+        "print('@data', p); print('@utf16', utf16_copy(p) if {utf16} else '')"
     ).format(here=str(HERE), rows=rows, utf16=utf16)
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    lines = out.stdout.strip().splitlines()
-    return Path(lines[0]), (Path(lines[1]) if utf16 and len(lines) > 1 and lines[1] else None)
+    found = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith("@"))
+    return Path(found["@data"]), (Path(found["@utf16"]) if found.get("@utf16") else None)
 
 
 def utf16_copy(path: Path) -> Path:
@@ -90,6 +91,8 @@ def commands(path: Path, utf16: Path | None) -> list[tuple[str, list[str]]]:
     o = repr(str(options_file))
     out = [
         ("polars.read_csv", [py, "-c", f"import polars as pl; pl.read_csv({p})"]),
+        ("polars.read_csv, every value as text", [py, "-c",
+         f"import polars as pl; pl.read_csv({p}, infer_schema=False)"]),
         ("reader: open, typed", [py, "-c",
          f"from expedition.reading import open_dataset; open_dataset({p}).frame.collect()"]),
         ("reader: open, typed, recorded options", [py, "-c",
@@ -127,6 +130,9 @@ def main() -> None:
            measured, baseline)
     typed = by_label["reader: open, typed"]
     recorded = by_label["reader: open, typed, recorded options"]
+    text, text_floor = by_label["reader: open, text"], by_label["polars.read_csv, every value as text"]
+    print(f"\nText read against polars.read_csv(infer_schema=False): {text.median / text_floor.median:.2f}x, "
+          f"peak {text.peak_mib:,.0f} MiB against {text_floor.peak_mib:,.0f} MiB")
     print("\nTargets")
     for label, m in (("typed read", typed), ("typed read, recorded options", recorded)):
         ratio = m.median / baseline.median

@@ -357,6 +357,21 @@ def test_a_delivery_registered_before_options_were_recorded_is_detected_when_rea
     assert report.rows_read == report.rows_valid == 50 and report.accounted
 
 
+def test_a_broken_read_record_is_a_configuration_error_naming_the_field(project, tmp_path):
+    from expedition.errors import ConfigError
+
+    path = tmp_path / "d.csv"
+    path.write_text("id,v\n1,a\n")
+    add_dataset(project, path, "d")
+    text = project.config_path.read_text(encoding="utf-8")
+    assert "line_endings: LF" in text
+    project.config_path.write_text(text.replace("line_endings: LF", "line_endings: sideways"),
+                                   encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        project.reload()
+    assert "line_endings" in str(info.value) and info.value.line is not None
+
+
 def test_validation_fails_when_it_reads_other_rows_than_data_add_counted(project, tmp_path):
     from expedition.config import update_config
 
