@@ -1428,10 +1428,17 @@ def survey(
                 columns = opened.frame.collect_schema().names()
             except Exception as exc:
                 raise data_error(exc, path) from None
+        if not columns:
+            raise DataError("the file holds no data (no JSON objects)",
+                            "ask the data owner to send it again", path=path)
         options = replace(options, header=tuple(columns), columns=tuple(columns))
-        notes = detection.notes + (("values change type between lines (or hold NaN, Infinity or "
-                                    "numbers too large to store): every value is read as text"),) \
-            if options.text_values else detection.notes
+        notes = detection.notes
+        if options.text_values:
+            with open(path, "rb") as handle:
+                marked = handle.read(3) == codecs.BOM_UTF8
+            notes += (("the file starts with a byte-order mark, which Polars' JSON reader refuses"
+                       if marked else "values change type between lines (or hold NaN, Infinity or "
+                       "numbers too large to store)") + ": every value is read as text",)
         return Survey(options, rows, ShortRows(0, len(columns)), notes)
     try:
         columns = opened.frame.collect_schema().names()

@@ -441,6 +441,14 @@ def test_a_json_line_that_is_not_an_object_names_its_line(project, tmp_path):
     with pytest.raises(DataError, match="not an object") as info:
         add_dataset(project, path, "bad")
     assert info.value.line == 3
+    path.write_text("\n\n")
+    with pytest.raises(DataError, match="holds no data"):
+        add_dataset(project, path, "bad")
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(codecs.BOM_UTF8 + b'{"a": 1}\n{"a": 2}\n')
+    (warning,) = add_dataset(project, marked, "marked").warnings
+    assert "byte-order mark" in warning
+    assert not (project.raw_dir / "bad").exists()
 
 
 # --------------------------------------------------------------------------- the reader itself
