@@ -24,6 +24,9 @@ def example_text(check: CheckOutcome, *, markdown: bool = False) -> str:
         elif "values" in example:
             inner = ", ".join(f"{k} {code(v)}" for k, v in example["values"].items())
             parts.append(f"row {example['row']}: {inner}")
+        elif "fields" in example:  # a row short of fields: where it is and how short
+            shape = "blank" if example.get("blank") else f"{example['fields']} fields"
+            parts.append(f"row {example['row']} (line {example['line']}: {shape})")
         else:
             parts.append(f"row {example['row']}")
     more = check.failed - len(check.examples)

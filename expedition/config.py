@@ -245,6 +245,20 @@ class TransparencyConfig(_Model):
     website: str = Field("", description="where to find out more")
 
 
+class DeliveryRead(_Model):
+    """How a delivery is read, detected once by `expedition data add` and used by every stage."""
+
+    encoding: str | None = Field(None, description="text encoding: utf8, utf16le, cp1252, ...")
+    bom: bool | None = Field(None, description="the text starts with a byte-order mark")
+    delimiter: str | None = Field(None, min_length=1, max_length=1)
+    quoting: bool | None = Field(None, description="double quotes quote values (else characters)")
+    line_endings: Literal["LF", "CRLF", "CR", "mixed"] | None = None
+    sheet: str | None = Field(None, description="the workbook sheet read")
+    header: list[str] | None = Field(None, description="column names as written, when renamed")
+    text_values: bool | None = Field(None, description="JSON lines: every value read as text")
+    short_rows: int | None = Field(None, ge=0, description="rows with fewer fields than the header")
+
+
 class Delivery(_Model):
     """One file delivered for a dataset, as recorded by `expedition data add`."""
 
@@ -260,6 +274,7 @@ class Delivery(_Model):
     mtime_ns: int | None = Field(
         None, description="modification time of the raw copy (ns), to notice a copy edited in place"
     )
+    read: DeliveryRead | None = Field(None, description="how every stage reads it")
 
 
 class DatasetConfig(_Model):
@@ -376,6 +391,15 @@ def flow_list(items: list[Any]) -> Any:
     seq = CommentedSeq(items)
     seq.fa.set_flow_style()
     return seq
+
+
+def flow_map(items: dict[str, Any]) -> Any:
+    """A mapping that YAML writes on one line: ``{a: 1, b: 2}``."""
+    from ruamel.yaml.comments import CommentedMap
+
+    mapping = CommentedMap(items)
+    mapping.fa.set_flow_style()
+    return mapping
 
 
 def read_document(path: Path) -> Any:

@@ -34,15 +34,33 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from expedition import pii
 from expedition._io import atomic_write_text, sha256_file
 from expedition._lock import locked
 from expedition.config import update_config
 from expedition.errors import ConfigError, DataError
 from expedition.project import Project
+from expedition.vocabulary import (
+    AREA_CODE,
+    DATE_FORMATS,
+    DATETIME_FORMATS,
+    DEFAULT_FORMATS,
+    FALSE_WORDS,
+    GEO_NAME,
+    IDENTIFIER_NAME,
+    MONTH_FORMATS,
+    NULL_TOKENS,
+    PROTECTED_NAME,
+    TARGET_NAME,
+    TRUE_WORDS,
+    name_key,
+)
 
 if TYPE_CHECKING:
     import pandera.polars as pa
     import polars as pl
+
+    from expedition.reading import OpenedDataset
 
 FORMAT_VERSION = 1
 
@@ -84,12 +102,6 @@ NUMERIC = INTEGER | FLOAT
 TEMPORAL = {"date", "datetime", "time"}
 TEXTUAL = {"string", "categorical"}
 ORDERED = NUMERIC | TEMPORAL
-
-#: Spellings read as true / false in a boolean column (case and surrounding spaces ignored).
-TRUE_WORDS = ("true", "t", "yes", "y", "1")
-FALSE_WORDS = ("false", "f", "no", "n", "0")
-
-DEFAULT_FORMATS = {"date": "%Y-%m-%d", "time": "%H:%M:%S"}
 
 GENERATED_MARK = "# expedition-generated: sha256="
 #: Columns validation adds to the quarantine file: the row number and the reasons.
@@ -1196,93 +1208,54 @@ def cast_expr(
     return converted, failed
 
 
-def scan_text(
-    path: str | Path, *, format: str | None = None, null_values: Iterable[str] = ()
-) -> pl.LazyFrame:
-    """A delivery as a LazyFrame with every CSV/TSV column read as text.
-
-    Types are applied per column by validation, so a bad value (``12a`` in a column of whole
-    numbers) fails that row instead of the whole read. Parquet, JSON lines and Excel keep the
-    types their format carries.
-    """
-    import polars as pl
-
-    from expedition.datasets import _check_readable, _data_error, detect_format, scan_dataset, sniff_text
-
-    path = Path(path)
-    _check_readable(path)
-    fmt = format or detect_format(path)
-    if fmt not in {"csv", "tsv"}:
-        return scan_dataset(path, format=fmt)
-    encoding, delimiter = sniff_text(path)
-    options: dict[str, Any] = {"separator": delimiter, "infer_schema": False}
-    nulls = [v for v in null_values if v != ""]
-    if nulls:
-        options["null_values"] = nulls
-    try:
-        if encoding == "utf8":
-            return pl.scan_csv(path, **options)
-        data = path.read_bytes().decode("cp1252", errors="replace").encode("utf-8")
-        return pl.read_csv(data, **options).lazy()
-    except Exception as exc:
-        raise _data_error(exc, path) from None
-
-
 # --------------------------------------------------------------------------- inference
 
-NULL_TOKENS = ("NA", "N/A", "n/a", "na", "NULL", "null", "None", "#N/A", "-", "NaN", "nan")
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m")
-DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f",
-                    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z",
-                    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S",
-                    "%d/%m/%Y %H:%M")
 #: Share of non-empty values that must parse as a type for a column to get that type.
 PARSE_SHARE = 0.99
 MAX_ALLOWED_VALUES = 20
 RULE_SHARE = 0.99
+#: Distinct values of a text column checked against the personal-data patterns.
+PATTERN_VALUES = 2_000
 
-FORMATS: dict[str, tuple[str, str, bool]] = {
-    # name: (regex, words, personal)
-    "postcode": (
-        r"^([A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKMNPR-Y]? ?[0-9][ABD-HJLNP-UW-Z]{2}|GIR ?0AA)$",
-        "UK postcodes", True,
-    ),
-    "nhs_number": (r"^\d{3} ?\d{3} ?\d{4}$", "NHS numbers (10 digits)", True),
-    "ni_number": (r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]$",
-                  "National Insurance numbers", True),
-    "email": (r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", "e-mail addresses", True),
-    "uk_phone": (r"^(\+44 ?|0)\d{2,4}[ -]?\d{3,4}[ -]?\d{3,4}$", "UK phone numbers", True),
-    "gss_code": (r"^[EWSNK]\d{8}$", "ONS area codes (GSS)", False),
+#: Kinds of personal data a whole value can be (the patterns are `expedition.pii`'s), in the
+#: order they are tried, with how a contract's comment names them.
+PERSONAL_FORMATS = {
+    "postcode": "UK postcodes",
+    "nhs_number": "NHS numbers (10 digits)",
+    "ni_number": "National Insurance numbers",
+    "email": "e-mail addresses",
+    "phone": "UK phone numbers",
 }
 
-_ID_HINT = re.compile(r"(^id$|_id$|^id_|_ref$|^ref_|^ref$|reference|_key$|^urn$|^uprn$|_number$"
-                      r"|_no$|^nhs)")
-_PROTECTED_HINT = re.compile(r"(sex|gender|ethnic|race|religio|belief|faith|disab|sexual|"
-                             r"orientation|marital|marriage|civil_partner|pregnan|maternity|"
-                             r"transgender|age_range|age_band|age_group)")
-_TARGET_HINT = re.compile(r"(outcome|target|label|rereferr|re_referr|escalat|reoffend|readmi|"
-                          r"churn|^y$)")
-_GEO_HINT = re.compile(r"^(lat|latitude|lon|lng|long|longitude|easting|northing|x_coord|y_coord)$"
-                       r"|latitude|longitude|lsoa|msoa|^oa_|_oa$|ward_code|lad_code|^lad$")
-_PERSONAL_HINT = re.compile(
-    r"^(name|first_?name|last_?name|given_?name|surname|forename|full_?name|"
-    r"(child|client|person|parent|mother|father|carer|patient|victim|suspect)_name)$"
-    r"|(^|_)(email|e_mail|phone|mobile|telephone|tel|address|street|postcode|post_code|dob|"
-    r"date_of_birth|birth_?date|nhs|nhs_number|ni_number|nino|national_insurance)($|_)"
-)
+_normal = name_key
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+def value_pattern(kind: str) -> str:
+    """The regular expression a contract checks a column of *kind* with, made from the pattern
+    `expedition.pii` finds that kind with: anchored to the whole value, and without the
+    look-around guards that keep a match from starting or ending inside a longer word. Around a
+    whole value there is nothing for them to guard against, and Polars' regex engine (which
+    runs the contract) has no look-around. One guard has no equivalent: the National Insurance
+    prefixes that are never issued (BG, GB, KN, NK, NT, TN, ZZ) are not refused by the contract.
+    """
+    pattern = next(p.regex for p in pii.PATTERNS if p.name == kind)
+    source = re.sub(r"\(\?<?[!=][^()]*\)", "", pattern.pattern)
+    flags = "(?i)" if pattern.flags & re.IGNORECASE else ""
+    return f"{flags}^(?:{source})$"
 
 
 def infer_schema(
-    data: pl.DataFrame | pl.LazyFrame | str | Path,
+    data: pl.DataFrame | pl.LazyFrame | str | Path | OpenedDataset,
     *,
     dataset: str | None = None,
     source: Mapping[str, Any] | None = None,
 ) -> Contract:
-    """Draft a contract from a delivery (a file, or a Polars frame).
+    """Draft a contract from a delivery (a file, a file opened by the reader, or a Polars frame).
+
+    A file is read as every other stage reads it (`expedition.reading`), with the values of
+    delimited text as text. Infinite values and NaN in number columns are set aside from the
+    ranges (and said so); values of several types in JSON lines are read as text; lists and
+    objects are checked as their JSON text.
 
     Types come from what at least 99% of non-empty values parse as (so a few bad values do not
     turn a column of numbers into text; they will fail validation instead); ranges are the
@@ -1295,19 +1268,34 @@ def infer_schema(
     """
     import polars as pl
 
+    from expedition.reading import (
+        OpenedDataset,
+        data_error,
+        nested_as_text,
+        open_recovering,
+        read_failure,
+    )
+
     where = Path(source["file"]) if source else Path("the delivery")
     if isinstance(data, (str, Path)):
         where = Path(data)
-        data = scan_text(data)
-    if isinstance(data, pl.LazyFrame):
-        from expedition.datasets import _data_error
-
+        data = open_recovering(data, text=True)
+    opened = data if isinstance(data, OpenedDataset) else None
+    for _ in range(3):
+        if opened is not None:
+            data = opened.frame
+        if not isinstance(data, pl.LazyFrame):
+            break
         try:
-            frame = data.collect()
-        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
-            raise _data_error(exc, where) from None
-    else:
-        frame = data
+            data = data.collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            if opened is None:
+                raise data_error(exc, where) from None
+            changed = read_failure(exc, opened.path, opened.options).apply(opened.options)
+            if changed is None:
+                raise data_error(exc, where) from None
+            opened = open_recovering(opened.path, changed, text=True)
+    frame = nested_as_text(data)
     n_rows = frame.height
     columns: dict[str, ColumnSpec] = {}
     notes: dict[str, list[str]] = {}
@@ -1394,8 +1382,14 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
         else:
             parsed = series.cast(polars_dtype(dtype), strict=False)
     nonnull = parsed.drop_nulls()
+    infinite = 0
     if dtype in FLOAT:
         nonnull = nonnull.filter(nonnull.is_not_nan())
+        infinite = int(nonnull.is_infinite().sum())
+        if infinite:
+            values = ", ".join(sorted({str(v) for v in nonnull.filter(nonnull.is_infinite()).head(100).to_list()}))
+            notes.append(f"{infinite:,} value(s) are infinite ({values}): the range below leaves them out, "
+                         "so they will be quarantined; remove the range if they are valid")
     n = nonnull.len()
     nulls = n_rows - n
     distinct = nonnull.n_unique() if n else 0
@@ -1404,25 +1398,26 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
 
     checks: list[CheckSpec] = []
     role = None
-    personal = bool(_PERSONAL_HINT.search(key))
+    personal = pii.column_hint(name) is not None
     unique = False
-    id_like = bool(_ID_HINT.search(key))
+    id_like = bool(IDENTIFIER_NAME.search(key))
     if dtype in TEMPORAL:
         role = "date"
     if n:
-        if dtype in NUMERIC:
-            low, high = nonnull.min(), nonnull.max()
+        finite = nonnull.filter(nonnull.is_finite()) if dtype in FLOAT else nonnull
+        if dtype in NUMERIC and finite.len():
+            low, high = finite.min(), finite.max()
             notes.append(f"min {_show(_round_sig(low))}, max {_show(_round_sig(high))}, "
-                         f"mean {_show(_round_sig(nonnull.mean()))}")
+                         f"mean {_show(_round_sig(finite.mean()))}")
             lo, hi = _widen(low, high, integer=dtype in INTEGER)
-            if _GEO_HINT.search(key) and "lat" in key:
+            if GEO_NAME.search(key) and "lat" in key:
                 lo, hi = max(lo, -90), min(hi, 90)
-            if _GEO_HINT.search(key) and ("lon" in key or "lng" in key):
+            if GEO_NAME.search(key) and ("lon" in key or "lng" in key):
                 lo, hi = max(lo, -180), min(hi, 180)
             checks.append(CheckSpec("in_range", {"min": lo, "max": hi}))
             if lo != low or hi != high:
                 notes.append(f"range widened to {_show(lo)} – {_show(hi)}; narrow it if you know better")
-            if _GEO_HINT.search(key):
+            if GEO_NAME.search(key):
                 role = "geo"
         elif dtype in {"date", "datetime"}:
             low, high = nonnull.min(), nonnull.max()
@@ -1450,7 +1445,7 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
             if repeated:
                 notes.append(f"{repeated:,} value(s) repeat; unique is set because the name and "
                              "values look like an identifier")
-    if _PROTECTED_HINT.search(key) and role in (None,) and (dtype in TEXTUAL or dtype == "boolean"
+    if PROTECTED_NAME.search(key) and role in (None,) and (dtype in TEXTUAL or dtype == "boolean"
                                                              or distinct <= 20):
         role = "protected"
         notes.append("looks like a protected characteristic (Equality Act 2010): fairness checks "
@@ -1458,7 +1453,7 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
     if key in {"age", "age_years"} and role is None:
         notes.append("age is a protected characteristic (Equality Act 2010); set role: protected "
                      "for fairness checks to cover it")
-    if _GEO_HINT.search(key) and role is None and dtype in TEXTUAL | NUMERIC:
+    if GEO_NAME.search(key) and role is None and dtype in TEXTUAL | NUMERIC:
         role = "geo"
     if personal:
         notes.append("personal data: its values never appear in reports")
@@ -1525,7 +1520,7 @@ def _infer_text_type(stripped: pl.Series, present: pl.Series):
         return _result("float64", None, _parse(stripped, "float64", None), candidates,
                        floats.is_not_null(), tokens_seen, stripped)
     best = None
-    for fmt in DATE_FORMATS:
+    for fmt in DATE_FORMATS + MONTH_FORMATS:
         dates = candidates.str.to_date(fmt, strict=False)
         if share(dates) >= PARSE_SHARE and (best is None or share(dates) > best[0]):
             best = (share(dates), "date", fmt, dates)
@@ -1568,16 +1563,16 @@ def _infer_text_checks(key, nonnull, distinct, n, personal, id_like):
     notes.append(f"length {span} characters" + ("" if shortest == longest
                                                   else f", mean {mean_length:.0f}"))
     spaces = float(nonnull.str.contains(" ", literal=True).mean())
-    for fmt_name, (regex, words, is_personal) in FORMATS.items():
-        if nonnull.str.contains(regex).mean() >= PARSE_SHARE:
-            checks.append(CheckSpec("str_matches", {"pattern": regex}))
-            notes.append(f"values look like {words}")
-            personal = personal or is_personal
-            if fmt_name == "gss_code":
-                role = "geo" if _GEO_HINT.search(key) else role
-            if fmt_name == "nhs_number":
-                id_like = True
-            return checks, role, personal, notes
+    kind = _personal_format(nonnull)
+    if kind is not None:
+        checks.append(CheckSpec("str_matches", {"pattern": value_pattern(kind)}))
+        notes.append(f"values look like {PERSONAL_FORMATS[kind]}")
+        return checks, role, True, notes
+    if nonnull.str.contains(AREA_CODE).mean() >= PARSE_SHARE:
+        checks.append(CheckSpec("str_matches", {"pattern": AREA_CODE}))
+        notes.append("values look like ONS area codes (GSS)")
+        role = "geo" if GEO_NAME.search(key) else role
+        return checks, role, personal, notes
     if mean_length >= 30 and spaces >= 0.5 and distinct / n >= 0.5:
         role = "text"
         notes.append("free text: may hold personal details (names, phone numbers); they are "
@@ -1601,6 +1596,19 @@ def _infer_text_checks(key, nonnull, distinct, n, personal, id_like):
         checks.append(CheckSpec("str_length", {"min": 1, "max": max(max_len, 1) * 2}))
         notes.append("length limited to twice the longest value seen")
     return checks, role, personal, notes
+
+
+def _personal_format(values: pl.Series) -> str | None:
+    """The kind of personal data (`PERSONAL_FORMATS`) at least 99% of the distinct values of a
+    text column are, judged by `expedition.pii.value_kind` on up to 2,000 of them; else None."""
+    if values.str.contains(r"[\d@]").mean() < PARSE_SHARE:  # every kind has a digit or an "@"
+        return None
+    checked = values.unique(maintain_order=True).head(PATTERN_VALUES).to_list()
+    kinds = [pii.value_kind(v) for v in checked]
+    for kind in PERSONAL_FORMATS:
+        if sum(k == kind for k in kinds) >= PARSE_SHARE * len(kinds):
+            return kind
+    return None
 
 
 def _shape_regex(values: pl.Series) -> tuple[str, str] | None:
@@ -1648,6 +1656,8 @@ def _widen(low: float, high: float, *, integer: bool) -> tuple[float, float]:
     span = high - low
     if span <= 0:
         span = abs(high) or 1
+    if not (math.isfinite(span) and math.isfinite(low - span) and math.isfinite(high + span)):
+        return low, high  # near the largest numbers a double holds: nothing to round to
     step = 10 ** (math.floor(math.log10(span)) - 1)
     if integer:
         step = max(1, int(step))
@@ -1666,7 +1676,7 @@ def _choose_target(columns: dict[str, ColumnSpec], notes: dict[str, list[str]],
     """At most one target: a column whose name says outcome, with few values (binary first)."""
     candidates = []
     for name, spec in columns.items():
-        if spec.role is not None or not _TARGET_HINT.search(_normal(name)):
+        if spec.role is not None or not TARGET_NAME.search(_normal(name)):
             continue
         distinct = typed[name].drop_nulls().n_unique()
         if 2 <= distinct <= 10:
@@ -1749,7 +1759,7 @@ def draft_contract(project: Project, dataset: str, *, force: bool = False) -> Dr
     An existing contract is replaced only if it is an unedited draft (its header hash still
     matches) or *force* is true. The dataset's 'schema:' in expedition.yaml is set when empty.
     """
-    from expedition.datasets import delivery_path
+    from expedition.datasets import open_delivery
 
     if dataset not in project.config.datasets:
         known = ", ".join(project.config.datasets) or "none yet"
@@ -1764,8 +1774,7 @@ def draft_contract(project: Project, dataset: str, *, force: bool = False) -> Dr
         raise DataError(f"dataset {dataset!r} has no deliveries yet",
                         f"add one with `expedition data add FILE --name {dataset}`")
     path = contract_path(project, dataset)
-    raw_path = delivery_path(project, dataset)
-    contract = infer_schema(scan_text(raw_path, format=delivery.format), dataset=dataset,
+    contract = infer_schema(open_delivery(project, dataset, text=True), dataset=dataset,
                             source={"file": delivery.file, "sha256": delivery.sha256})
     text = generated_text(contract.to_yaml())
     status: Literal["written", "replaced", "unchanged"] = "written"

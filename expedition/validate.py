@@ -50,11 +50,12 @@ from expedition.schema import (
     human_format,
     load_contract,
     rows_words,
-    scan_text,
 )
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from expedition.reading import OpenedDataset, ReadOptions, ShortRows
 
 ROW, REASONS = RESERVED
 EXAMPLES = 3
@@ -124,11 +125,14 @@ class ValidationReport:
     max_invalid: float
     seconds: float
     masked_columns: list[str]
+    #: the rows `data add` counted in the delivery (None for a file or frame outside a project)
+    rows_expected: int | None = None
 
     @property
     def accounted(self) -> bool:
-        """Rows read = valid + quarantined."""
-        return self.rows_read == self.rows_valid + self.rows_quarantined
+        """Rows read = valid + quarantined, and = the rows `data add` recorded."""
+        return (self.rows_read == self.rows_valid + self.rows_quarantined
+                and (self.rows_expected is None or self.rows_read == self.rows_expected))
 
     @property
     def share_quarantined(self) -> float:
@@ -161,6 +165,7 @@ class ValidationReport:
                 "quarantined": self.rows_quarantined,
                 "share_quarantined": round(self.share_quarantined, 6),
                 "accounted": self.accounted,
+                "expected": self.rows_expected,
             },
             "max_invalid_percent": self.max_invalid,
             "columns": {
@@ -261,15 +266,19 @@ def _as_contract(contract: Contract | str | Path) -> Contract:
     return load_contract(contract)
 
 
-def _as_lazy(data: Any, contract: Contract) -> pl.LazyFrame:
+def _open(data: Any, contract: Contract, options: ReadOptions | None) -> OpenedDataset | None:
+    """A delivery file opened by the reader, with every value of delimited text as text (types
+    are applied per column, so a bad value fails its row instead of the read); None for a frame."""
     import polars as pl
 
-    if isinstance(data, (str, Path)):
-        return scan_text(data, null_values=contract.null_values)
-    if isinstance(data, pl.DataFrame):
-        return data.lazy()
-    if isinstance(data, pl.LazyFrame):
+    from expedition.reading import OpenedDataset, open_recovering
+
+    if isinstance(data, OpenedDataset):
         return data
+    if isinstance(data, (str, Path)):
+        return open_recovering(data, options, text=True, null_values=contract.null_values)
+    if isinstance(data, (pl.DataFrame, pl.LazyFrame)):
+        return None
     raise TypeError(f"validate() takes a Polars DataFrame/LazyFrame or a path, not {type(data).__name__}")
 
 
@@ -296,9 +305,13 @@ def _type_fix(col: ColumnSpec) -> str:
 
 def _plan(
     lf: pl.LazyFrame, contract: Contract, match: ColumnMatch, keep_extra: bool, map_nulls: bool,
-    strip: frozenset[str] = frozenset(),
+    strip: frozenset[str] = frozenset(), short: ShortRows | None = None,
 ) -> tuple[pl.LazyFrame, list[_Check], dict[str, str], list[str]]:
-    """The one validation query: raw values, typed values and a boolean column per check."""
+    """The one validation query: raw values, typed values and a boolean column per check.
+
+    With *short* rows (fewer fields than the header), each is failed by one check that says so,
+    and by no other: its missing fields are not values that failed.
+    """
     import polars as pl
 
     schema = lf.collect_schema()
@@ -306,6 +319,20 @@ def _plan(
     raw_cols: dict[str, str] = {}  # contract column -> internal name of its delivered values
     select: list[pl.Expr] = [pl.col("__row")]
     checks: list[_Check] = []
+    structural = short is not None and short.count > 0
+    if structural:
+        assert short is not None and short.rows is not None
+        # the field count of each short row (a blank line: 0), null for every other row
+        fields = short.rows.select(pl.when(pl.col("blank")).then(0).otherwise(pl.col("fields")))
+        select.append(pl.col("__row").cast(pl.Int64).replace_strict(
+            short.rows["row"], fields.to_series(), default=None, return_dtype=pl.Int64,
+        ).alias("__fields"))
+        checks.append(_Check(
+            "row:fields", None, "fields", f"every row has the header's {short.width} fields",
+            "fewer fields than the header",
+            "a row ended early (a value holding a line break without quotes, or a cut-off "
+            "export): export the file again, with text values in double quotes",
+            pl.col("__fields").is_null(), ()))
     type_failures: dict[str, pl.Expr] = {}
     for i, (name, col) in enumerate(contract.columns.items()):
         source_name = match.found.get(name)
@@ -395,7 +422,10 @@ def _plan(
             rule.expr().fill_null(True), tuple(used)))
 
     for k, check in enumerate(checks):
-        flags.append(check.expr.alias(f"__ok{k}"))
+        expr = check.expr
+        if structural and check.kind != "fields":
+            expr = expr | pl.col("__fields").is_not_null()
+        flags.append(expr.alias(f"__ok{k}"))
     ok = pl.all_horizontal([pl.col(f"__ok{k}") for k in range(len(checks))]) if checks else pl.lit(True)
     plan = (
         lf.with_row_index("__row", offset=1)
@@ -407,14 +437,16 @@ def _plan(
 
 
 def validate(
-    data: pl.DataFrame | pl.LazyFrame | str | Path,
+    data: pl.DataFrame | pl.LazyFrame | str | Path | OpenedDataset,
     contract: Contract | str | Path,
     *,
     allow_extra_columns: bool = False,
     max_invalid: float = 0.0,
     dataset: str | None = None,
+    options: ReadOptions | None = None,
+    expected_rows: int | None = None,
 ) -> ValidationResult:
-    """Validate a delivery (a file or a Polars frame) against a contract (or a contract file).
+    """Validate a delivery (a file, or a Polars frame) against a contract (or a contract file).
 
     Returns ``ValidationResult(valid, quarantine, report)``: ``valid`` holds the rows that pass
     every check, typed as the contract says, in the contract's column order; ``quarantine``
@@ -423,6 +455,12 @@ def validate(
     when more than *max_invalid* percent of rows were quarantined, or the delivery failed a
     dataset-wide check (row count; columns not in the contract, unless *allow_extra_columns* or
     the contract says ``strict: false``).
+
+    A file is read as every other stage reads it (`expedition.reading`; *options* are those
+    `data add` recorded, detected when not given). A row with fewer fields than the header is
+    quarantined for that reason alone ("row has 3 fields, the header has 5"), never padded.
+    *expected_rows* (what `data add` counted) must equal the rows read for the report to be
+    accounted for, and a dataset check fails when it does not.
 
     >>> import polars as pl
     >>> from expedition.schema import Contract, ColumnSpec, CheckSpec
@@ -434,22 +472,47 @@ def validate(
     >>> result.quarantine["_reasons"].to_list()
     [['age: not a whole number (int64)'], ['age: outside 0 to 120']]
     """
-    import polars as pl
+    from expedition.reading import open_recovering, read_failure
 
     started = time.perf_counter()
     contract = _as_contract(contract)
-    lf = _as_lazy(data, contract)
-    try:
-        data_columns = lf.collect_schema().names()
-    except _READ_ERRORS() as exc:
-        raise _unreadable(exc, data) from None
+    opened = _open(data, contract, options)
+    for _ in range(4):
+        try:
+            return _validate_once(data, opened, contract, allow_extra_columns=allow_extra_columns,
+                                  max_invalid=max_invalid, dataset=dataset, started=started,
+                                  expected_rows=expected_rows)
+        except _READ_ERRORS() as exc:
+            if opened is None:
+                raise _unreadable(exc, data) from None
+            changed = read_failure(exc, opened.path, opened.options).apply(opened.options)
+            if changed is None:
+                raise _unreadable(exc, data) from None
+            opened = open_recovering(opened.path, changed, text=True, null_values=contract.null_values)
+    raise _unreadable(RuntimeError("the file could not be read consistently"), data)
+
+
+def _validate_once(
+    data: Any, opened: OpenedDataset | None, contract: Contract, *, allow_extra_columns: bool,
+    max_invalid: float, dataset: str | None, started: float, expected_rows: int | None = None,
+) -> ValidationResult:
+    import polars as pl
+
+    if opened is not None:
+        lf = opened.frame
+        short = opened.short_rows()
+    else:
+        lf = data.lazy() if isinstance(data, pl.DataFrame) else data
+        short = None
+    data_columns = lf.collect_schema().names()
     match = match_columns(data_columns, contract)
     keep_extra = allow_extra_columns or not contract.strict
-    # a file is read with the contract's null_values already; a frame's text is mapped here
-    map_nulls = not isinstance(data, (str, Path))
+    # delimited text is read with the contract's null_values already; other values are mapped here
+    map_nulls = opened is None or not opened.options.text
     strip: frozenset[str] = frozenset()
+    structural = short is not None and short.count > 0
     while True:
-        plan, checks, raw_cols, kept = _plan(lf, contract, match, keep_extra, map_nulls, strip)
+        plan, checks, raw_cols, kept = _plan(lf, contract, match, keep_extra, map_nulls, strip, short)
         ok_flags = [f"__ok{k}" for k in range(len(checks))]
         valid_plan = plan.filter(pl.col("__ok")).select(
             [pl.col(name) for name in contract.columns]
@@ -458,16 +521,13 @@ def validate(
         )
         bad_plan = plan.filter(pl.col("__ok").not_()).select(
             ["__row", *raw_cols.values(), *(f"__extra{j}" for j in range(len(match.extra))),
-             *ok_flags]
+             *(["__fields"] if structural else []), *ok_flags]
         )
         counts_plan = plan.select(
             [pl.len().alias("__read")] + [pl.col(f).not_().sum().alias(f) for f in ok_flags]
         )
-        try:
-            # one query, three outputs: Polars evaluates the shared plan once
-            valid, bad, counts_frame = pl.collect_all([valid_plan, bad_plan, counts_plan])
-        except _READ_ERRORS() as exc:
-            raise _unreadable(exc, data) from None
+        # one query, three outputs: Polars evaluates the shared plan once
+        valid, bad, counts_frame = pl.collect_all([valid_plan, bad_plan, counts_plan])
         padded = _padded_type_failures(bad, checks, ok_flags, raw_cols) - strip
         if not padded:
             break
@@ -475,7 +535,7 @@ def validate(
     n_read = int(counts_frame.item(0, "__read"))
     counts = [int(counts_frame.item(0, f)) for f in ok_flags]
     reasons = pl.concat_list(
-        [pl.when(pl.col(f).not_()).then(pl.lit(_reason(check))) for f, check in zip(ok_flags, checks)]
+        [pl.when(pl.col(f).not_()).then(_reason_expr(check, short)) for f, check in zip(ok_flags, checks)]
     ).list.drop_nulls() if checks else pl.lit([], dtype=pl.List(pl.String))
     quarantine = bad.select(
         [pl.col("__row").cast(pl.Int64).alias(ROW)]
@@ -486,7 +546,10 @@ def validate(
     masked = contract.masked()
     outcomes = []
     for flag, check, failed in zip(ok_flags, checks, counts):
-        examples = _examples(bad, flag, check, raw_cols, masked) if failed else []
+        if check.kind == "fields":
+            examples = short.examples(EXAMPLES) if short is not None else []
+        else:
+            examples = _examples(bad, flag, check, raw_cols, masked) if failed else []
         outcomes.append(CheckOutcome(
             id=check.id, column=check.column, kind=check.kind, description=check.description,
             failure=check.failure, fix=check.fix, failed=int(failed),
@@ -500,6 +563,12 @@ def validate(
         dataset_checks.append(DatasetCheck(
             "rows", f"row count {expected}", passed, f"{n_read:,} rows delivered",
             f"send the complete extract ({expected} rows expected)"))
+    if expected_rows is not None and expected_rows != n_read:
+        dataset_checks.append(DatasetCheck(
+            "rows_recorded", "every row `data add` counted is read", False,
+            f"{n_read:,} rows read, but `data add` counted {expected_rows:,} in this delivery",
+            "the delivery was read differently from when it was added: add it again with "
+            "`expedition data add` (or report this as a bug with the file's description)"))
     if match.extra:
         dataset_checks.append(DatasetCheck(
             "columns", "no columns beyond the contract", keep_extra,
@@ -522,6 +591,7 @@ def validate(
         max_invalid=float(max_invalid),
         seconds=time.perf_counter() - started,
         masked_columns=sorted(masked),
+        rows_expected=expected_rows,
     )
     return ValidationResult(valid, quarantine, report)
 
@@ -545,6 +615,20 @@ def _reason(check: _Check) -> str:
     if check.column is not None:
         return f"{check.column}: {check.failure}"
     return check.failure
+
+
+def _reason_expr(check: _Check, short: ShortRows | None) -> pl.Expr:
+    """The reason a row failed *check*, as it is written in the quarantine file."""
+    import polars as pl
+
+    if check.kind == "fields" and short is not None:
+        fields = pl.col("__fields")
+        return (
+            pl.when(fields == 0).then(pl.lit(f"blank line, the header has {short.width} fields"))
+            .when(fields == 1).then(pl.lit(f"row has 1 field, the header has {short.width}"))
+            .otherwise(pl.format("row has {} fields, the header has {}", fields, pl.lit(short.width)))
+        )
+    return pl.lit(_reason(check))
 
 
 def _show_value(value: Any) -> Any:
@@ -587,7 +671,7 @@ def _READ_ERRORS() -> tuple[type[BaseException], ...]:
 
 def _unreadable(exc: BaseException, data: Any) -> DataError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    path = data if isinstance(data, (str, Path)) else None
+    path = data if isinstance(data, (str, Path)) else getattr(data, "path", None)
     return DataError(
         f"could not read the delivery: {message}",
         "check that the file is complete and in the format its extension says; export it again "
@@ -706,7 +790,7 @@ def validate_dataset(
     after a crash the project holds all of the old outputs or all of the new. The raw delivery
     is hashed first and refused if it changed since it was registered.
     """
-    from expedition.datasets import delivery_path
+    from expedition.datasets import delivery_options, delivery_path
 
     config = _dataset_config(project, dataset)
     delivery = config.latest
@@ -716,7 +800,8 @@ def validate_dataset(
     contract = contract or load_dataset_contract(project, dataset)
     raw = delivery_path(project, dataset, full_check=True)
     result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
-                      max_invalid=max_invalid, dataset=dataset)
+                      max_invalid=max_invalid, dataset=dataset, options=delivery_options(delivery),
+                      expected_rows=delivery.rows)
     valid_path = project.interim_dir / f"{dataset}.parquet"
     quarantine_path = project.quarantine_dir / f"{dataset}.parquet"
     with Unit(project.root, f"validate {dataset}") as unit:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import expedition
-from expedition.datasets import check_encoding, inspect_text, scan_dataset
+from expedition.reading import check_encoding, detect, scan_dataset
 from expedition.errors import DataError
 
 
@@ -78,20 +78,20 @@ def test_utf8_bom_windows_1252_utf16_and_cr_line_endings(tmp_path):
     assert {v["value"] for v in column(doc, "item")["top_values"]} == {"Café", "Thé"}
     wide = write(tmp_path, "unicode.txt", "a\tb\n1\tü\n".encode("utf-16"))
     doc = profile_unchanged(wide)
-    assert doc["source"]["encoding"] == "utf16" and column(doc, "b")["top_values"][0]["value"] == "ü"
+    assert doc["source"]["encoding"] == "utf16le+bom" and column(doc, "b")["top_values"][0]["value"] == "ü"
     mac = write(tmp_path, "mac.csv", b"a,b\r1,2\r3,4\r")
     doc = profile_unchanged(mac)
     assert doc["dataset"]["rows"] == 2 and doc["source"]["line_endings"] == "CR"
 
 
 def test_windows_1252_beyond_the_sniffed_start_is_detected_and_read(tmp_path, monkeypatch):
-    from expedition import datasets
+    from expedition import reading
 
     lines = [f"{i},plain" for i in range(30_000)]
     lines[15_000] = "15000,café"
     path = write(tmp_path, "late.csv", ("id,word\n" + "\n".join(lines) + "\n").encode("cp1252"))
-    monkeypatch.setattr(datasets, "_SPOT_CHECKS", 0)  # only Polars, part-way through, finds it
-    assert inspect_text(path).encoding == "utf8"
+    monkeypatch.setattr(reading, "_SPOT_CHECKS", 0)  # only Polars, part-way through, finds it
+    assert detect(path).options.encoding == "utf8"
     doc = profile_unchanged(path)
     assert doc["dataset"]["rows"] == 30_000
     assert doc["source"]["encoding"] == "cp1252"

@@ -315,9 +315,21 @@ def test_unreadable_and_empty_deliveries_are_data_errors(contract, tmp_path):
     with pytest.raises(DataError, match="empty"):
         validate(empty, contract)
     ragged = tmp_path / "ragged.csv"
-    ragged.write_text('id,age\n"P0001,3\n')
-    with pytest.raises(DataError):
+    ragged.write_text('id,age\nP0001,3\nP0002,4,extra\n')
+    with pytest.raises(DataError, match="3 fields but the header has 2") as info:
         validate(ragged, contract)
+    assert info.value.line == 3
+
+
+def test_a_quote_that_never_closes_is_a_character_for_every_stage(contract, tmp_path):
+    """Quoting is decided once, by the reader: validation reads the row the profile reads."""
+    import expedition
+
+    path = tmp_path / "quote.csv"
+    path.write_text('id,age\n"P0001,3\n')
+    assert expedition.profile(path).rows == 1
+    result = validate(path, contract)
+    assert result.report.rows_read == 1 and result.quarantine["id"].to_list() == ['"P0001']
 
 
 def test_expedition_validate_is_the_function_however_it_was_imported(contract):

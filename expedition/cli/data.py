@@ -20,20 +20,30 @@ def add(
         str | None, typer.Option("--name", "-n", help="Dataset name (default: from the file name).")
     ] = None,
     description: Annotated[str, typer.Option(help="What the dataset holds (first delivery).")] = "",
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", help="The workbook sheet to read (default: the first).")
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="The text encoding, when detection gets it wrong (e.g. cp1251)."),
+    ] = None,
     project: ProjectOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Copy a delivery into data/raw read-only and record its hash, rows and columns."""
+    """Copy a delivery into data/raw read-only and record its hash, rows, columns and how to read it."""
     from expedition.datasets import add_dataset
     from expedition.project import open_project
 
-    result = add_dataset(open_project(project), path, name, description=description)
+    result = add_dataset(open_project(project), path, name, description=description, sheet=sheet,
+                         encoding=encoding)
     if json_:
         _render.print_json(result.to_dict())
         return
     if quiet:
         return
+    for warning in result.warnings:
+        _render.warn(warning[0].upper() + warning[1:] + ".")
     d = result.delivery
     if result.status == "unchanged":
         _render.note(
@@ -47,6 +57,12 @@ def add(
         f"({d.rows:,} rows, {len(d.columns)} columns, read-only)"
     )
     _render.note(f"  sha256 {d.sha256}")
+    if d.read is not None and d.read.encoding is not None:
+        delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(d.read.delimiter or "", d.read.delimiter)
+        _render.note(f"  read as {d.read.encoding}{'+bom' if d.read.bom else ''}, {delimiter}-separated, "
+                     f"{d.read.line_endings} line endings{'' if d.read.quoting else ', quotes as characters'}")
+    elif d.read is not None and d.read.sheet is not None:
+        _render.note(f"  read from sheet '{d.read.sheet}'")
 
 
 @app.command("list")

@@ -24,7 +24,7 @@ import json
 import re
 import sys
 import types
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from expedition.profile._compare import Comparison
     from expedition.project import Project
+    from expedition.reading import ReadOptions
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -165,13 +166,15 @@ def profile(
     sample_rows: int = SAMPLE_ROWS,
     seed: int = SEED,
     on_progress: ProgressCallback | None = None,
+    options: ReadOptions | None = None,
 ) -> Profile:
     """Profile a data file or a frame in one pass.
 
     *source* is a path (CSV, TSV, Parquet, XLSX, JSON lines), a Polars DataFrame or LazyFrame,
     or a pandas DataFrame. ``sample_rows`` bounds the sample behind quantiles, histograms and
     correlations (data with no more rows are described exactly); ``seed`` fixes which rows it
-    holds; ``on_progress(fraction, message)`` is called after each batch.
+    holds; ``on_progress(fraction, message)`` is called after each batch. *options* are how to
+    read the file (those `expedition data add` recorded; detected when not given).
     """
     import polars as pl
 
@@ -183,7 +186,7 @@ def profile(
         raise DataError(f"sample_rows must be at least 1, not {sample_rows}", "use the default, 100,000")
     info: dict[str, Any]
     if isinstance(source, (str, Path)):
-        result, info = _profile_file(Path(source), format, sample_rows, seed, on_progress)
+        result, info = _profile_file(Path(source), format, sample_rows, seed, on_progress, options)
     else:
         if _is_pandas(source):
             source = _from_pandas(source)
@@ -231,22 +234,19 @@ def _profile_file(
     sample_rows: int,
     seed: int,
     on_progress: ProgressCallback | None,
+    options: ReadOptions | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """One pass over a file; read again (at most a few times) when a later row needs other types."""
-    from expedition.datasets import ReadOptions, open_dataset, read_failure
+    """One pass over a file; read again (at most a few times) when a later row needs other types
+    (or, for a file read without recorded options, another encoding or quoting)."""
     from expedition.profile._engine import DateLayoutMismatch, ReadFailure, run_pass
+    from expedition.reading import open_recovering, read_failure
 
-    options = ReadOptions()
+    overrides: dict[str, Any] = {}
     read_as_text: dict[str, str] = {}
     for _ in range(_MAX_REREADS):
-        opened = open_dataset(
-            path,
-            format=format,
-            schema_overrides=options.schema_overrides,
-            encoding=options.encoding,
-            quoting=options.quoting,
-            parse_dates=False,
-        )
+        opened = open_recovering(path, options, format=format, schema_overrides=overrides,
+                                 parse_dates=False)
+        options = opened.options
         try:
             result = run_pass(
                 opened.frame,
@@ -259,48 +259,70 @@ def _profile_file(
         except DateLayoutMismatch as exc:
             import polars as pl
 
-            options = replace(options, schema_overrides={**options.schema_overrides, exc.column: pl.String})
+            overrides = {**overrides, exc.column: pl.String}
             read_as_text[exc.column] = f"'{exc.column}' has dates in more than one layout (or other text)"
             continue
         except ReadFailure as exc:
-            recovery = read_failure(exc.error, path, format=opened.format)
-            retry = recovery.apply(options)
-            if retry is None:
+            recovery = read_failure(exc.error, path, options)
+            fresh = {c: t for c, t in recovery.schema_overrides.items() if c not in overrides}
+            if fresh:
+                overrides = {**overrides, **fresh}
+                read_as_text.update(dict.fromkeys(fresh, recovery.reason))
+                continue
+            changed = recovery.apply(options)
+            if changed is None:
                 raise DataError(
                     f"could not read the file: {str(exc.error).strip().splitlines()[0]}",
                     "check that the file is complete; export it again from the source system",
                     path=path,
                 ) from None
-            fresh = retry.schema_overrides.keys() - options.schema_overrides.keys()
-            read_as_text.update(dict.fromkeys(fresh, recovery.reason))
-            options = retry
+            options = changed
             continue
-        layout = opened.layout
-        info: dict[str, Any] = {
-            "name": path.stem,
-            "kind": "file",
-            "path": str(path),
-            "format": opened.format,
-            "bytes": path.stat().st_size,
-        }
-        if layout is not None:
-            info.update(
-                encoding=layout.encoding + ("+bom" if layout.bom and layout.encoding == "utf8" else ""),
-                delimiter=layout.delimiter,
-                line_endings="CR" if layout.cr_newlines else "LF or CRLF",
-                quoting=layout.quoting,
-                renamed_columns=[
-                    {"position": p, "original": o, "name": n} for p, o, n in layout.renamed
-                ],
-            )
-        info["date_formats"] = dict(opened.date_formats)
-        info["read_as_text"] = {**opened.read_as_text, **read_as_text}
-        return result, info
+        return result, _source_info(path, opened, result, read_as_text)
     raise DataError(
         f"more than {_MAX_REREADS} columns change type part-way through the file",
         "export the file again, checking that each column holds one kind of value",
         path=path,
     )
+
+
+def _source_info(path: Path, opened: Any, result: Any, read_as_text: dict[str, str]) -> dict[str, Any]:
+    """What the profile says about how the file was read (``source`` in the document)."""
+    options = opened.options
+    info: dict[str, Any] = {
+        "name": path.stem,
+        "kind": "file",
+        "path": str(path),
+        "format": options.format,
+        "bytes": path.stat().st_size,
+    }
+    if options.text:
+        info.update(
+            encoding=options.encoding_label(),
+            delimiter=options.delimiter,
+            line_endings=options.line_endings,
+            quoting=options.quoting,
+            renamed_columns=[{"position": p, "original": o, "name": n} for p, o, n in options.renamed],
+        )
+        last = (options.columns or ("",))[-1]
+        missing_last = next((s.nulls for s in result.columns if s.name == last), 0)
+        # a short row leaves the last column empty: look for them only when it has gaps
+        if options.short_rows == 0 or not missing_last:
+            info["short_rows"] = {"count": 0, "header_fields": len(options.columns or ()), "examples": []}
+        else:
+            info["short_rows"] = opened.short_rows().to_dict()
+    if options.format == "xlsx":
+        info.update(
+            sheet=options.sheet,
+            sheets=list(opened.sheets) or [options.sheet],
+            renamed_columns=[{"position": p, "original": o, "name": n} for p, o, n in options.renamed],
+        )
+    if options.format == "jsonl" and options.text_values:
+        info["text_values"] = True
+    info["notes"] = list(opened.notes)
+    info["date_formats"] = dict(opened.date_formats)
+    info["read_as_text"] = {**opened.read_as_text, **read_as_text}
+    return info
 
 
 # --------------------------------------------------------------------------- projects
@@ -317,6 +339,7 @@ class Target:
     latest: bool = False
     sha256: str | None = None
     format: str | None = None
+    options: ReadOptions | None = None
 
 
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?:v(?P<v>\d+)|(?P<word>latest|previous))$")
@@ -327,7 +350,7 @@ def resolve_target(target: str | Path, project: Project | None = None) -> Target
 
     A registered dataset's name wins over a file of the same name in the current folder.
     """
-    from expedition.datasets import delivery_path
+    from expedition.datasets import delivery_options, delivery_path
 
     text = str(target)
     match = _REF.match(text)
@@ -362,6 +385,7 @@ def resolve_target(target: str | Path, project: Project | None = None) -> Target
             latest=version == versions[-1],
             sha256=delivery.sha256,
             format=delivery.format,
+            options=delivery_options(delivery),
         )
     if match and project is None and not Path(text).exists():
         raise DataError(
@@ -408,7 +432,7 @@ def _profile_target(
     project: Project | None, target: Target, *, store: bool, on_progress: ProgressCallback | None
 ) -> Profile:
     result = profile(target.path, name=target.dataset or target.path.stem, format=target.format,
-                     on_progress=on_progress)
+                     on_progress=on_progress, options=target.options)
     if target.dataset is not None and project is not None:
         source = result._document["source"]
         source.update(

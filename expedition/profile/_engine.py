@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from expedition.datasets import DATE_FORMATS, DATETIME_FORMATS
+from expedition.vocabulary import DATE_FORMATS, DATETIME_FORMATS, LEADING_ZERO, NUMBER_TEXT
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,10 +53,6 @@ SEED = 20_261_124
 PLAN_VALUES = 2_000
 _COUNT = "\x1fn"
 
-#: A number written as text: optional sign and currency sign, digits with optional thousands
-#: separators, optional decimals. "1,234.50" and "£1,234" are numbers; "1,5" and "007" are not.
-NUMBER_TEXT = r"^[+-]?[£$€]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$"
-LEADING_ZERO = r"^0\d"
 
 ProgressCallback = Callable[[float, str], None]
 

@@ -7,12 +7,18 @@ tables for low-cardinality columns, and the uniform sample); nothing reads the d
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from expedition import pii
 from expedition.profile._engine import ColumnState, PassResult, _key_dtype, number_expr
+from expedition.vocabulary import (
+    BOOLEAN_WORDS,
+    IDENTIFIER_WORDS,
+    LATITUDE_NAMES,
+    LONGITUDE_NAMES,
+    name_words,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,15 +66,14 @@ MAX_CORRELATED = 30
 MAX_ASSOCIATED = 20
 MAX_CATEGORIES = 50
 MASK = "‹masked›"
-_BOOL_WORDS = {"true", "false", "t", "f", "yes", "no", "y", "n", "0", "1"}
-_ID_WORDS = {"id", "ref", "reference", "urn", "uuid", "guid", "key", "code", "number", "no", "num"}
-_LAT_WORDS = {"lat", "latitude"}
-_LON_WORDS = {"lon", "lng", "long", "longitude"}
+_BOOL_WORDS = BOOLEAN_WORDS
+_ID_WORDS = IDENTIFIER_WORDS
+_LAT_WORDS = frozenset(LATITUDE_NAMES)
+_LON_WORDS = frozenset(LONGITUDE_NAMES)
 _DISPLAY_CHARS = 120
 
 
-def _words(name: str) -> list[str]:
-    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()) if w]
+_words = name_words
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -881,6 +886,35 @@ def build_profile(result: PassResult, source: dict[str, Any], *, seed: int, patt
     for column, reason in source.get("read_as_text", {}).items():
         alerts.append(
             _alert("read_as_text", column, f"'{column}' is read as text: {reason}.", severity="info")
+        )
+    short = source.get("short_rows") or {}
+    if short.get("count"):
+        n = short["count"]
+        shown = ", ".join(
+            f"row {e['row']} (line {e['line']}: " + ("blank)" if e.get("blank") else f"{e['fields']} fields)")
+            for e in short["examples"][:3]
+        )
+        alerts.append(
+            _alert("short_rows", None,
+                   f"{n:,} row{'s' if n != 1 else ''} ({n / rows:.1%}) {'have' if n != 1 else 'has'} fewer "
+                   f"fields than the header's {short['header_fields']}, e.g. {shown}; their missing "
+                   "fields count as missing values here, and validation quarantines them.",
+                   count=n, examples=short["examples"])
+        )
+    sheets = source.get("sheets") or []
+    if len(sheets) > 1:
+        alerts.append(
+            _alert("other_sheets", None,
+                   f"The workbook has {len(sheets)} sheets ({', '.join(sheets)}); this profile is of "
+                   f"'{source.get('sheet')}'.", severity="info", sheets=sheets)
+        )
+    for note in source.get("notes", []):
+        if note.startswith("read as Windows-1252"):
+            alerts.append(_alert("encoding", None, note[0].upper() + note[1:] + ".", severity="info"))
+    if source.get("text_values"):
+        alerts.append(
+            _alert("read_as_text", None, "Values change type between lines (or hold NaN, Infinity or "
+                   "numbers too large to store), so every value is read as text.", severity="info")
         )
     for col, (c, _) in zip(columns_out, interpreted):
         alerts.extend(_column_alerts(col, c, rows))

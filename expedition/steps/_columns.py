@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from expedition.errors import StepError
 from expedition.steps import StepContext, require_columns
+from expedition.vocabulary import COORDINATE_NAMES, FALSE_WORDS, TRUE_WORDS
 
 if TYPE_CHECKING:
     import polars as pl
 
 #: values read as "yes" and "no" in a two-valued outcome column
-POSITIVE = {"1", "true", "t", "yes", "y"}
-NEGATIVE = {"0", "false", "f", "no", "n"}
+POSITIVE = set(TRUE_WORDS)
+NEGATIVE = set(FALSE_WORDS)
 
 #: roles from a data contract whose columns are never analysed by default
 SKIP_ROLES = {"identifier": "identifiers", "text": "free text", "geo": "coordinates", "date": "dates"}
-#: column names taken to be map coordinates when the data have no contract
-COORDINATE_NAMES = {"latitude", "longitude", "lat", "lon", "lng", "long", "easting", "northing", "x_coord", "y_coord"}
+#: column names taken to be map coordinates when the data have no contract: COORDINATE_NAMES
 
 
 @dataclass

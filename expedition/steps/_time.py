@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from expedition.vocabulary import DATE_FORMATS
+
 #: period name -> (Polars truncation interval, seasonal periods per year)
 PERIODS = {"week": ("1w", 52), "month": ("1mo", 12), "quarter": ("1q", 4)}
-
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y/%m/%d", "%d-%m-%Y", "%d.%m.%Y")
 
 
 def to_dates(series: Any) -> Any:

@@ -14,11 +14,12 @@ from expedition.errors import StepError
 from expedition.finding import Figure, Finding, Table
 from expedition.steps import Step, StepContext, StepParams, require_columns
 from expedition.steps._plot import PALETTE, SUPPRESSED_COLOUR, new_figure, small_multiples, to_figure
+from expedition.vocabulary import EASTING_NAMES, LATITUDE_NAMES, LONGITUDE_NAMES, NORTHING_NAMES
 
-LAT_NAMES = ("latitude", "lat")
-LON_NAMES = ("longitude", "lon", "lng", "long")
-X_NAMES = ("easting", "x")
-Y_NAMES = ("northing", "y")
+LAT_NAMES = LATITUDE_NAMES
+LON_NAMES = LONGITUDE_NAMES
+X_NAMES = EASTING_NAMES
+Y_NAMES = NORTHING_NAMES
 DATE_NAMES = ("date", "month")
 
 PERSISTENT = "persistent hot spot"
