@@ -54,6 +54,11 @@ def make_synthetic(root: Path, findings: int, per_finding: int) -> Path:
     from expedition.config import update_config
     from expedition.datasets import add_dataset
     from expedition.finding import Figure, Finding, Table, save_finding
+
+    try:  # keys exist since the gate plans a whole pack; earlier versions are benchmarked too
+        from expedition.finding import Keys
+    except ImportError:
+        Keys = None
     from expedition.project import Project
     from expedition.scaffold import new_project
 
@@ -70,23 +75,28 @@ def make_synthetic(root: Path, findings: int, per_finding: int) -> Path:
     delivery = project.config.datasets["cases"].latest
     pictures = make_figures(findings * per_finding)
     rng = np.random.default_rng(11)
+    base_counts = rng.choice([3, 7, 12, 25, 40, 90, 150], size=12)  # one data set: the same areas throughout
+    base_cross = rng.choice([0, 2, 6, 15, 30, 60], size=24)
     for n, finding_id in enumerate(ids):
         areas = [f"Area {k}" for k in range(12)]
-        counts = rng.choice([3, 7, 12, 25, 40, 90, 150], size=12)
+        counts = base_counts
         one_way = pl.DataFrame({"area": areas, "n": counts}).with_columns(
             (pl.col("n") / int(counts.sum())).alias("share"))
         cross = pl.DataFrame({
             "area": [a for a in areas[:6] for _ in range(4)],
             "group": [f"g{k}" for _ in range(6) for k in range(4)],
-            "n": rng.choice([0, 2, 6, 15, 30, 60], size=24),
+            "n": base_cross,
         })
         stats = pl.DataFrame({"variable": [f"v{k}" for k in range(8)], "n": rng.integers(50, 500, size=8),
                               "mean": rng.normal(10, 3, size=8), "sd": rng.uniform(1, 4, size=8)})
+        # every finding publishes the same areas' counts, keyed so that the gate plans them
+        # together across the pack (the cross-table work a real pack of many steps needs)
+        linked = {"keys": Keys(counts={"n": {}})} if Keys is not None else {}
         tables = {
             "by_area": Table(one_way, {"area": "label", "n": "count", "share": "rate"},
-                             title="Cases by area", denominators={"share": "n"}),
+                             title="Cases by area", denominators={"share": "n"}, **linked),
             "by_area_group": Table(cross, {"area": "label", "group": "label", "n": "count"},
-                                   title="Cases by area and group"),
+                                   title="Cases by area and group", **linked),
             "summary": Table(stats, {"variable": "label", "n": "count", "mean": "statistic", "sd": "statistic"},
                              title="Summary statistics", denominators={"mean": "n", "sd": "n"}),
         }
