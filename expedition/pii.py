@@ -535,8 +535,8 @@ def _without_context(text: str, tokens: list[_Token], i: int) -> int | None:
     surname = tokens[j].text
     if not _capitalised(surname) or len(surname.rstrip(".")) < 2:
         return None
-    if _bare(first) in PLACE_WORDS and not _shaped_surname(surname):
-        return None  # "North Wall", "West Chase"; but "Brook McDonald" is a name
+    if _bare(first) in PLACE_WORDS and _bare(surname) in PLACE_WORDS and not _shaped_surname(surname):
+        return None  # "North Wall", "West Chase"; but "Brook McDonald", "Chase Abernathy" are names
     if first.isupper() and not surname.isupper():
         return None
     if _names_a_place(text, tokens, j):

@@ -78,6 +78,19 @@ def test_review_notes_and_transparency_facts_never_reach_the_pack(packable):
     assert "McDonald" not in manifest["review"][0]["note"]
 
 
+def resign(pack):
+    """Re-hash and re-sign an edited pack with the team's own key, so that only the content
+    checks stand between the edit and a reader."""
+    from expedition.manifest import SIGNATURE_FILE, file_hashes, sign_manifest
+    from expedition.signing import signing_key
+
+    manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = file_hashes(pack, exclude=("manifest.json", SIGNATURE_FILE))
+    data, signature = sign_manifest(manifest, signing_key(create=False))
+    (pack / "manifest.json").write_bytes(data)
+    (pack / SIGNATURE_FILE).write_bytes(signature)
+
+
 ISSUE_EXAMPLES = {
     "Seen by Mrs McDonald.": "person's name", "MR SMITH attended.": "person's name",
     "Sarah-Jane McDonald was seen.": "person's name", "Call 07700.900.123 now.": "UK phone number",
@@ -90,13 +103,9 @@ ISSUE_EXAMPLES = {
 def test_pack_verify_no_longer_passes_the_issues_examples(packable, text):
     """Each example, written into a finished pack's summary, makes `pack verify` fail with the
     kind, without repeating the value."""
-    from expedition.manifest import file_hashes, seal
-
     pack = build_pack(packable).path
     (pack / "summary.md").write_text(f"# Summary\n\n{text}\n", encoding="utf-8")
-    manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"] = file_hashes(pack, exclude=("manifest.json",))
-    (pack / "manifest.json").write_text(json.dumps(seal(manifest), indent=2), encoding="utf-8")
+    resign(pack)
     report = verify_pack(pack)
     problems = "\n".join(report.problems)
     assert f"summary.md: looks like personal data ({ISSUE_EXAMPLES[text]})" in problems
@@ -106,14 +115,10 @@ def test_pack_verify_no_longer_passes_the_issues_examples(packable, text):
 
 @pytest.mark.parametrize("label", ["SMITH, John", "Sarah-Jane McDonald", "McDonald"])
 def test_pack_verify_finds_a_label_that_is_a_name(packable, label):
-    from expedition.manifest import file_hashes, seal
-
     pack = build_pack(packable).path
     table = pack / "tables" / "by-district__counts.csv"
     quoted = f'"{label}"' if "," in label else label
     table.write_text(table.read_text(encoding="utf-8").replace("Basildon", quoted, 1), encoding="utf-8")
-    manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"] = file_hashes(pack, exclude=("manifest.json",))
-    (pack / "manifest.json").write_text(json.dumps(seal(manifest), indent=2), encoding="utf-8")
+    resign(pack)
     problems = verify_pack(pack).problems
     assert "tables/by-district__counts.csv: looks like personal data (person's name) on line 2" in problems
