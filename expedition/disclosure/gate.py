@@ -1004,7 +1004,9 @@ def _publish_table(state: TableState, rules: DisclosureConfig, hidden_keys: set[
         for i, flag in enumerate(mask):
             if flag and values[i] is not None:
                 note("derived: computed from a suppressed count", "derived", column, i)
-    hidden = {**derived, **state.hidden}
+    hidden = dict(derived)
+    for column, mask in state.hidden.items():  # a count can be derived too (a cumulative count)
+        hidden[column] = [a or b for a, b in zip(mask, derived[column])] if column in derived else mask
     updates = [
         pl.when(pl.Series(mask, dtype=pl.Boolean)).then(None).otherwise(pl.col(column)).alias(column)
         for column, mask in hidden.items()

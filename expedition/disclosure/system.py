@@ -111,6 +111,12 @@ class TableView:
         return cond
 
     def cell_key(self, column: str, row: int) -> Key:
+        if self.keys is None or column not in self.keys.counts:
+            # a count linked to nothing outside its table: every label tells its rows apart
+            cond = {c: values[row] for c, values in self.labels.items()}
+            cond[MEASURE] = f"{self.where}:{column}"
+            population = self.population + (f"/{self.keys.population}" if self.keys and self.keys.population else "")
+            return make_key(population, cond)
         cond = self.conditions(row)
         if self.keys is not None and column in self.keys.counts:
             own = dict(self.keys.counts[column])
@@ -176,8 +182,9 @@ def _line_equation(view: TableView, column: str, rows: list[int], dims: list[str
         return None  # repeated keys: the rows are not distinct categories
     population, conditions = parts[0]
     total = dict(conditions)
+    local = view.keys is None or column not in view.keys.counts
     for d in dims:
-        var = view.dim_variable(d, rows[0])
+        var = d if local else view.dim_variable(d, rows[0])
         if var is None:
             return None
         values = {norm_value(view.labels[d][r]) for r in rows}
