@@ -192,3 +192,19 @@ def test_a_planted_small_category_gets_no_estimate_and_no_count(small, seed):
     published = publish(found.with_(id="d", population="p"), CTX.disclosure)
     assert not any("rare" in h for h in published.headlines)
     assert attack([found.with_(id="d", population="p")], CTX.disclosure) == []
+
+
+@pytest.mark.parametrize("preset", ["acro", "dfe"])
+def test_presets_with_rounding_and_zeros_publish_nothing_the_auditor_can_pin(preset):
+    rules = DisclosureConfig(preset=preset)
+    data = synthetic(1200).with_columns(
+        pl.when(pl.int_range(pl.len()) < 23).then(None).otherwise(pl.col("y")).alias("y")
+    )
+    found = Drivers().run(data.lazy(), Drivers.parse_params({"outcome": "y", "variables": ["x1", "group"],
+                                                             "bootstrap": 20, "repeats": 1}),
+                          StepContext(seed=4, disclosure=rules)).with_(id="d", population="p")
+    assert attack([found], rules) == []
+    shown = publish(found, rules)
+    if rules.round_to:
+        assert shown.metrics["records"] % rules.round_to == 0
+        assert any(c.startswith(f"{25 if rules.round_to == 5 else 23} records with no value for y") for c in shown.caveats)

@@ -429,3 +429,41 @@ def test_sizes_in_sentences_follow_their_counts_into_suppression():
                           bootstrap=20))
     assert "Some records with no value for rereferred_12m are left out." in shown.caveats
     assert "Some records with no value" in shown.documents["model_card"]
+
+
+def test_suppressed_values_are_marked_in_the_figures_and_lines_stop_where_bands_are_hidden():
+    from expedition import disclosure
+    from expedition.steps._plot import Drawing
+    from expedition.steps.risk import draw_fairness, draw_gains
+
+    data = small_group_referrals(1600, 5, seed=2)
+    found = run(data, outcome="rereferred_12m", date="closure_date", features=STRUCTURED, text=[],
+                protected=["ethnicity"], models=["logistic"], bootstrap=20).with_(id="risk", population="p")
+    gated = disclosure.apply_detailed(found, RULES)
+    tables, hidden = gated.finding.tables, gated.suppressed
+    fair = tables["fairness"].frame
+    fig = draw_fairness(Drawing(found.figures["fairness"], tables, hidden, RULES))
+    marked = sum(p.get_hatch() == "///" for p in fig.axes[0].patches)
+    unknown = sum(1 for v in fair["selection_rate"].to_list() if v is None)
+    assert marked == unknown > 0
+    gains = tables["gains"].frame
+    mask = hidden.get("gains", {}).get("caught", [False] * gains.height)
+    fig = draw_gains(Drawing(found.figures["gains"], tables, hidden, RULES))
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    for method in gains["method"].unique(maintain_order=True).to_list():
+        rows = [i for i, m in enumerate(gains["method"].to_list()) if m == method]
+        shown = next((k for k, i in enumerate(rows) if mask[i]), len(rows))
+        assert len(lines[method].get_xdata()) == shown + 1  # from (0, 0) to the last band before a hidden one
+
+
+@pytest.mark.parametrize("preset", ["acro", "dfe"])
+def test_presets_with_rounding_and_zeros_publish_nothing_the_auditor_can_pin(preset):
+    rules = DisclosureConfig(preset=preset)
+    found = run(generate(1500, seed=9), StepContext(seed=1, disclosure=rules), outcome="rereferred_12m",
+                outcome_value="yes", date="closure_date", protected=["sex", "ethnicity"], models=["logistic"],
+                bootstrap=20, text=[]).with_(id="risk", population="p")
+    assert attack([found], rules) == []
+    shown = publish(found, rules)
+    if rules.round_to:
+        assert shown.metrics["test_records"] % rules.round_to == 0
+        assert f"Evaluation: {shown.metrics['test_records']:,} held-out records" in shown.documents["model_card"]

@@ -268,3 +268,37 @@ def test_a_planted_small_group_cannot_be_read_from_anything_published(small, gro
     assert published.tables["terms"].frame.filter(pl.col("group") == "Tiny").height == 0
     assert not any("Tiny" in h for h in published.headlines)
     assert published.tables["topic_prevalence"].frame.filter(pl.col("group") == "Tiny")["prevalence"].null_count() == 3
+
+
+def test_a_group_too_small_to_describe_is_drawn_as_suppressed_not_as_zero():
+    from expedition import disclosure
+    from expedition.steps._plot import Drawing
+    from expedition.steps.text import draw_topics
+
+    data = corpus({"ham": 300, "spam": 120, "Tiny": 4}, seed=5)
+    found = raw(data, text=["note"], outcome="label", topics=3, cv_folds=0).with_(id="t", population="p")
+    gated = disclosure.apply_detailed(found, RULES)
+    chart = found.figures["topic_prevalence"]
+    fig = draw_topics(Drawing(chart, gated.finding.tables, gated.suppressed, RULES))
+    ax = fig.axes[0]
+    hatched = [p for p in ax.patches if p.get_hatch() == "///"]
+    assert len(hatched) == 3  # one stub per topic for the small group
+    assert sum(t.get_text() == RULES.symbol for t in ax.texts) == 3
+    drawn = [p for p in ax.patches if p.get_hatch() is None]
+    assert all(p.get_height() > 0 for p in drawn)  # no zero-height bar stands for a hidden value
+
+
+@pytest.mark.parametrize("preset", ["acro", "nhs-digital", "opensafely", "dfe"])
+def test_every_preset_publishes_nothing_the_auditor_can_pin(preset, referrals):
+    rules = DisclosureConfig(preset=preset)
+    found = raw(referrals.head(1200), StepContext(seed=1, disclosure=rules), text=["referral_note"],
+                outcome="referral_source", topics=3, cv_folds=0).with_(id="t", population="p")
+    assert attack([found], rules) == []
+    published = publish(found, rules)
+    for table in published.tables.values():
+        for column, kind in table.kinds.items():
+            if kind == "count":
+                values = table.frame[column].drop_nulls().to_list()
+                assert all(v >= rules.min_count or (v == 0 and not rules.zeros_disclosive) for v in values)
+                if rules.round_to:
+                    assert all(v % rules.round_to == 0 for v in values)
