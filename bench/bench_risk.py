@@ -10,8 +10,9 @@ in a child process) and written to Parquet. Then, each in a fresh process:
 * risk: read the same file and run the full `risk` step as the example expedition configures it
   (temporal split with a 365-day gap, leakage check, redaction and TF-IDF text, logistic
   regression with its penalty chosen on a validation slice, gradient boosting, a simple rule and
-  the prevalence baseline, 200 bootstrap resamples, calibration, tiers, fairness, figures and
-  the model card).
+  the prevalence baseline, 200 bootstrap resamples, calibration, tiers, fairness), then publish
+  it as the runner does (the disclosure gate over every table, sentence and metric, the charts
+  drawn from the gated tables and the model card written).
 
 It prints the median time, the ratio to the baseline and the peak memory of each, the risk
 step's own stage timings, and whether the 100k run is within the two-minute target.
@@ -64,9 +65,13 @@ params = Risk.parse_params({
     "rule": "prior_referrals > 0",
 })
 finding = Risk().run(data, params, StepContext(seed=42, dataset="referrals", progress=progress))
-stages.append([round(time.perf_counter() - started, 2), "finished"])
+stages.append([round(time.perf_counter() - started, 2), "step finished"])
+# what the runner does next: the disclosure gate, the charts drawn and the model card written
+from expedition.testing import publish
+shown = publish(finding.with_(id="risk", population="referrals"))
+stages.append([round(time.perf_counter() - started, 2), "published (gated, drawn, model card)"])
 with open(sys.argv[2], "w") as handle:
-    json.dump({"stages": stages, "metrics": finding.metrics}, handle)
+    json.dump({"stages": stages, "metrics": shown.metrics}, handle)
 """
 
 

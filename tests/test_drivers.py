@@ -1,21 +1,35 @@
+"""The `drivers` step: planted drivers found, coefficients and Wald tests as statsmodels, clear
+errors; through the one gate, no estimate for a category too small to publish and no count of
+one in any sentence or metric."""
+
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from expedition.config import DisclosureConfig
 from expedition.errors import StepError
+from expedition.finding import Chart, Count, Sentence
 from expedition.steps import StepContext
 from expedition.steps.drivers import Drivers
+from expedition.testing import attack, publish
 
 CTX = StepContext(seed=4, disclosure=DisclosureConfig(min_count=10))
 
 
-def run(data: pl.DataFrame, **params):
+def raw(data: pl.DataFrame, **params):
+    """The finding as the step returns it, before the gate."""
     params.setdefault("bootstrap", 50)
     params.setdefault("repeats", 2)
     return Drivers().run(data.lazy(), Drivers.parse_params(params), CTX)
+
+
+def run(data: pl.DataFrame, **params):
+    """The finding as published: tables, sentences and figures through the gate."""
+    return publish(raw(data, **params).with_(id="drivers", population="p"), CTX.disclosure)
 
 
 def importance(finding) -> dict[str, dict]:
@@ -123,3 +137,74 @@ def test_perfect_separation_is_a_caveat_not_a_crash():
     finding = run(data, outcome="y", variables=["x1", "leak"])
     assert any("predicts the outcome" in c or "separation" in c for c in finding.caveats)
     assert importance(finding)["leak"]["rank"] == 1
+
+
+# --------------------------------------------------------------------------- the one gate
+
+
+def test_counts_are_in_slots_and_figures_are_declared():
+    data = synthetic(1500).with_columns(
+        pl.when(pl.int_range(pl.len()) < 40).then(None).otherwise(pl.col("y")).alias("y")
+    )
+    found = raw(data, outcome="y", variables=["x1", "x2", "group"])
+    assert isinstance(found.metrics["records"], Count) and found.metrics["records"].value == 1460
+    assert all(isinstance(h, Sentence) for h in found.headlines)
+    assert {type(f) for f in found.figures.values()} == {Chart}
+    published = publish(found.with_(id="d", population="p"), CTX.disclosure)
+    assert published.metrics["records"] == 1460 and published.metric_kinds["records"] == "count"
+    assert any(c.startswith("40 records with no value for y are left out") for c in published.caveats)
+    assert all(f.png.startswith(b"\x89PNG") for f in published.figures.values())
+
+
+def test_a_few_records_left_out_are_not_counted_in_words():
+    data = synthetic(1500).with_columns(
+        pl.when(pl.int_range(pl.len()) < 4).then(None).otherwise(pl.col("y")).alias("y")
+    )
+    published = run(data, outcome="y", variables=["x1", "group"])
+    assert "Some records with no value for y are left out." in published.caveats
+    assert not any(" 4 records" in c or c.startswith("4 ") for c in published.caveats)
+
+
+def test_a_sample_is_its_own_population_and_quoted_with_its_size():
+    published = run(synthetic(1200), outcome="y", variables=["x1", "group"], max_rows=600)
+    assert any("random sample of 600 of the 1,200 records" in c for c in published.caveats)
+    assert published.metrics["fitted_on"] == 600 and published.metrics["records"] == 1200
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 10_000))
+def test_a_planted_small_category_gets_no_estimate_and_no_count(small, seed):
+    """A category of fewer than ten records: the regression counts it with the most common one
+    (so it cannot stop the fit), no coefficient, sentence or metric describes it, and nothing
+    published pins a small count."""
+    rng = np.random.default_rng(seed)
+    data = synthetic(900, seed=seed % 50)
+    levels = data["group"].to_list()
+    for i in rng.choice(len(levels), small, replace=False):
+        levels[i] = "rare"
+    data = data.with_columns(pl.Series("group", levels))
+    found = raw(data, outcome="y", variables=["x1", "x2", "group"], bootstrap=20)
+    terms = found.tables["coefficients"].frame["term"].to_list()
+    assert not any("rare" in t for t in terms)
+    assert any("counted with their variable's most common category" in c and c.endswith(": group.")
+               for c in found.caveats if isinstance(c, str))
+    assert found.tables["coefficients"].frame.height > 0  # the lone records do not stop the fit
+    published = publish(found.with_(id="d", population="p"), CTX.disclosure)
+    assert not any("rare" in h for h in published.headlines)
+    assert attack([found.with_(id="d", population="p")], CTX.disclosure) == []
+
+
+@pytest.mark.parametrize("preset", ["acro", "dfe"])
+def test_presets_with_rounding_and_zeros_publish_nothing_the_auditor_can_pin(preset):
+    rules = DisclosureConfig(preset=preset)
+    data = synthetic(1200).with_columns(
+        pl.when(pl.int_range(pl.len()) < 23).then(None).otherwise(pl.col("y")).alias("y")
+    )
+    found = Drivers().run(data.lazy(), Drivers.parse_params({"outcome": "y", "variables": ["x1", "group"],
+                                                             "bootstrap": 20, "repeats": 1}),
+                          StepContext(seed=4, disclosure=rules)).with_(id="d", population="p")
+    assert attack([found], rules) == []
+    shown = publish(found, rules)
+    if rules.round_to:
+        assert shown.metrics["records"] % rules.round_to == 0
+        assert any(c.startswith(f"{25 if rules.round_to == 5 else 23} records with no value for y") for c in shown.caveats)

@@ -1,20 +1,26 @@
 """The `risk` step: it finds planted signal, not noise; flags leakage; shows planted disparity;
-stays within disclosure rules; and fails clearly on bad input."""
+fails clearly on bad input; and through the one gate, keys every count of held-out records so a
+small protected group is suppressed everywhere (tables, headlines, model card) while large
+groups keep their numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from expedition.config import DisclosureConfig
-from expedition.disclosure import apply
 from expedition.errors import StepError
 from expedition.examples.referrals import generate
+from expedition.finding import Chart, Count, Document, Sentence
 from expedition.steps import StepContext
 from expedition.steps.risk import Risk
+from expedition.testing import attack, publish
 
-CTX = StepContext(seed=7, dataset="referrals", disclosure=DisclosureConfig(min_count=10))
+RULES = DisclosureConfig(min_count=10)
+CTX = StepContext(seed=7, dataset="referrals", disclosure=RULES)
 STRUCTURED = ["district", "referral_source", "age", "prior_referrals", "closure_reason"]
 
 
@@ -42,7 +48,23 @@ def example(referrals):
 
 
 def run(data, ctx=CTX, **params):
+    """The finding as the step returns it, before the gate (the checks on exact numbers)."""
     return Risk().run(data.lazy(), Risk.parse_params(params), ctx)
+
+
+def words(items) -> list[str]:
+    """Caveats or headlines as text to search: a sentence with slots by its template."""
+    return [item if isinstance(item, str) else item.template for item in items]
+
+
+def published(finding, rules=RULES):
+    """The finding as a reader sees it: through the gate, charts drawn, the model card written."""
+    return publish(finding.with_(id="risk", population="referrals"), rules)
+
+
+@pytest.fixture(scope="module")
+def shown(example):
+    return published(example)
 
 
 def test_the_model_finds_the_planted_signal(example):
@@ -58,7 +80,8 @@ def test_the_model_finds_the_planted_signal(example):
         "baseline: overall rate",
     ]
     assert perf.filter(pl.col("method") == "baseline: overall rate")["auc"][0] == 0.5
-    assert any("ranks a case with rereferred_12m = yes above one without" in h for h in example.headlines)
+    headlines = published(example).headlines
+    assert any("ranks a case with rereferred_12m = yes above one without" in h for h in headlines)
 
 
 def test_the_planted_leak_is_flagged_and_left_out(example):
@@ -67,7 +90,7 @@ def test_the_planted_leak_is_flagged_and_left_out(example):
     assert leak["used"] == "no" and leak["single_feature_auc"] > 0.9
     assert "almost perfectly" in leak["check"]
     assert features.filter(pl.col("feature") == "prior_referrals")["used"][0] == "yes"
-    assert any(c.startswith("Leakage check: contacts_after_closure") for c in example.caveats)
+    assert any(c.startswith("Leakage check: contacts_after_closure") for c in words(example.caveats))
     assert "contacts_after_closure" not in example.artifacts["model"].spec.structured
 
 
@@ -82,7 +105,7 @@ def test_keeping_the_leak_would_have_inflated_the_auc(referrals):
         keep_leaky=True,
     )
     assert finding.metrics["auc"] > 0.95
-    assert any("not to be trusted" in c for c in finding.caveats)
+    assert any("not to be trusted" in c for c in words(finding.caveats))
 
 
 def test_a_feature_dated_after_the_prediction_point_is_flagged(referrals):
@@ -113,8 +136,9 @@ def test_pure_noise_gives_an_auc_near_one_half():
     metrics = finding.metrics
     assert abs(metrics["auc"] - 0.5) < 0.06
     assert metrics["auc_low"] < 0.5 < metrics["auc_high"]
-    assert "does no better than chance" in finding.headlines[0]
-    assert any("split is random" in c for c in finding.caveats)
+    shown = published(finding)
+    assert "does no better than chance" in shown.headlines[0]
+    assert any("split is random" in c for c in shown.caveats)
 
 
 def test_the_planted_disability_disparity_shows_in_the_fairness_table():
@@ -135,43 +159,56 @@ def test_the_planted_disability_disparity_shows_in_the_fairness_table():
     assert yes["observed_rate"] / no["observed_rate"] > 1.2
     # disability is not a model input, so the model under-predicts for the group
     assert yes["observed_to_predicted"] > 1.15 > no["observed_to_predicted"]
-    assert any(h.startswith("Fairness, disability: group Yes") for h in finding.headlines)
+    shown = published(finding)
+    line = next(h for h in shown.headlines if h.startswith("Fairness, disability: group Yes"))
+    assert "has an observed rate of" in line  # both groups are large: their numbers are quoted
     assert "disability" not in finding.artifacts["model"].spec.structured
 
 
-def test_tables_are_consistent_and_pass_the_disclosure_gate(example):
-    test_records = example.metrics["test_records"]
+def test_tables_are_consistent_and_pass_the_disclosure_gate(example, shown):
+    test_records = example.metrics["test_records"].value
+    assert example.tables["held_out"].frame["records"][0] == test_records
     assert example.tables["tiers"].frame["n"].sum() == test_records
     assert example.tables["calibration"].frame["n"].sum() == test_records
-    cap = example.tables["capacity"].frame
-    row = cap.filter((pl.col("method") == "logistic regression") & (pl.col("capacity") == "top 10%")).row(0, named=True)
-    assert row["reviewed"] == int(np.ceil(0.1 * test_records))
-    assert row["precision"] == pytest.approx(row["caught"] / row["reviewed"])
-    gains = example.tables["gains"].frame.filter(pl.col("method") == "logistic regression")
-    assert gains["caught"].to_list() == sorted(gains["caught"].to_list())
-    safe, _ = apply(example, CTX.disclosure)
-    for name, table in safe.tables.items():
+    gains = example.tables["gains"].frame
+    for method in gains["method"].unique():
+        part = gains.filter(pl.col("method") == method)
+        assert part["reviewed"].sum() == test_records
+        assert part["caught"].sum() == example.tables["held_out"].frame["with_outcome"][0]
+    # the capacity's figures are the sums of its bands, which are the gains table's bands
+    cap = example.tables["capacity"].frame.filter(
+        (pl.col("method") == "logistic regression") & (pl.col("capacity") == "top 10%")
+    )
+    assert cap["in_band_reviewed"].sum() == int(np.ceil(0.1 * test_records))
+    last = cap.row(cap.height - 1, named=True)
+    assert last["precision"] == pytest.approx(cap["in_band_caught"].sum() / cap["in_band_reviewed"].sum())
+    fair = example.tables["fairness"].frame
+    first = gains.filter(pl.col("method") == "logistic regression").row(0, named=True)
+    for characteristic in fair["characteristic"].unique():
+        part = fair.filter(pl.col("characteristic") == characteristic)
+        assert (part["flagged"].sum(), part["caught"].sum()) == (first["reviewed"], first["caught"])
+    for name, table in shown.tables.items():
         for column, kind in table.kinds.items():
             if kind == "count":
                 values = table.frame[column].drop_nulls().to_list()
                 assert all(v == 0 or v >= 10 for v in values), (name, column)
-    fair = safe.tables["fairness"].frame
-    small = fair.filter(pl.col("note").str.contains("too small to judge"))
+    small = shown.tables["fairness"].frame.filter(pl.col("note").str.contains("too small to judge"))
     assert small["selection_rate"].is_null().all() and small["n"].is_null().all()
 
 
-def test_no_note_or_personal_data_reaches_the_finding(example, referrals):
+def test_no_note_or_personal_data_reaches_the_finding(shown, referrals):
     text = " ".join(
-        [*example.headlines, *example.caveats, *example.documents.values()]
-        + [str(v) for t in example.tables.values() for c in t.frame.columns for v in t.frame[c].to_list()]
+        [*shown.headlines, *shown.caveats, *shown.documents.values()]
+        + [str(v) for t in shown.tables.values() for c in t.frame.columns for v in t.frame[c].to_list()]
     )
     assert "07700" not in text and "Ms Smith" not in text
     notes = referrals["referral_note"].to_list()[:200]
     assert not any(note in text for note in notes)
 
 
-def test_the_model_card_has_every_section(example):
-    card = example.documents["model_card"]
+def test_the_model_card_has_every_section(example, shown):
+    assert isinstance(example.documents["model_card"], Document)
+    card = shown.documents["model_card"]
     for heading in (
         "## Model details",
         "## Intended use",
@@ -186,6 +223,9 @@ def test_the_model_card_has_every_section(example):
         assert heading in card
     assert "automated decision" in card.lower()
     assert "too small to judge" in card
+    n_train, n_test = (example.metrics[k].value for k in ("train_records", "test_records"))
+    assert f"Training: {n_train:,} records" in card and f"Evaluation: {n_test:,} held-out records" in card
+    assert "| top 10% |" in card
 
 
 def test_the_saved_model_reproduces_the_scores_and_records_its_making(example, referrals):
@@ -204,7 +244,7 @@ def test_same_seed_same_tables(referrals):
     a, b = run(referrals, **params), run(referrals, **params)
     for name in a.tables:
         assert a.tables[name].frame.equals(b.tables[name].frame), name
-    assert a.documents == b.documents
+    assert published(a).documents == published(b).documents
 
 
 def test_roles_from_the_data_contract_are_used_when_parameters_are_absent(referrals):
@@ -245,14 +285,14 @@ def test_an_all_missing_protected_characteristic_is_a_caveat(referrals):
         data, outcome="rereferred_12m", features=STRUCTURED, text=[], protected=["sex", "disability"],
         models=["logistic"], bootstrap=20,
     )
-    assert any("sex is missing for every held-out record" in c for c in finding.caveats)
+    assert any("sex is missing for every held-out record" in c for c in words(finding.caveats))
     assert finding.tables["fairness"].frame["characteristic"].unique().to_list() == ["disability"]
 
 
 def test_an_empty_text_column_is_left_out_with_a_caveat(referrals):
     data = referrals.with_columns(pl.lit("").alias("referral_note"))
     finding = run(data, outcome="rereferred_12m", features=STRUCTURED, text=["referral_note"], bootstrap=20)
-    assert any("referral_note is empty" in c for c in finding.caveats)
+    assert any("referral_note is empty" in c for c in words(finding.caveats))
     assert finding.artifacts["model"].spec.text == []
 
 
@@ -268,7 +308,7 @@ def test_text_with_no_common_terms_falls_back_with_a_caveat():
         }
     )
     finding = run(data, outcome="y", features=["x"], text=["note"], bootstrap=20)
-    assert any("so the model uses no text" in c for c in finding.caveats)
+    assert any("so the model uses no text" in c for c in words(finding.caveats))
     assert finding.artifacts["model"].spec.text == []
 
 
@@ -277,7 +317,7 @@ def test_a_one_valued_feature_is_left_out(referrals):
     finding = run(data, outcome="rereferred_12m", features=[*STRUCTURED, "county"], text=[], models=["logistic"], bootstrap=20)
     row = finding.tables["features"].frame.filter(pl.col("feature") == "county").row(0, named=True)
     assert row["used"] == "no" and row["check"] == "has a single value"
-    assert any("county (has a single value)" in c for c in finding.caveats)
+    assert any("county (has a single value)" in c for c in words(finding.caveats))
 
 
 def test_more_inputs_than_records_is_a_caveat_and_too_few_records_an_error():
@@ -287,7 +327,7 @@ def test_more_inputs_than_records_is_a_caveat_and_too_few_records_an_error():
         pl.Series("y", rng.choice(["yes", "no"], n, p=[0.4, 0.6]))
     )
     finding = run(wide, outcome="y", text=[], models=["logistic"], bootstrap=20)
-    assert any("more inputs (" in c for c in finding.caveats)
+    assert any("more inputs (" in c for c in words(finding.caveats))
     with pytest.raises(StepError, match="at least 10 .* of each are needed"):
         run(wide.head(40), outcome="y", text=[], models=["logistic"])
 
@@ -301,3 +341,129 @@ def test_unreadable_rules_and_unknown_columns_are_clear_errors(referrals):
         run(referrals, text=[])
     with pytest.raises(StepError, match="tier cuts must be increasing"):
         Risk.parse_params({"tier_cuts": [0.9, 0.7]})
+
+
+# --------------------------------------------------------------------------- the one gate
+
+
+def test_counts_sit_in_slots_and_figures_are_declared(example, shown):
+    assert isinstance(example.metrics["test_records"], Count) and example.metrics["test_records"].population == "test"
+    assert isinstance(example.metrics["train_records"], Count) and example.metrics["train_records"].population == "train"
+    assert isinstance(example.headlines[0], Sentence)
+    assert {type(f) for f in example.figures.values()} == {Chart}
+    assert set(shown.figures) == {"performance", "gains", "calibration", "fairness"}
+    assert all(f.png.startswith(b"\x89PNG") for f in shown.figures.values())
+    assert shown.metrics["test_records"] == example.metrics["test_records"].value
+    assert shown.metric_kinds["test_records"] == "count"
+
+
+def small_group_referrals(n: int, small: int, seed: int) -> pl.DataFrame:
+    """Referrals with a protected group of *small* records, all closed in the test period."""
+    data = generate(n, seed=seed).sort("closure_date")
+    ethnicity = data["ethnicity"].to_list()
+    for i in range(n - small, n):
+        ethnicity[i] = "Traveller"
+    return data.with_columns(pl.Series("ethnicity", ethnicity))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 9), st.integers(0, 1_000))
+def test_a_planted_small_protected_group_cannot_be_read_from_anything_published(small, seed):
+    """A protected group of fewer than ten held-out records: no table cell, sentence, metric
+    or model-card number publishes its counts or a rate resting on them, and the auditor
+    cannot pin any suppressed count from everything the finding publishes."""
+    data = small_group_referrals(1600, small, seed)
+    found = run(data, outcome="rereferred_12m", date="closure_date", features=STRUCTURED, text=[],
+                protected=["ethnicity", "sex"], models=["logistic"], bootstrap=20).with_(id="risk", population="p")
+    assert attack([found], RULES) == []
+    shown = publish(found, RULES)
+    row = shown.tables["fairness"].frame.filter(pl.col("group") == "Traveller").row(0, named=True)
+    for column in ("n", "positives", "flagged", "caught"):
+        assert row[column] in (None, 0), column  # suppressed, or a zero (not disclosive under these rules)
+    for column in ("selection_rate", "tpr", "fpr", "precision", "observed_rate", "mean_predicted", "auc"):
+        assert row[column] is None, column
+    assert not any("Traveller" in h for h in shown.headlines)
+    card_rows = [line for line in shown.documents["model_card"].splitlines() if "| Traveller |" in line]
+    assert card_rows and all(cell.strip() in {"c", "—", "Traveller", "ethnicity"} or "too small" in cell
+                             for cell in card_rows[0].strip("|").split("|"))
+
+
+def test_a_small_protected_group_costs_nothing_outside_its_own_table():
+    """Proportionate, not destructive: a protected group of four held-out records changes no
+    suppression in the tables that do not split by it, and in the fairness table costs each
+    column at most one other group's cell (the one that stops its count being worked out from
+    the total)."""
+    base = generate(3000, seed=3).sort("closure_date")
+    planted = base.with_columns(
+        pl.when(pl.int_range(pl.len()) >= 2996).then(pl.lit("Traveller")).otherwise(pl.col("ethnicity")).alias("ethnicity")
+    )
+    params = dict(outcome="rereferred_12m", date="closure_date", features=STRUCTURED, text=[],
+                  protected=["ethnicity"], models=["logistic"], bootstrap=20)
+    from expedition import disclosure
+
+    with_small, without = (
+        disclosure.apply_detailed(run(d, **params).with_(id="risk", population="p"), RULES) for d in (planted, base)
+    )
+    for name in ("held_out", "gains", "capacity", "calibration", "tiers"):
+        assert with_small.suppressed.get(name, {}) == without.suppressed.get(name, {}), name
+    fair = with_small.finding.tables["fairness"].frame
+    small = fair["group"].to_list().index("Traveller")
+    hidden = with_small.suppressed["fairness"]
+    before = without.suppressed.get("fairness", {})
+    for column in ("n", "positives", "flagged", "caught"):
+        mask = hidden.get(column, [False] * fair.height)
+        others = [g for i, g in enumerate(fair["group"].to_list()) if mask[i] and i != small]
+        old = [g for i, g in enumerate(without.finding.tables["fairness"].frame["group"].to_list())
+               if before.get(column, [False] * 99)[i]]
+        assert len(set(others) - set(old)) <= 1, (column, others, old)
+    assert attack([run(planted, **params).with_(id="risk", population="p")], RULES) == []
+
+
+def test_sizes_in_sentences_follow_their_counts_into_suppression():
+    """Records left out for a missing outcome are counted in a sentence only when there are
+    enough of them; a handful is said without its number."""
+    data = generate(1500, seed=4).with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("rereferred_12m")).alias("rereferred_12m")
+    )
+    shown = published(run(data, outcome="rereferred_12m", features=STRUCTURED, text=[], models=["logistic"],
+                          bootstrap=20))
+    assert "Some records with no value for rereferred_12m are left out." in shown.caveats
+    assert "Some records with no value" in shown.documents["model_card"]
+
+
+def test_suppressed_values_are_marked_in_the_figures_and_lines_stop_where_bands_are_hidden():
+    from expedition import disclosure
+    from expedition.steps._plot import Drawing
+    from expedition.steps.risk import draw_fairness, draw_gains
+
+    data = small_group_referrals(1600, 5, seed=2)
+    found = run(data, outcome="rereferred_12m", date="closure_date", features=STRUCTURED, text=[],
+                protected=["ethnicity"], models=["logistic"], bootstrap=20).with_(id="risk", population="p")
+    gated = disclosure.apply_detailed(found, RULES)
+    tables, hidden = gated.finding.tables, gated.suppressed
+    fair = tables["fairness"].frame
+    fig = draw_fairness(Drawing(found.figures["fairness"], tables, hidden, RULES))
+    marked = sum(p.get_hatch() == "///" for p in fig.axes[0].patches)
+    unknown = sum(1 for v in fair["selection_rate"].to_list() if v is None)
+    assert marked == unknown > 0
+    gains = tables["gains"].frame
+    mask = hidden.get("gains", {}).get("caught", [False] * gains.height)
+    fig = draw_gains(Drawing(found.figures["gains"], tables, hidden, RULES))
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    for method in gains["method"].unique(maintain_order=True).to_list():
+        rows = [i for i, m in enumerate(gains["method"].to_list()) if m == method]
+        shown = next((k for k, i in enumerate(rows) if mask[i]), len(rows))
+        assert len(lines[method].get_xdata()) == shown + 1  # from (0, 0) to the last band before a hidden one
+
+
+@pytest.mark.parametrize("preset", ["acro", "dfe"])
+def test_presets_with_rounding_and_zeros_publish_nothing_the_auditor_can_pin(preset):
+    rules = DisclosureConfig(preset=preset)
+    found = run(generate(1500, seed=9), StepContext(seed=1, disclosure=rules), outcome="rereferred_12m",
+                outcome_value="yes", date="closure_date", protected=["sex", "ethnicity"], models=["logistic"],
+                bootstrap=20, text=[]).with_(id="risk", population="p")
+    assert attack([found], rules) == []
+    shown = publish(found, rules)
+    if rules.round_to:
+        assert shown.metrics["test_records"] % rules.round_to == 0
+        assert f"Evaluation: {shown.metrics['test_records']:,} held-out records" in shown.documents["model_card"]

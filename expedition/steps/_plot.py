@@ -244,3 +244,21 @@ def _cached_draw(chart: Any, finding: Any, suppressed: dict[str, Any], rules: An
     if figure.svg is not None:
         atomic_write_bytes(svg, figure.svg)
     return figure
+
+
+def mark_suppressed_bars(ax: Any, positions: list[float], width: float, *, horizontal: bool = False,
+                         symbol: str = "c") -> None:
+    """`mark_suppressed` for grouped bars: a hatched stub of the bars' own *width* (drawn after
+    the axis limits are set by the bars), with the symbol above it."""
+    if not positions:
+        return
+    lo, hi = (ax.get_xlim() if horizontal else ax.get_ylim())
+    stub = max((hi - lo) * 0.04, 1e-9)
+    kwargs = {"color": SUPPRESSED_COLOUR, "hatch": "///", "edgecolor": "#8c8c8c", "linewidth": 0.5}
+    for p in positions:
+        if horizontal:
+            ax.barh([p], [stub], left=lo, height=width, **kwargs)
+            ax.text(lo + stub * 1.3, p, symbol, va="center", ha="left", fontsize=7, color="#555555")
+        else:
+            ax.bar([p], [stub], bottom=lo, width=width, **kwargs)
+            ax.text(p, lo + stub * 1.3, symbol, va="bottom", ha="center", fontsize=7, color="#555555")

@@ -10,11 +10,21 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
-from expedition.steps import Step, StepContext, StepParams, require_columns
+from expedition.steps import (
+    RECORDED,
+    Chart,
+    Count,
+    Finding,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    require_columns,
+    say,
+)
 from expedition.steps._columns import categorical_expr, choose_variables, no_rows, top_levels
-from expedition.steps._plot import PALETTE, new_figure, to_figure
-from expedition.steps._text import fmt_num, fmt_p, fmt_pct, join_names, method_text
+from expedition.steps._plot import PALETTE, Drawing, drawing, new_figure
+from expedition.steps._text import fmt_num, fmt_p, fmt_pct, join_names
 
 
 class DriversParams(StepParams):
@@ -79,7 +89,9 @@ class Drivers(Step):
     intervals; p-values are also given adjusted by Holm's method across the terms. Whether a
     variable is associated with the outcome at all, given the others, is judged by a Wald test of
     all its terms together (chi-square; F for a linear model), Holm-adjusted across the variables.
-    Missing numbers take the median in the regression.
+    Missing numbers take the median in the regression. A category with fewer records than the
+    disclosure threshold gets no coefficient of its own: the regression counts it with its
+    variable's most common category, as an estimate for so few records would describe them.
 
     These are associations in observational data, not effects of changing a variable: a driver
     may stand in for something not measured.
@@ -87,7 +99,7 @@ class Drivers(Step):
 
     name = "drivers"
     summary = "Key-driver analysis: which variables are associated with an outcome, with intervals."
-    version = "1"
+    version = "2"
     Params = DriversParams
     outputs = {
         "importance": "permutation importance of each variable on held-out records, with a "
@@ -108,6 +120,13 @@ class Drivers(Step):
         )
         return frame.lazy(), {"outcome": "rereferred_12m", "outcome_value": "yes", "bootstrap": 20, "repeats": 2}
 
+    @classmethod
+    def recode_columns(cls, params: DriversParams, columns: list[str]) -> list[str]:
+        """The candidate drivers named (their rare categories are combined before the step
+        runs); the step groups a variable's rare categories itself when none are named."""
+        skip = {params.outcome, *params.exclude}
+        return [c for c in params.variables or [] if c in columns and c not in skip]
+
     def run(self, frame: Any, params: DriversParams, ctx: StepContext) -> Finding:
         import numpy as np
         import polars as pl
@@ -127,7 +146,10 @@ class Drivers(Step):
                 f"step '{self.name}': no column can be used as a driver of {params.outcome!r}",
                 "name the candidate drivers with variables: [...]; " + " ".join(chosen.caveats),
             )
-        caveats = list(chosen.caveats)
+        # counts of records go in slots: the shared chooser's caveat about non-finite numbers
+        # quotes one as text, so it is said again here with the count in a slot
+        caveats: list[Any] = [c for c in chosen.caveats if "infinite or not-a-number" not in c]
+        caveats += _nonfinite_caveats(lazy, chosen.numeric)
         rare = max(10, ctx.min_count)
         levels = {c: top_levels(lazy, c, params.max_categories - 1, min_count=rare) for c in chosen.categorical}
         merged = [c for c in chosen.categorical if len(levels[c]) < chosen.levels.get(c, 0)]
@@ -145,7 +167,11 @@ class Drivers(Step):
         y, kind, label = _outcome(data["__outcome__"], params)
         known = ~np.isnan(y)
         if (~known).sum():
-            caveats.append(f"{int((~known).sum()):,} records with no value for {params.outcome} are left out.")
+            caveats.append(say(
+                "{n} records with no value for {outcome} are left out.",
+                n=Count(int((~known).sum()), {params.outcome: None}), outcome=params.outcome,
+                fallback=say("Some records with no value for {outcome} are left out.", outcome=params.outcome),
+            ))
         data = data.filter(pl.Series(known))
         y = y[known]
         n_all = len(y)
@@ -175,19 +201,27 @@ class Drivers(Step):
             )
 
         rng = np.random.default_rng(ctx.seed)
+        # the records analysed: those with the outcome recorded (a random sample of them when
+        # there are more than max_rows, a population of its own)
+        analysed = {params.outcome: RECORDED}
+        records = Count(n_all, analysed)
+        fitted_on, population = records, ""
         if n_all > params.max_rows:
             rows = np.sort(rng.choice(n_all, size=params.max_rows, replace=False))
             data, y = data[rows], y[rows]
-            caveats.append(
-                f"The models were fitted on a random sample of {params.max_rows:,} of the "
-                f"{n_all:,} records."
-            )
+            population = "sample"
+            fitted_on = Count(params.max_rows, analysed, population)
+            caveats.append(say(
+                "The models were fitted on a random sample of {k} of the {n} records.",
+                k=fitted_on, n=records,
+                fallback="The models were fitted on a random sample of the records.",
+            ))
         design = _design(data, chosen.numeric, chosen.categorical, y)
 
         ctx.report(0.2, "fitting the importance model")
         importance, performance = _importance(design, kind, params, ctx)
         ctx.report(0.75, "fitting the regression")
-        coefficients, tests, coef_caveats = _regression(design, kind)
+        coefficients, tests, coef_caveats = _regression(design, kind, ctx.min_count)
         caveats.extend(coef_caveats)
         _attach_tests(importance, tests)
 
@@ -204,20 +238,42 @@ class Drivers(Step):
             "Permutation importance shares credit between related variables: when two variables "
             "carry the same information, each can look less important than it is."
         )
-        ctx.report(0.92, "drawing figures")
-        figures: dict[str, Figure] = {}
+        figures: dict[str, Chart] = {}
         if importance_table.frame.height:
-            figures["importance"] = _draw_importance(importance_table.frame, params.outcome)
+            figures["importance"] = Chart(
+                f"Permutation importance for {params.outcome}, with 95% intervals",
+                "drivers.importance",
+                "importance",
+                alt="Horizontal bars of how much the held-out prediction error rises when each variable is "
+                "shuffled, with 95% bootstrap intervals; orange bars mark variables whose association "
+                "with the outcome is significant in the regression after adjustment.",
+                options={"outcome": params.outcome},
+            )
         if coef_table.frame.height:
-            figures["coefficients"] = _draw_coefficients(coef_table.frame, kind, params.outcome)
+            figures["coefficients"] = Chart(
+                f"Regression coefficients for {params.outcome}, with 95% confidence intervals",
+                "drivers.coefficients",
+                "coefficients",
+                alt="Dot-and-whisker plot of each regression term with its 95% confidence interval; orange "
+                "marks terms whose Holm-adjusted p-value is below 0.05; the dashed line marks no association.",
+                options={"outcome": params.outcome, "kind": kind},
+            )
 
-        metrics = {"records": float(n_all), "fitted_on": float(len(y)), **{k: v for k, v in performance.items() if isinstance(v, float)}}
+        # the importance model's random split: subsets named by how they were drawn
+        held_out, trained_on = (int(performance.pop(k)) for k in ("held_out", "trained_on"))
+        split = f"split {params.test_size:g}" + (f" of a sample of {params.max_rows}" if population else "")
+        metrics: dict[str, Any] = {
+            "records": records,
+            "fitted_on": fitted_on,
+            "held_out": Count(held_out, population=f"held out, {split}"),
+            "trained_on": Count(trained_on, population=f"trained on, {split}"),
+            **{k: v for k, v in performance.items() if isinstance(v, float)},
+        }
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
             title=f"What is associated with {params.outcome}",
             headlines=headlines,
-            method=method_text(self),
             tables={"importance": importance_table, "coefficients": coef_table, "model": model_table},
             figures=figures,
             metrics=metrics,
@@ -405,7 +461,12 @@ def _attach_tests(importance: list[dict[str, Any]], tests: dict[str, dict[str, f
 # --------------------------------------------------------------------------- regression
 
 
-def _regression(design: Design, kind: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], list[str]]:
+def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], list[str]]:
+    """Logistic or linear regression on the standardised numbers and the categories' indicators.
+
+    A category with fewer than *min_count* records gets no indicator of its own: it is counted
+    with its variable's most common category, so no estimate rests on (or describes) so few
+    records, and a lone record cannot separate the outcome and stop the fit converging."""
     import numpy as np
     import statsmodels.api as sm
     from statsmodels.stats.multitest import multipletests
@@ -413,6 +474,7 @@ def _regression(design: Design, kind: str) -> tuple[list[dict[str, Any]], dict[s
 
     caveats: list[str] = []
     columns, terms = [], []
+    folded: dict[str, None] = {}
     n_numeric = len(design.numeric)
     for j, name in enumerate(design.numeric):
         values = design.x[:, j]
@@ -438,10 +500,18 @@ def _regression(design: Design, kind: str) -> tuple[list[dict[str, Any]], dict[s
         for level, count in enumerate(counts):
             if level == reference or count == 0:
                 continue
+            if count < min_count:
+                folded.setdefault(name, None)
+                continue
             columns.append((codes == level).astype(float))
             terms.append({"variable": name, "term": f"{names[level]} vs {names[reference]}", "sd": math.nan})
+    if folded:
+        caveats.append(
+            f"In the regression, categories with fewer than {min_count} records are counted with their "
+            "variable's most common category (no estimate rests on so few records): " + join_names(list(folded)) + "."
+        )
     if not columns:
-        return [], {}, ["No variable could enter the regression."]
+        return [], {}, [*caveats, "No variable could enter the regression."]
     x = np.column_stack(columns)
     # drop terms that are exact combinations of earlier ones (they have no separate coefficient)
     keep = _independent_columns(x)
@@ -594,22 +664,27 @@ def _model_table(performance: dict[str, Any], kind: str) -> Table:
 # --------------------------------------------------------------------------- headlines
 
 
-def _headlines(importance, coefficients, performance, kind, outcome, label, n) -> list[str]:
-    lines = []
+def _headlines(importance, coefficients, performance, kind, outcome, label, n) -> list[Any]:
+    """The headlines: statistics of the whole sample in the text, variable names and labels in
+    slots (a name holding a brace cannot break a template)."""
+    lines: list[Any] = []
     if kind == "binary":
         auc = performance["auc"]
         strength = "well" if auc >= 0.8 else "moderately" if auc >= 0.7 else "weakly"
-        lines.append(
-            f"Together the variables predict {outcome} = {label} {strength} on held-out records "
+        lines.append(say(
+            "Together the variables predict {outcome} = {label} " + strength + " on held-out records "
             f"(AUC {fmt_num(auc, 2)}, 95% CI {fmt_num(performance['auc_low'], 2)} to "
-            f"{fmt_num(performance['auc_high'], 2)}; 0.5 is chance)."
-        )
+            f"{fmt_num(performance['auc_high'], 2)}; 0.5 is chance).",
+            outcome=outcome, label=str(label),
+        ))
     else:
-        lines.append(
+        lines.append(say(
             f"Together the variables explain {fmt_pct(max(performance['r2'], 0.0), 0)} of the "
-            f"variation in {outcome} on held-out records (R-squared {fmt_num(performance['r2'], 2)}, "
-            f"95% CI {fmt_num(performance['r2_low'], 2)} to {fmt_num(performance['r2_high'], 2)})."
-        )
+            "variation in {outcome} on held-out records "
+            f"(R-squared {fmt_num(performance['r2'], 2)}, 95% CI {fmt_num(performance['r2_low'], 2)} "
+            f"to {fmt_num(performance['r2_high'], 2)}).",
+            outcome=outcome,
+        ))
     clear = [r for r in importance if r["associated"] == "yes"]
     unclear = [r["variable"] for r in importance if r["associated"] == "no"]
     by_variable: dict[str, list[dict[str, Any]]] = {}
@@ -619,74 +694,104 @@ def _headlines(importance, coefficients, performance, kind, outcome, label, n) -
     for row in clear[:6]:
         test = f"adjusted {fmt_p(row['p_adjusted'])}" if row.get("p_adjusted") is not None else ""
         interval = f"95% interval {fmt_num(row['ci_low'], 2)}% to {fmt_num(row['ci_high'], 2)}%"
-        importance = f"{fmt_num(row['importance'], 2)}%"
-        direction = _direction(by_variable.get(row["variable"], []), kind, outcome, label)
+        importance_text = f"{fmt_num(row['importance'], 2)}%"
+        direction, slots = _direction(by_variable.get(row["variable"], []), kind, outcome, label)
+        slots = {**slots, "variable": row["variable"], "outcome": outcome}
         if math.isfinite(row["ci_low"]) and row["ci_low"] > 0:
             lead = "the strongest driver" if strongest else "a driver"
             strongest = False
-            sentence = (
-                f"{row['variable']} is {lead} associated with {outcome}: shuffling it raises the "
-                f"held-out prediction error by {importance} ({interval}{'; ' + test if test else ''})"
+            template = (
+                "{variable} is " + lead + " associated with {outcome}: shuffling it raises the "
+                f"held-out prediction error by {importance_text} ({interval}{'; ' + test if test else ''})"
             )
-            lines.append(sentence + (f"; {direction}" if direction else "") + ".")
+            lines.append(say(template + (f"; {direction}" if direction else "") + ".", **slots))
         else:
-            sentence = (
-                f"{row['variable']} is associated with {outcome} once the other variables are "
-                f"allowed for ({test or 'its importance interval is above zero'})"
+            template = (
+                "{variable} is associated with {outcome} once the other variables are allowed for "
+                f"({test or 'its importance interval is above zero'})"
             )
-            lines.append(
-                sentence + (f": {direction}" if direction else "")
-                + f"; the prediction model's dependence on it is unclear (importance {importance}, {interval})."
-            )
+            lines.append(say(
+                template + (f": {direction}" if direction else "")
+                + f"; the prediction model's dependence on it is unclear (importance {importance_text}, {interval}).",
+                **slots,
+            ))
     if len(clear) > 6:
-        lines.append(f"Also associated with {outcome}: {join_names([r['variable'] for r in clear[6:]])}.")
+        lines.append(say("Also associated with {outcome}: {names}.", outcome=outcome,
+                         names=join_names([r["variable"] for r in clear[6:]])))
     if unclear:
         why = (
             "once the other variables are allowed for (adjusted p ≥ 0.05)"
             if coefficients
             else "(the importance interval includes zero)"
         )
-        lines.append(
-            f"No clear association with {outcome} was found for {join_names(unclear)} {why}; "
-            "this does not show that there is none."
-        )
+        lines.append(say(
+            "No clear association with {outcome} was found for {names} " + why + "; "
+            "this does not show that there is none.",
+            outcome=outcome, names=join_names(unclear),
+        ))
     return lines
 
 
-def _direction(terms: list[dict[str, Any]], kind: str, outcome: str, label: str) -> str:
+def _direction(terms: list[dict[str, Any]], kind: str, outcome: str, label: str) -> tuple[str, dict[str, str]]:
+    """The strongest significant term's association as a template fragment, and its text slots."""
     significant = [t for t in terms if t["p_adjusted"] < 0.05]
     if not significant:
-        return ""
+        return "", {}
     term = max(significant, key=lambda t: abs(t["estimate"]))
     lo, hi = term["ci_low"], term["ci_high"]
-    if kind == "binary":
-        ratio = math.exp(term["estimate"])
-        if term["term"].startswith("per SD"):
-            what = f"each standard deviation more ({fmt_num(term['sd'])}) is"
-        else:
-            what = f"{term['variable']} = {term['term'].replace(' vs ', ' rather than ')} is"
-        return (
-            f"{what} associated with {fmt_num(ratio, 2)} times the odds of {outcome} = {label} "
-            f"(95% CI {fmt_num(math.exp(lo), 2)} to {fmt_num(math.exp(hi), 2)}), other variables held fixed"
-        )
+    slots = {"d_variable": term["variable"], "d_term": term["term"].replace(" vs ", " rather than "),
+             "d_outcome": outcome, "d_label": str(label)}
     if term["term"].startswith("per SD"):
         what = f"each standard deviation more ({fmt_num(term['sd'])}) is"
     else:
-        what = f"{term['variable']} = {term['term'].replace(' vs ', ' rather than ')} is"
+        what = "{d_variable} = {d_term} is"
+    if kind == "binary":
+        ratio = math.exp(term["estimate"])
+        return (
+            f"{what} associated with {fmt_num(ratio, 2)} times the odds of {{d_outcome}} = {{d_label}} "
+            f"(95% CI {fmt_num(math.exp(lo), 2)} to {fmt_num(math.exp(hi), 2)}), other variables held fixed"
+        ), slots
+    size = fmt_num(abs(term["estimate"]), 2)
+    more = "more" if term["estimate"] >= 0 else "less"
     return (
-        f"{what} associated with {fmt_num(term['estimate'], 2)} {'more' if term['estimate'] >= 0 else 'less'} "
-        f"{outcome} on average (95% CI {fmt_num(lo, 2)} to {fmt_num(hi, 2)}), other variables held fixed"
-    ).replace(f"{fmt_num(term['estimate'], 2)} less", f"{fmt_num(abs(term['estimate']), 2)} less")
+        f"{what} associated with {size} {more} {{d_outcome}} on average "
+        f"(95% CI {fmt_num(lo, 2)} to {fmt_num(hi, 2)}), other variables held fixed"
+    ), slots
 
 
 # --------------------------------------------------------------------------- figures
 
 
-def _draw_importance(table: Any, outcome: str) -> Figure:
-    rows = list(table.iter_rows(named=True))[::-1]
+def _nonfinite_caveats(lazy: Any, numeric: list[str]) -> list[Any]:
+    """A caveat for each numeric driver with infinite or not-a-number values (treated as
+    missing), its number of such records in a slot."""
+    import polars as pl
+
+    if not numeric:
+        return []
+    counts = lazy.select(
+        [(~pl.col(c).cast(pl.Float64).is_finite() & pl.col(c).is_not_null()).sum().alias(c) for c in numeric]
+    ).collect().row(0, named=True)
+    out: list[Any] = []
+    for column in numeric:
+        n = int(counts[column] or 0)
+        if n:
+            out.append(say(
+                "{column}: {n} infinite or not-a-number values are treated as missing.",
+                column=column, n=Count(n, {column: "infinite or not a number"}),
+                fallback=say("{column}: some infinite or not-a-number values are treated as missing.", column=column),
+            ))
+    return out
+
+
+@drawing("drivers.importance")
+def draw_importance(d: Drawing) -> Any:
+    """Permutation importance as bars with bootstrap intervals (statistics of the whole sample)."""
+    rows = list(d.frame.iter_rows(named=True))[::-1]
+    outcome = d.options["outcome"]
     fig, ax = new_figure(6.0, max(2.2, 0.32 * len(rows) + 1.0))
     ys = list(range(len(rows)))
-    values = [r["importance"] for r in rows]
+    values = [r["importance"] if r["importance"] is not None else float("nan") for r in rows]
     colours = [PALETTE[1] if r["associated"] == "yes" else PALETTE[5] for r in rows]
     ax.barh(ys, values, color=colours, height=0.6)
     low = [r["ci_low"] if r["ci_low"] is not None else v for r, v in zip(rows, values)]
@@ -697,27 +802,27 @@ def _draw_importance(table: Any, outcome: str) -> Figure:
     ax.set_yticks(ys, [str(r["variable"])[:24] for r in rows], fontsize=8)
     ax.set_xlabel("rise in held-out prediction error when shuffled (%)")
     ax.set_title(f"Drivers of {outcome}")
-    return to_figure(
-        fig,
-        f"Permutation importance for {outcome}, with 95% intervals",
-        alt="Horizontal bars of how much the held-out prediction error rises when each variable is "
-        "shuffled, with 95% bootstrap intervals; orange bars mark variables whose association "
-        "with the outcome is significant in the regression after adjustment.",
-        data="importance",
-    )
+    return fig
 
 
-def _draw_coefficients(table: Any, kind: str, outcome: str) -> Figure:
-    rows = list(table.iter_rows(named=True))[::-1]
+@drawing("drivers.coefficients")
+def draw_coefficients(d: Drawing) -> Any:
+    """Each regression term with its 95% interval; a term whose estimate is suppressed is
+    marked as suppressed in its place."""
+    from expedition.steps._plot import mark_suppressed
+
+    kind, outcome = d.options["kind"], d.options["outcome"]
+    key, low, high = ("odds_ratio", "or_low", "or_high") if kind == "binary" else ("estimate", "ci_low", "ci_high")
+    hidden = d.hidden(key)[::-1]
+    rows = list(d.frame.iter_rows(named=True))[::-1]
     fig, ax = new_figure(6.5, max(2.2, 0.26 * len(rows) + 1.0))
     ys = list(range(len(rows)))
-    key, low, high = ("odds_ratio", "or_low", "or_high") if kind == "binary" else ("estimate", "ci_low", "ci_high")
-    est = [r[key] for r in rows]
+    est = [r[key] if r[key] is not None else float("nan") for r in rows]
     lo = [r[low] if r[low] is not None else e for r, e in zip(rows, est)]
     hi = [r[high] if r[high] is not None else e for r, e in zip(rows, est)]
     significant = [r["p_adjusted"] is not None and r["p_adjusted"] < 0.05 for r in rows]
     for flag, colour in ((False, PALETTE[0]), (True, PALETTE[1])):
-        idx = [i for i, f in enumerate(significant) if f == flag]
+        idx = [i for i, f in enumerate(significant) if f == flag and est[i] == est[i]]
         if idx:
             ax.errorbar(
                 [est[i] for i in idx], [ys[i] for i in idx],
@@ -731,11 +836,6 @@ def _draw_coefficients(table: Any, kind: str, outcome: str) -> Figure:
     else:
         ax.set_xlabel(f"change in {outcome}")
     ax.set_yticks(ys, [f"{r['variable']}: {r['term']}"[:40] for r in rows], fontsize=7)
+    mark_suppressed(ax, [float(y) for y, h in zip(ys, hidden) if h], horizontal=True, symbol=d.rules.symbol)
     ax.set_title("Regression coefficients (standardised)")
-    return to_figure(
-        fig,
-        f"Regression coefficients for {outcome}, with 95% confidence intervals",
-        alt="Dot-and-whisker plot of each regression term with its 95% confidence interval; orange "
-        "marks terms whose Holm-adjusted p-value is below 0.05; the dashed line marks no association.",
-        data="coefficients",
-    )
+    return fig

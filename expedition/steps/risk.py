@@ -10,19 +10,36 @@ and a model card. The fitted model is returned in the finding's artifacts for `e
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from expedition.disclosure import safe_table
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
-from expedition.steps import Step, StepContext, StepParams, require_columns
-from expedition.steps._model_card import model_card
-from expedition.steps._plot import PALETTE, new_figure, small_multiples, to_figure
+from expedition.steps import (
+    RECORDED,
+    Cell,
+    Chart,
+    Count,
+    Derived,
+    Finding,
+    Items,
+    Keys,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    Value,
+    require_columns,
+    say,
+    share,
+)
+from expedition.steps._model_card import model_card_document
+from expedition.steps._plot import PALETTE, Drawing, drawing, new_figure, small_multiples
 
 ModelKind = Literal["logistic", "boosting"]
 MODEL_NAMES = {"logistic": "logistic regression", "boosting": "gradient boosting"}
@@ -154,13 +171,38 @@ class Risk(Step):
     and false-positive rates, precision, AUC, observed against predicted risk, and ratios to the
     largest group (a ratio outside 0.8–1.25 with p < 0.05 by Fisher's exact or a binomial test
     is called out); groups smaller than the disclosure threshold are reported as too small to
-    judge. A model card (after Mitchell et al., 2019) records intended and out-of-scope uses.
+    judge. Every table that counts held-out records counts them in the same bands of each
+    method's ranking (tenths, cut also at the review shares and, for the saved model, at the
+    tiers' boundaries), so a count is the same count wherever it appears; what reviewing the top
+    share catches, and a tier's rates, are computed from those bands. A model card (after
+    Mitchell et al., 2019) records intended and out-of-scope uses.
     """
 
     name = "risk"
     summary = "Risk model vs simple baselines: leakage checks, calibration, tiers, fairness, model card."
-    version = "1"
+    version = "2"
     Params = RiskParams
+    outputs = {
+        "features": "each candidate feature: missing values, single-feature AUC, used or why not",
+        "held_out": "the held-out records and how many had the outcome",
+        "performance": "ROC AUC, PR AUC and Brier score of each method with bootstrap 95% intervals",
+        "capacity": "recall and precision when reviewing the highest-ranked share of cases",
+        "gains": "each method's ranking in bands: records and outcomes per band",
+        "calibration": "observed rate against predicted risk by band of the saved model's ranking",
+        "tiers": "risk tiers: their bands, share of records, observed rate and share of outcomes",
+        "fairness": "per protected group: selection rate, TPR, FPR, precision, calibration and ratios",
+        "model_inputs": "the logistic regression's largest coefficients",
+        "figure gains": "cumulative gains of every method",
+        "figure calibration": "observed against predicted risk",
+        "figure fairness": "share flagged and outcomes caught per protected group",
+        "document model_card": "the model card (Mitchell et al., 2019)",
+    }
+
+    @classmethod
+    def recode_columns(cls, params: RiskParams, columns: list[str]) -> list[str]:
+        """The protected characteristics are tabulated (fairness): their rare groups are combined
+        before the step runs."""
+        return [c for c in params.protected or [] if c in columns]
 
     @classmethod
     def example(cls) -> tuple[Any, dict[str, Any]]:
@@ -181,7 +223,7 @@ class Risk(Step):
         from expedition.steps import _models as m
 
         data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-        caveats: list[str] = []
+        caveats: list[Any] = []
         plan = _resolve(data, params, ctx, caveats, step=self.name)
         if params.rule:
             parse_rule(params.rule, data.columns)  # a typo fails before any model is fitted
@@ -218,12 +260,6 @@ class Risk(Step):
         primary_kind = params.models[0]
         primary = MODEL_NAMES[primary_kind]
         inputs = _model_inputs(fitted[primary_kind], primary_kind)
-        if inputs > len(y_train):
-            caveats.append(
-                f"The model has more inputs ({inputs:,}) than training records ({len(y_train):,}): "
-                "its estimates lean on regularisation and may not be stable; use more data or "
-                "fewer features and text terms."
-            )
 
         # baselines -------------------------------------------------------------------------
         prevalence = float(np.mean(y_train))
@@ -249,14 +285,29 @@ class Risk(Step):
         calibration = m.calibration_fit(y_test, scores[primary])
         tier_names = m.tier_names(len(thresholds))
 
+        # what the tables' counts count: held-out records ("test"), in bands of each method's
+        # ranking; one band structure per ranking, shared by every table that counts its records
+        o = Outcome(plan["outcome"], plan["outcome_value"])
+        tag = _config_tag(params, primary, ctx.seed)
+        capacities = sorted({*params.capacities, params.review_share})
+        tier_index = np.searchsorted(np.asarray(thresholds), scores[primary], side="right")
+        # the saved model's ranking starts with the review share as one band, so the fairness
+        # table's flagged and caught records are that band's, counted by group
+        rankings = {
+            name: Ranking.of(name, order, y_test, tag, shares=[params.review_share, *capacities],
+                             start=params.review_share if name == primary else 0.0, min_count=ctx.min_count)
+            for name, order in orders.items()
+        }
+        ranked = rankings[primary]
+
         tables: dict[str, Table] = {}
         tables["features"] = features_table
+        tables["held_out"] = _held_out_table(y_test, o)
         tables["performance"] = _performance_table(perf, methods, primary, rule_name, baseline)
-        capacities = sorted({*params.capacities, params.review_share})
-        tables["capacity"] = _capacity_table(orders, y_test, capacities, ctx.min_count)
-        tables["gains"] = _gains_table(orders, y_test)
-        tables["calibration"] = _calibration_table(scores[primary], y_test)
-        tables["tiers"] = _tiers_table(scores[primary], y_test, thresholds, tier_names)
+        tables["capacity"] = _capacity_table(rankings, y_test, max(capacities), o)
+        tables["gains"] = _gains_table(rankings, o)
+        tables["calibration"] = _calibration_table(ranked, scores[primary], o)
+        tables["tiers"] = _tiers_table(scores[primary], y_test, tier_index, thresholds, tier_names, f"{primary} tier [{tag}]", o)
         drivers = _drivers(fitted[primary_kind], primary_kind)
         if drivers is not None:
             tables["model_inputs"] = drivers
@@ -265,59 +316,42 @@ class Risk(Step):
         ctx.report(0.8, "checking fairness")
         flags = m.top_share(orders[primary], params.review_share)
         groups = _protected_groups(test, plan["protected"], caveats)
+        fair_raw = None
         if groups:
-            fair = m.fairness_frame(y_test, scores[primary], flags, groups, min_count=ctx.min_count)
-            tables["fairness"] = Table(
-                fair,
-                dict(m.FAIRNESS_KINDS),
-                title=f"Fairness at a review share of {params.review_share:.0%} ({primary})",
-                description="Per protected group on the held-out records: records, re-referred, "
-                "flagged for review and caught; selection rate, true- and false-positive rates, "
-                "precision, observed rate against mean predicted risk, AUC within the group, and "
-                "ratios to the largest group. Groups (or rates) resting on fewer records than the "
-                "disclosure threshold are too small to judge.",
-                denominators=dict(m.FAIRNESS_DENOMINATORS),
-            )
+            fair_raw = m.fairness_frame(y_test, scores[primary], flags, groups, min_count=ctx.min_count)
+            tables["fairness"] = _fairness_table(fair_raw, ranked, params.review_share, primary, o)
         else:
             caveats.append(
                 "No protected characteristic was named, so fairness across groups was not "
                 "checked; name them with 'protected' (or in the data contract)."
             )
 
-        # the finding holds what the gate would publish, so the figures drawn from it survive
-        tables = {name: safe_table(t, ctx.disclosure) for name, t in tables.items()}
-        safe = {name: t.frame for name, t in tables.items()}
-        figures: dict[str, Figure] = {
-            "performance": _draw_performance(safe["performance"]),
-            "gains": _draw_gains(safe["gains"]),
-            "calibration": _draw_calibration(safe["calibration"], primary),
-        }
-        if "fairness" in safe:
-            figures["fairness"] = _draw_fairness(safe["fairness"], params.review_share)
-
         # words -----------------------------------------------------------------------------
         ctx.report(0.9, "writing the model card")
-        metrics = _metrics(perf, gains, calibration, primary, rule_name, baseline, split, prevalence)
+        sizes = Sizes.of(split, o)
+        metrics = _metrics(perf, gains, calibration, primary, rule_name, baseline, sizes)
         if "logistic" in fitted:
             metrics["regularisation_C"] = float(fitted["logistic"].named_steps["model"].C)
+        if inputs > len(y_train):
+            caveats.append(say(
+                f"The model has more inputs ({inputs:,}) than training records ({{n}}): its estimates "
+                "lean on regularisation and may not be stable; use more data or fewer features and text terms.",
+                n=sizes.train,
+                fallback=f"The model has more inputs ({inputs:,}) than training records: its estimates lean on "
+                "regularisation and may not be stable; use more data or fewer features and text terms.",
+            ))
         headlines = _headlines(
-            perf, gains, calibration, safe, params, split, primary, rule_name, baseline, leaky, plan
+            perf, gains, calibration, fair_raw, rankings, params, split, sizes, primary, rule_name, leaky, plan
         )
         _calibration_caveats(calibration, caveats)
         _comparison_caveats(perf, params, caveats)
-        caveats.extend(_standing_caveats(plan, split, params, ctx.min_count))
-        card = model_card(
-            plan=plan,
-            params=params,
-            spec=spec,
-            split=split,
-            safe=safe,
-            metrics=metrics,
-            primary=primary,
-            caveats=caveats,
-            min_count=ctx.min_count,
-            dataset=ctx.dataset,
+        caveats.extend(_standing_caveats(plan, split, params))
+        card = model_card_document(
+            plan=plan, params=params, spec=spec, split=split, sizes=sizes, calibration=calibration,
+            primary=primary, caveats=caveats, min_count=ctx.min_count, dataset=ctx.dataset,
+            tables=[t for t in ("held_out", "performance", "capacity", "fairness", "model_inputs") if t in tables],
         )
+        figures = _charts(tables, primary, params.review_share)
         model = m.RiskModel(
             pipeline=fitted[primary_kind],
             kind=primary_kind,
@@ -344,7 +378,6 @@ class Risk(Step):
             step=self.name,
             title=f"Who is likely to be {plan['outcome_label']}: a risk model and its limits",
             headlines=headlines,
-            method=" ".join((self.__doc__ or "").split("\n\n", 1)[1].split()),
             tables=tables,
             figures=figures,
             metrics=metrics,
@@ -358,7 +391,7 @@ class Risk(Step):
 # --------------------------------------------------------------------------- resolving inputs
 
 
-def _resolve(data: Any, params: RiskParams, ctx: StepContext, caveats: list[str], *, step: str) -> dict[str, Any]:
+def _resolve(data: Any, params: RiskParams, ctx: StepContext, caveats: list[Any], *, step: str) -> dict[str, Any]:
     """Outcome, date, identifier, protected, feature and text columns from params or roles."""
     from expedition.steps._columns import binary_outcome, classify_columns
     from expedition.steps._columns import resolve_text_columns
@@ -464,7 +497,7 @@ def _as_date(series: Any) -> Any:
     return series.cast(pl.String).str.strip_chars().str.to_date(strict=False)
 
 
-def _split(data: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext, caveats: list[str]) -> dict[str, Any]:
+def _split(data: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext, caveats: list[Any]) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
@@ -472,7 +505,11 @@ def _split(data: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext
     known = y_all.is_not_null()
     missing = data.height - int(known.sum())
     if missing:
-        caveats.append(f"{_count(missing, ctx.min_count)} records with no value for {plan['outcome']} are left out.")
+        caveats.append(say(
+            "{n} records with no value for {outcome} are left out.",
+            n=Count(missing, {plan["outcome"]: None}), outcome=plan["outcome"],
+            fallback=say("Some records with no value for {outcome} are left out.", outcome=plan["outcome"]),
+        ))
     work = data.with_columns(y_all.alias("__y__"), pl.int_range(pl.len()).alias("__row__")).filter(known)
     positives = int(work["__y__"].sum()) if work.height else 0
     if positives == 0 or positives == work.height:
@@ -494,7 +531,11 @@ def _split(data: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext
                 "for a random split",
             )
         if no_date:
-            caveats.append(f"{_count(no_date, ctx.min_count)} records with no {date} cannot be placed in time and are left out.")
+            caveats.append(say(
+                "{n} records with no {date} cannot be placed in time and are left out.",
+                n=Count(no_date, {plan["outcome"]: RECORDED, date: None}), date=date,
+                fallback=say("Some records with no {date} cannot be placed in time and are left out.", date=date),
+            ))
         work = work.with_columns(day.alias("__date__")).filter(pl.col("__date__").is_not_null())
         days = work["__date__"].cast(pl.Int64).to_numpy()
         cut = float(np.quantile(days, 1 - params.test_share))
@@ -554,6 +595,11 @@ def _split(data: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext
     return out
 
 
+def _count(n: int, min_count: int) -> str:
+    """A count for an error message (never published), shown as a range when it is small."""
+    return f"fewer than {min_count}" if 0 < n < min_count else f"{n:,}"
+
+
 # --------------------------------------------------------------------------- leakage
 
 
@@ -569,7 +615,7 @@ def _feature_kind(dtype: Any) -> str | None:
     return None
 
 
-def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext, caveats: list[str]):
+def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext, caveats: list[Any]):
     """Check each feature alone; build the model's FeatureSpec from the ones that pass."""
     import numpy as np
     import polars as pl
@@ -579,6 +625,7 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
     date = plan["date"]
     numeric, categorical, dates, rows = [], [], [], []
     leaky: list[tuple[str, str]] = []
+    dated_after: list[Any] = []
     n = train.height
     for column in plan["features"]:
         series = train[column]
@@ -596,10 +643,11 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
             day = _as_date(series)
             if date is not None:
                 offset = (day - _as_date(train[date])).dt.total_days()
-                after = float((offset > 0).sum()) / max(int(offset.is_not_null().sum()), 1)
-                if after > 0.01:
-                    status, used = f"dated after the prediction point ({date}) in {after:.0%} of records", False
+                after = _after_share(offset, column, date)
+                if after is not None:
+                    status, used = f"dated after the prediction point ({date})", False
                     leaky.append((column, status))
+                    dated_after.append(after)
                 values = offset
             else:
                 values = day.cast(pl.Int64)
@@ -624,6 +672,7 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
             {
                 "feature": column,
                 "type": kind,
+                "missing": missing,
                 "missing_share": missing / n if n else math.nan,
                 "single_feature_auc": auc,
                 "used": "yes" if used else "no",
@@ -645,33 +694,32 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
             + f". {'It was' if len(leaky) == 1 else 'They were'} {action}. A feature recorded after "
             "the prediction point makes a model look far better than it can be in use."
         )
+    caveats.extend(dated_after)
     if date is not None:
         for column in plan["dates_in_data"]:
             if column in plan["features"] or column not in train.columns:
                 continue
             offset = (_as_date(train[column]) - _as_date(train[date])).dt.total_days()
-            valid = int(offset.is_not_null().sum())
-            after = float((offset > 0).sum()) / valid if valid else 0.0
-            if after > 0.01:
-                caveats.append(
-                    f"{column} falls after the prediction point ({date}) in {after:.0%} of records: "
-                    "nothing derived from it may be a feature."
-                )
+            after = _after_share(offset, column, date, use="nothing derived from it may be a feature")
+            if after is not None:
+                caveats.append(after)
     text = []
     for column in plan["text"]:
         empty = train[column].cast(pl.String).str.strip_chars().str.len_chars().fill_null(0) == 0
-        if int((~empty).sum()) < ctx.min_count:
+        blank = int(empty.sum())
+        if n - blank < ctx.min_count:
             caveats.append(f"The text column {column} is empty (or nearly) in the training data and is left out.")
-            rows.append({"feature": column, "type": "text", "missing_share": float(empty.mean()), "single_feature_auc": math.nan, "used": "no", "check": "empty"})
+            rows.append({"feature": column, "type": "text", "missing": blank, "missing_share": float(empty.mean()), "single_feature_auc": math.nan, "used": "no", "check": "empty"})
             continue
         text.append(column)
-        rows.append({"feature": column, "type": "text", "missing_share": float(empty.mean()), "single_feature_auc": math.nan, "used": "yes", "check": "redacted, then TF-IDF terms"})
+        rows.append({"feature": column, "type": "text", "missing": blank, "missing_share": float(empty.mean()), "single_feature_auc": math.nan, "used": "yes", "check": "redacted, then TF-IDF terms"})
     table = Table(
         pl.DataFrame(
             rows,
             schema={
                 "feature": pl.String,
                 "type": pl.String,
+                "missing": pl.Int64,
                 "missing_share": pl.Float64,
                 "single_feature_auc": pl.Float64,
                 "used": pl.String,
@@ -681,17 +729,42 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
         {
             "feature": "label",
             "type": "label",
+            "missing": "count",
             "missing_share": "rate",
             "single_feature_auc": "statistic",
             "used": "label",
             "check": "text",
         },
         title="Features and the leakage check",
-        description="Each candidate feature on the training records: its share missing, how well "
-        "it alone ranks the outcome (AUC; 0.5 is chance), whether the model uses it, and why not.",
+        description="Each candidate feature on the training records: how many are missing (or "
+        "empty text), how well it alone ranks the outcome (AUC; 0.5 is chance), whether the "
+        "model uses it, and why not.",
+        denominators={"missing_share": "missing"},
+        dimensions=[],  # one row per feature: the rows add up to no total
+        # each row counts the training records whose feature (named in the row) is missing
+        keys=Keys(population=TRAIN, variables={"feature": None, "type": None, "used": None},
+                  subject="feature", counts={"missing": {"@": None}}),
     )
     spec = m.FeatureSpec(numeric=numeric, categorical=categorical, dates=dates, text=text, date=date)
     return table, spec, leaky
+
+
+def _after_share(offset: Any, column: str, date: str, *, use: str = "") -> Any:
+    """A caveat that *column* falls after the prediction point in more than 1% of the training
+    records with both dates (None when it does not); the share rests on a count of records."""
+    after = int((offset > 0).sum())
+    valid = int(offset.is_not_null().sum())
+    if not valid or after / valid <= 0.01:
+        return None
+    tail = f": {use}." if use else "."
+    return say(
+        "{column} falls after the prediction point ({date}) in {share} of training records" + tail,
+        column=column, date=date,
+        share=share(Count(after, {column: f"after {date}"}, TRAIN), Count(valid, {column: RECORDED, date: RECORDED}, TRAIN),
+                    after / valid, ".0%"),
+        fallback=say("{column} falls after the prediction point ({date}) in some training records" + tail,
+                     column=column, date=date),
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -701,7 +774,7 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
-def _fit(kind: str, spec: Any, x: Any, y: Any, params: RiskParams, ctx: StepContext, caveats: list[str], days: Any):
+def _fit(kind: str, spec: Any, x: Any, y: Any, params: RiskParams, ctx: StepContext, caveats: list[Any], days: Any):
     """Fit one model; if the text yields no terms, say so and fit without it."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -843,11 +916,154 @@ def _rule(params: RiskParams, train: Any, test: Any, y_train: Any, spec: Any, fe
     return f"rule: rank by {column} alone", values
 
 
-# --------------------------------------------------------------------------- tables
+# --------------------------------------------------------------------------- what counts count
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The outcome column and the value that counts as 'yes' (for the tables' keys)."""
+
+    name: str
+    value: str
+
+    @property
+    def yes(self) -> dict[str, Any]:
+        return {self.name: self.value}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The training and held-out records as counts the gate can see (their own populations)."""
+
+    train: Count
+    train_positives: Count
+    test: Count
+    test_positives: Count
+
+    @classmethod
+    def of(cls, split: dict[str, Any], o: Outcome) -> Sizes:
+        y_train, y_test = split["y_train"], split["y_test"]
+        return cls(
+            train=Count(len(y_train), population=TRAIN),
+            train_positives=Count(int(y_train.sum()), o.yes, TRAIN),
+            test=Count(len(y_test), population=TEST),
+            test_positives=Count(int(y_test.sum()), o.yes, TEST),
+        )
+
+
+#: The populations the risk step's counts are of: the training and held-out (test) records.
+TRAIN, TEST = "train", "test"
+TENTHS = tuple(i / 10 for i in range(1, 10))
+
+
+def _config_tag(params: RiskParams, primary: str, seed: int) -> str:
+    """A short digest of what made the rankings: two risk steps configured differently rank
+    the same held-out records differently, so their bands must not share a name."""
+    text = json.dumps([params.model_dump(mode="json"), primary, seed], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.3g}"
 
 
 def _share_label(share: float) -> str:
-    return f"top {share * 100:.3g}%"
+    return f"top {_pct(share)}%"
+
+
+@dataclass(frozen=True)
+class Band:
+    """The held-out records ranked from position *start* up to *stop* (highest risk first)."""
+
+    label: str
+    start: int
+    stop: int
+    share_from: float
+    share_to: float
+    reviewed: int
+    caught: int
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One method's ranking of the held-out records, cut into bands.
+
+    Every table that counts records of a ranking — gains, capacity, calibration and fairness —
+    counts them in these bands, under one variable, so the disclosure gate sees the same count
+    wherever it appears and how the bands add up. Cumulative figures (what reviewing the top 10%
+    catches) are rates computed from several bands and are withheld when any of them is
+    suppressed; they are never published as counts, which the gate could not link to the
+    bands they are made of.
+    """
+
+    method: str
+    variable: str
+    order: Any
+    bands: tuple[Band, ...]
+
+    @classmethod
+    def of(cls, method: str, order: Any, y: Any, tag: str, *, shares: list[float], start: float = 0.0,
+           min_count: int) -> Ranking:
+        """Bands cut at the review *shares*, then at the tenths that leave every band at least
+        *min_count* records; with *start*, the first band is the top *start* share whole."""
+        import numpy as np
+
+        n = len(order)
+
+        def position(share: float) -> int:
+            return min(n, int(math.ceil(share * n - 1e-9)))
+
+        cuts: dict[int, float] = {}
+        if start > 0 and position(start) > 0:
+            cuts[position(start)] = start
+        for share_ in shares:
+            if share_ >= start and position(share_) > 0:
+                cuts.setdefault(position(share_), share_)
+        cuts.setdefault(n, 1.0)
+        for share_ in TENTHS:
+            p = position(share_)
+            if share_ > start and p not in cuts and p >= min_count and all(abs(p - q) >= min_count for q in cuts):
+                cuts[p] = share_
+        bands = []
+        first, share_from = 0, 0.0
+        for stop in sorted(cuts):
+            share_to = cuts[stop]
+            bands.append(Band(
+                label=f"{_pct(share_from)}–{_pct(share_to)}%", start=first, stop=stop,
+                share_from=share_from, share_to=share_to,
+                reviewed=stop - first, caught=int(np.sum(y[order[first:stop]])),
+            ))
+            first, share_from = stop, share_to
+        return cls(method, f"{method} ranking [{tag}]", order, tuple(bands))
+
+    def members(self, band: Band) -> Any:
+        return self.order[band.start:band.stop]
+
+    def upto(self, share: float) -> list[Band]:
+        return [b for b in self.bands if b.share_to <= share + 1e-12]
+
+
+def _band_keys(o: Outcome, reviewed: str, caught: str, **extra: Any) -> Keys:
+    """Keys for a table of ranking bands stacked by method (``ranking`` names the variable)."""
+    return Keys(population=TEST, variables={"method": None, **extra}, pairs=("ranking", "band"),
+                counts={reviewed: {}, caught: o.yes})
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _held_out_table(y: Any, o: Outcome) -> Table:
+    import polars as pl
+
+    n, positives = len(y), int(y.sum())
+    return Table(
+        pl.DataFrame({"records": [n], "with_outcome": [positives], "outcome_rate": [positives / n]}),
+        {"records": "count", "with_outcome": "count", "outcome_rate": "rate"},
+        title="The held-out records",
+        description=f"The records the models were judged on, and how many had {o.name} = {o.value}.",
+        denominators={"outcome_rate": ["with_outcome", "records"]},
+        keys=Keys(population=TEST, counts={"records": {}, "with_outcome": o.yes}),
+    )
 
 
 def _performance_table(perf: dict, methods: dict, primary: str, rule: str, baseline: str) -> Table:
@@ -881,120 +1097,103 @@ def _performance_table(perf: dict, methods: dict, primary: str, rule: str, basel
         title="How well each method ranks and predicts on the held-out records",
         description="ROC AUC (0.5 = chance), PR AUC (average precision; the overall rate = no "
         "skill) and Brier score (lower is better), with percentile bootstrap 95% intervals.",
+        dimensions=[],
     )
 
 
-def _capacity_table(orders: dict, y: Any, capacities: list[float], min_count: int) -> Table:
-    import numpy as np
+def _gains_table(rankings: dict[str, Ranking], o: Outcome) -> Table:
     import polars as pl
 
-    from expedition.steps._models import top_share, wilson
-
-    positives = int(np.sum(y))
     rows = []
-    for name, order in orders.items():
-        for share in capacities:
-            flags = top_share(order, share)
-            reviewed = int(flags.sum())
-            caught = int(np.sum(y[flags]))
-            rows.append({"method": name, "capacity": _share_label(share), "share": share, "reviewed": reviewed, "caught": caught})
-    frame = pl.DataFrame(rows)
-    r_low, r_high = wilson(frame["caught"].to_numpy(), np.full(frame.height, positives))
-    p_low, p_high = wilson(frame["caught"].to_numpy(), frame["reviewed"].to_numpy())
-    frame = frame.with_columns(
-        (pl.col("caught") / positives).alias("recall"),
-        pl.Series("recall_low", r_low),
-        pl.Series("recall_high", r_high),
-        (pl.col("caught") / pl.col("reviewed")).alias("precision"),
-        pl.Series("precision_low", p_low),
-        pl.Series("precision_high", p_high),
-    )
+    for r in rankings.values():
+        for b in r.bands:
+            rows.append({"method": r.method, "ranking": r.variable, "band": b.label, "share_from": b.share_from,
+                         "share_to": b.share_to, "reviewed": b.reviewed, "caught": b.caught,
+                         "caught_rate": b.caught / b.reviewed if b.reviewed else None})
+    frame = pl.DataFrame(rows, schema_overrides={"caught_rate": pl.Float64})
     return Table(
         frame,
-        {
-            "method": "label",
-            "capacity": "label",
-            "share": "statistic",
-            "reviewed": "count",
-            "caught": "count",
-            "recall": "rate",
-            "recall_low": "rate",
-            "recall_high": "rate",
-            "precision": "rate",
-            "precision_low": "rate",
-            "precision_high": "rate",
-        },
-        title="What a team reviewing the highest-risk cases would catch",
-        description=f"On the held-out records ({positives:,} with the outcome): reviewing the "
-        "highest-ranked share of cases, how many with the outcome are caught (recall) and what "
-        "share of those reviewed have it (precision), with Wilson 95% intervals. Equal scores "
-        "are taken in a fixed random order.",
-        denominators={
-            "recall": "caught",
-            "recall_low": "caught",
-            "recall_high": "caught",
-            "precision": ["caught", "reviewed"],
-            "precision_low": ["caught", "reviewed"],
-            "precision_high": ["caught", "reviewed"],
-        },
+        {"method": "label", "ranking": "label", "band": "label", "share_from": "statistic", "share_to": "statistic",
+         "reviewed": "count", "caught": "count", "caught_rate": "rate"},
+        title="Cumulative gains: the held-out records in bands of each method's ranking",
+        description="Each method ranks the held-out records from highest to lowest risk; each band "
+        "(e.g. 10–20%: the records ranked in the second tenth) holds how many records it has and "
+        f"how many of them had {o.name} = {o.value}. Adding the bands from the top gives the "
+        "share of outcomes caught by reviewing the highest-ranked share of cases.",
+        denominators={"caught_rate": ["caught", "reviewed"]},
+        dimensions=["band"],
+        keys=_band_keys(o, "reviewed", "caught"),
     )
 
 
-def _gains_table(orders: dict, y: Any) -> Table:
-    import numpy as np
-    import polars as pl
-
-    from expedition.steps._models import top_share
-
-    positives = int(np.sum(y))
-    rows = []
-    for name, order in orders.items():
-        for step in range(0, 21):
-            share = step / 20
-            flags = top_share(order, share)
-            caught = int(np.sum(y[flags]))
-            rows.append({"method": name, "reviewed_share": share, "reviewed": int(flags.sum()), "caught": caught, "caught_share": caught / positives})
-    return Table(
-        pl.DataFrame(rows),
-        {"method": "label", "reviewed_share": "statistic", "reviewed": "count", "caught": "count", "caught_share": "rate"},
-        title="Cumulative gains: share of outcomes caught against share of cases reviewed",
-        denominators={"caught_share": "caught"},
-    )
-
-
-def _calibration_table(scores: Any, y: Any) -> Table:
+def _capacity_table(rankings: dict[str, Ranking], y: Any, top: float, o: Outcome) -> Table:
+    """Per method and capacity, the bands the capacity covers (linked to the gains table's
+    bands), and on its last band the cumulative recall and precision; those are withheld when
+    any of the capacity's bands has a suppressed count, and only then."""
     import numpy as np
     import polars as pl
 
     from expedition.steps._models import wilson
 
-    n = len(y)
-    order = np.argsort(scores, kind="stable")
-    band = np.empty(n, dtype=np.int64)
-    band[order] = np.arange(n) * 10 // n
-    frame = (
-        pl.DataFrame({"band": band + 1, "y": y, "p": scores})
-        .group_by("band")
-        .agg(
-            pl.len().cast(pl.Int64).alias("n"),
-            pl.col("y").sum().cast(pl.Int64).alias("observed"),
-            pl.col("p").mean().alias("mean_predicted"),
-            pl.col("p").min().alias("predicted_from"),
-            pl.col("p").max().alias("predicted_to"),
-        )
-        .sort("band")
+    positives = int(np.sum(y))
+    rows = []
+    for r in rankings.values():
+        covered = r.upto(top)
+        for i, last in enumerate(covered):
+            bands = covered[: i + 1]
+            reviewed, caught = sum(b.reviewed for b in bands), sum(b.caught for b in bands)
+            (r_low,), (r_high,) = wilson(np.array([caught]), np.array([positives]))
+            (p_low,), (p_high,) = wilson(np.array([caught]), np.array([reviewed]))
+            figures = {"recall": caught / positives, "recall_low": float(r_low), "recall_high": float(r_high),
+                       "precision": caught / reviewed, "precision_low": float(p_low), "precision_high": float(p_high)}
+            for b in bands:
+                rows.append({"method": r.method, "ranking": r.variable, "capacity": _share_label(last.share_to),
+                             "share": last.share_to, "band": b.label, "in_band_reviewed": b.reviewed,
+                             "in_band_caught": b.caught, **({k: v for k, v in figures.items()} if b is last
+                                                            else dict.fromkeys(figures))})
+    cumulative = ["recall", "recall_low", "recall_high", "precision", "precision_low", "precision_high"]
+    frame = pl.DataFrame(rows, schema_overrides={c: pl.Float64 for c in cumulative})
+    return Table(
+        frame,
+        {"method": "label", "ranking": "label", "capacity": "label", "share": "statistic", "band": "label",
+         "in_band_reviewed": "count", "in_band_caught": "count", **{c: "rate" for c in cumulative}},
+        title="What a team reviewing the highest-risk cases would catch",
+        description="On the held-out records: reviewing the highest-ranked share of cases (the "
+        "capacity), how many with the outcome are caught (recall) and what share of those "
+        "reviewed have it (precision), with Wilson 95% intervals, on the last row of each "
+        "capacity. The rows above it are the bands of the ranking the capacity covers (their "
+        "records and outcomes; see the gains table); equal scores are taken in a fixed random "
+        "order. A capacity's figures are withheld when a count of one of its bands is suppressed. "
+        "For the saved model the bands start at the review share, so that the fairness table's "
+        "counts are counts of one band.",
+        derived={c: Derived(("in_band_reviewed", "in_band_caught"), ("method", "capacity")) for c in cumulative},
+        dimensions=[],  # a capacity's bands are a prefix of the ranking: they add up to no total here
+        keys=_band_keys(o, "in_band_reviewed", "in_band_caught", capacity=None),
     )
+
+
+def _calibration_table(ranked: Ranking, scores: Any, o: Outcome) -> Table:
+    import numpy as np
+    import polars as pl
+
+    from expedition.steps._models import wilson
+
+    rows = []
+    for b in reversed(ranked.bands):  # lowest risk first
+        s = scores[ranked.members(b)]
+        rows.append({"band": b.label, "n": b.reviewed, "observed": b.caught, "mean_predicted": float(np.mean(s)),
+                     "predicted_from": float(np.min(s)), "predicted_to": float(np.max(s))})
+    frame = pl.DataFrame(rows)
     low, high = wilson(frame["observed"].to_numpy(), frame["n"].to_numpy())
     frame = frame.with_columns(
-        pl.format("decile {}", pl.col("band").cast(pl.String).str.zfill(2)).alias("decile"),
         (pl.col("observed") / pl.col("n")).alias("observed_rate"),
         pl.Series("ci_low", low),
         pl.Series("ci_high", high),
-    ).select("decile", "n", "observed", "observed_rate", "ci_low", "ci_high", "mean_predicted", "predicted_from", "predicted_to")
+    ).select("band", "n", "observed", "observed_rate", "ci_low", "ci_high", "mean_predicted", "predicted_from", "predicted_to")
     return Table(
         frame,
         {
-            "decile": "label",
+            "band": "label",
             "n": "count",
             "observed": "count",
             "observed_rate": "rate",
@@ -1004,9 +1203,10 @@ def _calibration_table(scores: Any, y: Any) -> Table:
             "predicted_from": "statistic",
             "predicted_to": "statistic",
         },
-        title="Calibration: observed rate against predicted risk, by decile of risk",
-        description="Held-out records in ten equal groups by predicted risk; a well-calibrated "
-        "model's observed rates (with Wilson 95% intervals) match its mean predicted risks.",
+        title="Calibration: observed rate against predicted risk, by band of risk",
+        description="The held-out records in bands of the saved model's ranking (mostly tenths; "
+        "0–10% holds the highest risks), lowest risk first; a well-calibrated model's observed "
+        "rates (with Wilson 95% intervals) match its mean predicted risks.",
         denominators={
             "observed_rate": ["observed", "n"],
             "ci_low": ["observed", "n"],
@@ -1015,21 +1215,23 @@ def _calibration_table(scores: Any, y: Any) -> Table:
             "predicted_from": "n",
             "predicted_to": "n",
         },
+        dimensions=["band"],
+        keys=Keys(population=TEST, variables={"band": ranked.variable}, counts={"n": {}, "observed": o.yes}),
     )
 
 
-def _tiers_table(scores: Any, y: Any, thresholds: list[float], names: list[str]) -> Table:
+def _tiers_table(scores: Any, y: Any, tier_index: Any, thresholds: list[float], names: list[str],
+                 variable: str, o: Outcome) -> Table:
     import numpy as np
     import polars as pl
 
     from expedition.steps._models import wilson
 
-    index = np.searchsorted(np.asarray(thresholds), scores, side="right")
     positives = int(np.sum(y))
-    rows = []
     bounds = [0.0, *thresholds, 1.0]
+    rows = []
     for i, name in enumerate(names):
-        member = index == i
+        member = tier_index == i
         rows.append(
             {
                 "tier": name,
@@ -1043,6 +1245,7 @@ def _tiers_table(scores: Any, y: Any, thresholds: list[float], names: list[str])
     frame = pl.DataFrame(rows, schema_overrides={"mean_predicted": pl.Float64})
     low, high = wilson(frame["positives"].to_numpy(), frame["n"].to_numpy())
     frame = frame.with_columns(
+        (pl.col("n") / len(y)).alias("share_of_records"),
         pl.when(pl.col("n") > 0).then(pl.col("positives") / pl.col("n")).alias("observed_rate"),
         pl.Series("ci_low", low).fill_nan(None),
         pl.Series("ci_high", high).fill_nan(None),
@@ -1057,6 +1260,7 @@ def _tiers_table(scores: Any, y: Any, thresholds: list[float], names: list[str])
             "n": "count",
             "positives": "count",
             "mean_predicted": "statistic",
+            "share_of_records": "rate",
             "observed_rate": "rate",
             "ci_low": "rate",
             "ci_high": "rate",
@@ -1064,15 +1268,43 @@ def _tiers_table(scores: Any, y: Any, thresholds: list[float], names: list[str])
         },
         title="Risk tiers on the held-out records",
         description="Tiers are cut at fixed risks (quantiles of the training records' risks), so "
-        "`expedition score` assigns new records the same way. Observed rates with Wilson 95% "
-        "intervals, and each tier's share of all outcomes.",
+        "`expedition score` assigns new records the same way. Each tier's records and outcomes, "
+        "its share of the records, its observed rate (Wilson 95% interval) and its share of all "
+        "outcomes.",
         denominators={
             "mean_predicted": "n",
+            "share_of_records": "n",
             "observed_rate": ["positives", "n"],
             "ci_low": ["positives", "n"],
             "ci_high": ["positives", "n"],
             "share_of_outcomes": "positives",
         },
+        dimensions=["tier"],
+        keys=Keys(population=TEST, variables={"tier": variable}, counts={"n": {}, "positives": o.yes}),
+    )
+
+
+def _fairness_table(fair: Any, ranked: Ranking, share: float, primary: str, o: Outcome) -> Table:
+    """The fairness frame, keyed: its flagged records and outcomes caught are the counts, by
+    group, of the saved model's first band (the review share), so they add up to that band's
+    counts in the gains and capacity tables; each rate is withheld with the counts of its row."""
+    from expedition.steps import _models as m
+
+    band = ranked.bands[0]  # the review share (see `Ranking.of`'s start)
+    return Table(
+        fair,
+        dict(m.FAIRNESS_KINDS),
+        title=f"Fairness at a review share of {share:.0%} ({primary})",
+        description="Per protected group on the held-out records: records, with the outcome, "
+        "flagged for review and caught; selection rate, true- and false-positive rates, "
+        "precision, observed rate against mean predicted risk, AUC within the group, and ratios "
+        "to the largest group. Groups (or rates) resting on fewer records than the disclosure "
+        "threshold are too small to judge.",
+        denominators=dict(m.FAIRNESS_DENOMINATORS),
+        dimensions=["group"],
+        keys=Keys(population=TEST, pairs=("characteristic", "group"),
+                  counts={"n": {}, "positives": o.yes, "flagged": {ranked.variable: band.label},
+                          "caught": {ranked.variable: band.label, **o.yes}}),
     )
 
 
@@ -1100,6 +1332,7 @@ def _drivers(pipeline: Any, kind: str, top: int = 12) -> Table | None:
         description="The largest coefficients (numbers per standard deviation, categories against "
         "the rest, text terms per unit of TF-IDF weight). Associations in past data, not causes; "
         "categories and terms rarer than the disclosure threshold were never model inputs.",
+        dimensions=[],
     )
 
 
@@ -1118,7 +1351,7 @@ def _plain_input(name: str) -> str:
     return name
 
 
-def _protected_groups(test: Any, protected: list[str], caveats: list[str]) -> dict[str, Any]:
+def _protected_groups(test: Any, protected: list[str], caveats: list[Any]) -> dict[str, Any]:
     import polars as pl
 
     from expedition.steps._models import MISSING_CATEGORY
@@ -1142,16 +1375,12 @@ def _protected_groups(test: Any, protected: list[str], caveats: list[str]) -> di
 # --------------------------------------------------------------------------- words
 
 
-def _count(n: int, min_count: int) -> str:
-    return f"fewer than {min_count}" if 0 < n < min_count else f"{n:,}"
-
-
-def _metrics(perf, gains, calibration, primary, rule, baseline, split, prevalence) -> dict[str, float]:
-    out: dict[str, float] = {
-        "train_records": float(len(split["y_train"])),
-        "test_records": float(len(split["y_test"])),
-        "train_rate": prevalence,
-        "test_rate": float(split["y_test"].mean()),
+def _metrics(perf, gains, calibration, primary, rule, baseline, sizes: Sizes) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "train_records": sizes.train,
+        "test_records": sizes.test,
+        "train_rate": share(sizes.train_positives, sizes.train),
+        "test_rate": share(sizes.test_positives, sizes.test),
     }
     for metric in ("auc", "pr_auc", "brier"):
         p = perf[primary][metric]
@@ -1171,34 +1400,29 @@ def _metrics(perf, gains, calibration, primary, rule, baseline, split, prevalenc
     return out
 
 
-def _headlines(perf, gains, calibration, safe, params, split, primary, rule, baseline, leaky, plan) -> list[str]:
-    import polars as pl
-
-    out = []
+def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], params, split, sizes: Sizes, primary,
+               rule, leaky, plan) -> list[Any]:
+    out: list[Any] = []
     p = perf[primary]["auc"]
+    outcome = plan["outcome_label"]
+    temporal = split["split"] == "temporal"
     period = f"closed from {split['test_period'][0]}" if split.get("test_period") else "held out at random"
+    which = "later records ({period})" if temporal else "held-out records"
+    auc = f"AUC {p.estimate:.2f} (95% CI {p.low:.2f}–{p.high:.2f}"
     if p.low <= 0.5:
-        out.append(
-            f"On {len(split['y_test']):,} later records ({period}), the {primary} does no better than "
-            f"chance at ranking who is {plan['outcome_label']}: AUC {p.estimate:.2f} (95% CI "
-            f"{p.low:.2f}–{p.high:.2f}; 0.5 is chance). It should not be used."
-            if split["split"] == "temporal"
-            else f"On {len(split['y_test']):,} held-out records, the {primary} does no better than chance "
-            f"at ranking who is {plan['outcome_label']}: AUC {p.estimate:.2f} (95% CI {p.low:.2f}–"
-            f"{p.high:.2f}; 0.5 is chance). It should not be used."
-        )
+        tail = (" the {model} does no better than chance at ranking who is {outcome}: " + auc
+                + "; 0.5 is chance). It should not be used.")
+        out.append(say("On {n} " + which + "," + tail, n=sizes.test, period=period, model=primary, outcome=outcome,
+                       fallback=say("On " + which + "," + tail, period=period, model=primary, outcome=outcome)))
     else:
-        where = f"later records ({period})" if split["split"] == "temporal" else "held-out records"
-        text = (
-            f"On {len(split['y_test']):,} {where}, the {primary} ranks a case with "
-            f"{plan['outcome_label']} above one without with AUC {p.estimate:.2f} (95% CI "
-            f"{p.low:.2f}–{p.high:.2f})"
-        )
+        tail = " the {model} ranks a case with {outcome} above one without with " + auc + ")"
+        slots: dict[str, Any] = {"period": period, "model": primary, "outcome": outcome}
         if rule in perf:
-            r = perf[rule]["auc"]
-            text += f"; the simple rule ({rule.removeprefix('rule: ')}) reaches {r.estimate:.2f}"
-        text += ", and guessing from the overall rate 0.50."
-        out.append(text)
+            tail += f"; the simple rule ({{rule}}) reaches {perf[rule]['auc'].estimate:.2f}"
+            slots["rule"] = rule.removeprefix("rule: ")
+        tail += ", and guessing from the overall rate 0.50."
+        out.append(say("On {n} " + which + "," + tail, n=sizes.test, **slots,
+                       fallback=say("On " + which + "," + tail, **slots)))
         if rule in gains:
             g = gains[rule]
             verdict = "better than" if g.low > 0 else "not clearly better than"
@@ -1206,21 +1430,26 @@ def _headlines(perf, gains, calibration, safe, params, split, primary, rule, bas
                 f"The model is {verdict} the simple rule: AUC difference {g.estimate:+.2f} (95% CI "
                 f"{g.low:+.2f} to {g.high:+.2f})."
             )
-    cap = safe["capacity"]
     label = _share_label(params.review_share)
-    row = cap.filter((pl.col("method") == primary) & (pl.col("capacity") == label))
-    if row.height and row["recall"][0] is not None and row["precision"][0] is not None:
-        r = row.row(0, named=True)
-        sentence = (
-            f"If the team can review the {label} of cases by risk, the model catches "
-            f"{r['recall']:.0%} of those {plan['outcome_label']} (95% CI {r['recall_low']:.0%}–"
-            f"{r['recall_high']:.0%}) with precision {r['precision']:.0%}"
-        )
-        other = cap.filter((pl.col("method") == rule) & (pl.col("capacity") == label))
-        if other.height and other["recall"][0] is not None and other["precision"][0] is not None:
-            o = other.row(0, named=True)
-            sentence += f"; the simple rule catches {o['recall']:.0%} with precision {o['precision']:.0%}"
-        out.append(sentence + f"; reviewing at random would catch about {params.review_share:.0%}.")
+
+    def at(method: str, column: str) -> Cell:
+        # the capacity's figures sit on its last band's row
+        last = [b for b in rankings[method].upto(params.review_share)][-1]
+        return Cell("capacity", column, {"method": method, "capacity": label, "band": last.label}, ".0%")
+
+    template = ("If the team can review the {label} of cases by risk, the model catches {recall} of those "
+                "{outcome} (95% CI {low}–{high}) with precision {precision}")
+    slots = {"label": label, "outcome": outcome, "recall": at(primary, "recall"), "low": at(primary, "recall_low"),
+             "high": at(primary, "recall_high"), "precision": at(primary, "precision")}
+    random = f"; reviewing at random would catch about {params.review_share:.0%}."
+    fallback = say("What reviewing the {label} of cases by risk would catch rests on counts too small to "
+                   "publish (see the capacity table).", label=label)
+    if rule in perf:
+        out.append(say(template + "; the simple rule catches {r_recall} with precision {r_precision}" + random,
+                       **slots, r_recall=at(rule, "recall"), r_precision=at(rule, "precision"),
+                       fallback=say(template + random, **slots, fallback=fallback)))
+    else:
+        out.append(say(template + random, **slots, fallback=fallback))
     if calibration:
         slope = calibration["calibration_slope"]
         low, high = calibration["calibration_slope_low"], calibration["calibration_slope_high"]
@@ -1230,14 +1459,15 @@ def _headlines(perf, gains, calibration, safe, params, split, primary, rule, bas
             out.append(f"Predicted risks are too extreme for later cases (calibration slope {slope:.2f}, 95% CI {low:.2f}–{high:.2f}; 1 is ideal): treat them as a ranking, not as probabilities.")
         else:
             out.append(f"Predicted risks are too cautious (calibration slope {slope:.2f}, 95% CI {low:.2f}–{high:.2f}; 1 is ideal): treat them as a ranking, not as probabilities.")
-    out.extend(_fairness_headlines(safe.get("fairness")))
+    out.extend(_fairness_headlines(fair))
     if leaky:
-        names = ", ".join(c for c, _ in leaky)
-        out.append(
-            f"The leakage check flagged {names}: {'it' if len(leaky) == 1 else 'they'} would have "
-            f"made the model look far better than it can be, and {'was' if len(leaky) == 1 else 'were'} "
-            + ("kept on request." if params.keep_leaky else "left out.")
-        )
+        they = len(leaky) != 1
+        out.append(say(
+            "The leakage check flagged {names}: " + ("they" if they else "it") + " would have made the model "
+            "look far better than it can be, and " + ("were" if they else "was") + " "
+            + ("kept on request." if params.keep_leaky else "left out."),
+            names=", ".join(c for c, _ in leaky),
+        ))
     return out
 
 
@@ -1266,14 +1496,19 @@ def fairness_gaps(row: dict[str, Any], ref: dict[str, Any]) -> list[tuple[str, f
     return gaps
 
 
-def _fairness_headlines(fair: Any) -> list[str]:
+def _fairness_headlines(fair: Any) -> list[Any]:
+    """A sentence per group that clearly differs from the largest group. Each difference rests
+    on both groups' counts in the published fairness table, so it is left out of the sentence
+    when one of them is suppressed there."""
     import polars as pl
 
     if fair is None:
         return []
-    out = []
+    rests_on = {"flagged": ("n", "flagged"), "outcomes caught": ("positives", "caught"),
+                "observed against predicted": ("n", "positives")}
+    out: list[Any] = []
     for characteristic in fair["characteristic"].unique(maintain_order=True).to_list():
-        part = fair.filter((pl.col("characteristic") == characteristic) & pl.col("n").is_not_null())
+        part = fair.filter((pl.col("characteristic") == characteristic) & pl.col("selection_rate").is_not_null())
         if part.height < 2:
             continue
         rows = list(part.iter_rows(named=True))
@@ -1285,19 +1520,27 @@ def _fairness_headlines(fair: Any) -> list[str]:
             parts = []
             for what, ratio, _ in gaps:
                 if what == "flagged":
-                    parts.append(f"is flagged for review {ratio:.2f} times as often as {ref['group']}")
+                    text = f"is flagged for review {ratio:.2f} times as often as the largest group"
                 elif what == "outcomes caught":
-                    parts.append(f"has {ratio:.2f} times the share of its outcomes caught")
+                    text = f"has {ratio:.2f} times the share of its outcomes caught"
                 else:
-                    parts.append(
-                        f"has an observed rate of {row['observed_rate']:.0%} where the model predicts "
-                        f"{row['mean_predicted']:.0%}"
-                    )
-            out.append(
-                f"Fairness, {characteristic}: group {row['group']} " + ", and ".join(parts)
-                + f" (against {ref['group']}, the largest group; p < 0.05). This calls for a closer "
-                "look before any use."
-            )
+                    text = (f"has an observed rate of {row['observed_rate']:.0%} where the model predicts "
+                            f"{row['mean_predicted']:.0%}")
+                sources = tuple(
+                    Cell("fairness", c, {"characteristic": characteristic, "group": g})
+                    for g in (row["group"], ref["group"]) for c in rests_on[what]
+                )
+                parts.append(Value(text, sources=sources))
+            slots = {"characteristic": characteristic, "group": str(row["group"]), "ref": str(ref["group"])}
+            out.append(say(
+                "Fairness, {characteristic}: group {group} {gaps} (against {ref}, the largest group; p < 0.05). "
+                "This calls for a closer look before any use.",
+                gaps=Items(tuple(parts), "{n} more difference resting on counts that cannot be published"),
+                **slots,
+                fallback=say("Fairness, {characteristic}: group {group} differs clearly from {ref}, the largest "
+                             "group, but the numbers rest on counts that cannot be published. This calls for a "
+                             "closer look before any use.", **slots),
+            ))
     if not out and fair.height:
         out.append(
             "No protected group large enough to judge clearly differs from the largest group "
@@ -1308,7 +1551,7 @@ def _fairness_headlines(fair: Any) -> list[str]:
     return out
 
 
-def _calibration_caveats(calibration: dict, caveats: list[str]) -> None:
+def _calibration_caveats(calibration: dict, caveats: list[Any]) -> None:
     if not calibration:
         return
     citl = calibration["calibration_intercept"]
@@ -1321,7 +1564,7 @@ def _calibration_caveats(calibration: dict, caveats: list[str]) -> None:
         )
 
 
-def _comparison_caveats(perf: dict, params: RiskParams, caveats: list[str]) -> None:
+def _comparison_caveats(perf: dict, params: RiskParams, caveats: list[Any]) -> None:
     if len(params.models) < 2:
         return
     first, second = (MODEL_NAMES[k] for k in params.models[:2])
@@ -1334,8 +1577,8 @@ def _comparison_caveats(perf: dict, params: RiskParams, caveats: list[str]) -> N
         )
 
 
-def _standing_caveats(plan: dict, split: dict, params: RiskParams, min_count: int) -> list[str]:
-    out = []
+def _standing_caveats(plan: dict, split: dict, params: RiskParams) -> list[Any]:
+    out: list[Any] = []
     if split["split"] == "temporal":
         if params.outcome_window_days is None:
             out.append(
@@ -1344,20 +1587,19 @@ def _standing_caveats(plan: dict, split: dict, params: RiskParams, min_count: in
                 "window (e.g. 365) for a strictly leakage-safe split."
             )
         elif split["gap_rows"]:
-            out.append(
-                f"{_count(split['gap_rows'], min_count)} records in the {params.outcome_window_days}-day gap before the "
-                "test period were used for neither training nor testing, as their outcomes were "
-                "not yet known when the test period began."
-            )
+            rest = (f" in the {params.outcome_window_days}-day gap before the test period were used for "
+                    "neither training nor testing, as their outcomes were not yet known when the test period began.")
+            out.append(say("{n} records" + rest, n=Count(split["gap_rows"], population="gap"),
+                           fallback="Some records" + rest))
     else:
         out.append(
             "No prediction date was given, so the split is random: the model is tested on cases "
             "from the same period it learnt from, which flatters it. Name a date with 'date'."
         )
-    out.append(
-        f"The model predicts {plan['outcome_label']} as it was recorded, which reflects past "
-        "decisions about who was referred and how; a risk score can carry those patterns forward."
-    )
+    out.append(say(
+        "The model predicts {outcome} as it was recorded, which reflects past decisions about who was "
+        "referred and how; a risk score can carry those patterns forward.", outcome=plan["outcome_label"],
+    ))
     out.append(
         "A risk score supports professional judgement about which cases to review first; it must "
         "never decide anything about a child or family by itself."
@@ -1368,76 +1610,139 @@ def _standing_caveats(plan: dict, split: dict, params: RiskParams, min_count: in
 # --------------------------------------------------------------------------- figures
 
 
-def _draw_performance(perf: Any) -> Figure:
+def _charts(tables: dict[str, Table], primary: str, review_share: float) -> dict[str, Chart]:
+    charts = {
+        "performance": Chart(
+            "Discrimination: models against simple baselines", "risk.performance", "performance",
+            alt="Dot plot of ROC AUC with 95% intervals for each model, the simple rule and the overall-rate baseline.",
+        ),
+        "gains": Chart(
+            "Cumulative gains: what reviewing the highest-risk cases catches", "risk.gains", "gains",
+            alt="Lines showing the share of outcomes caught against the share of cases reviewed, for each "
+            "method; a line stops where a band's count is suppressed.",
+            also=("held_out",),
+        ),
+        "calibration": Chart(
+            "Calibration by band of predicted risk", "risk.calibration", "calibration",
+            alt="Observed rate against mean predicted risk for each band of the saved model's ranking, with "
+            "the line of perfect calibration.",
+            options={"primary": primary},
+        ),
+    }
+    if "fairness" in tables:
+        charts["fairness"] = Chart(
+            f"Fairness at a review share of {review_share:.0%}", "risk.fairness", "fairness",
+            alt="For each protected characteristic, bars of the share of each group flagged and of its "
+            "outcomes caught; groups too small to judge are marked, not drawn.",
+            options={"share": review_share},
+        )
+    return charts
+
+
+@drawing("risk.performance")
+def draw_performance(d: Drawing) -> Any:
     import numpy as np
 
+    perf = d.frame
     fig, ax = new_figure(6.5, 0.6 + 0.45 * perf.height)
     names = perf["method"].to_list()[::-1]
-    auc = np.array([v if v is not None else np.nan for v in perf["auc"].to_list()[::-1]])
-    low = np.array([v if v is not None else np.nan for v in perf["auc_low"].to_list()[::-1]])
-    high = np.array([v if v is not None else np.nan for v in perf["auc_high"].to_list()[::-1]])
+    auc = np.array(d.values("auc")[::-1])
+    low = np.array(d.values("auc_low")[::-1])
+    high = np.array(d.values("auc_high")[::-1])
     y = np.arange(len(names))
-    colours = [PALETTE[0] if r.startswith("model") else PALETTE[5] for r in perf["role"].to_list()[::-1]]
+    colours = [PALETTE[0] if str(r).startswith("model") else PALETTE[5] for r in perf["role"].to_list()[::-1]]
     ax.scatter(auc, y, color=colours, zorder=3)
     ax.errorbar(auc, y, xerr=[np.nan_to_num(auc - low), np.nan_to_num(high - auc)], fmt="none", ecolor="#333333", lw=1)
     ax.axvline(0.5, color="#999999", lw=0.8, ls="--")
     ax.set_yticks(y, names)
     ax.set_xlim(0.4, 1.0)
     ax.set_xlabel("ROC AUC on held-out records (95% bootstrap interval; 0.5 = chance)")
-    return to_figure(fig, "Discrimination: models against simple baselines", alt="Dot plot of ROC AUC with 95% intervals for each model, the simple rule and the overall-rate baseline.", data="performance")
+    return fig
 
 
-def _draw_gains(gains: Any) -> Figure:
+@drawing("risk.gains")
+def draw_gains(d: Drawing) -> Any:
+    """Each method's share of outcomes caught, band by band from the top of its ranking: the
+    line stops at the first band whose count is suppressed (what follows cannot be added up)."""
     import polars as pl
 
+    total = d.values("with_outcome", table="held_out")[0]
     fig, ax = new_figure(5.5, 4.0)
-    for i, name in enumerate(gains["method"].unique(maintain_order=True).to_list()):
-        part = gains.filter((pl.col("method") == name) & pl.col("caught_share").is_not_null())
-        style = "--" if name.startswith("baseline") else "-"
-        ax.plot(part["reviewed_share"].to_list(), part["caught_share"].to_list(), style, label=name, color=PALETTE[i % len(PALETTE)])
+    frame = d.frame.with_row_index("__row")
+    hidden = d.hidden("caught")
+    for i, name in enumerate(frame["method"].unique(maintain_order=True).to_list()):
+        part = frame.filter(pl.col("method") == name)
+        xs, ys, caught = [0.0], [0.0], 0.0
+        for row, to, value in zip(part["__row"].to_list(), part["share_to"].to_list(), d.values("caught", frame=part)):
+            if hidden[row] or value != value or total != total:
+                break
+            caught += value
+            xs.append(float(to))
+            ys.append(caught / total)
+        style = "--" if str(name).startswith("baseline") else "-"
+        ax.plot(xs, ys, style, label=str(name), color=PALETTE[i % len(PALETTE)])
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
     ax.set_xlabel("share of cases reviewed, highest risk first")
     ax.set_ylabel("share of outcomes caught")
     ax.legend(frameon=False, fontsize=8)
-    return to_figure(fig, "Cumulative gains: what reviewing the highest-risk cases catches", alt="Lines showing the share of outcomes caught against the share of cases reviewed, for each method.", data="gains")
+    return fig
 
 
-def _draw_calibration(cal: Any, primary: str) -> Figure:
-    import polars as pl
+@drawing("risk.calibration")
+def draw_calibration(d: Drawing) -> Any:
+    """Observed rate against mean predicted risk per band; a band whose counts are suppressed
+    cannot be placed, so it is counted in a note instead of drawn."""
+    import numpy as np
 
-    part = cal.filter(pl.col("observed_rate").is_not_null() & pl.col("mean_predicted").is_not_null())
+    cal = d.frame
+    x = np.array(d.values("mean_predicted"))
+    y = np.array(d.values("observed_rate"))
+    low = np.array(d.values("ci_low"))
+    high = np.array(d.values("ci_high"))
+    shown = np.isfinite(x) & np.isfinite(y)
     fig, ax = new_figure(4.8, 4.2)
-    top = max([*part["mean_predicted"].to_list(), *part["ci_high"].to_list(), 0.05])
+    top = float(np.nanmax([*x[shown], *high[shown], 0.05])) if shown.any() else 1.0
     ax.plot([0, top], [0, top], color="#999999", lw=0.8, ls="--")
-    x, y = part["mean_predicted"].to_numpy(), part["observed_rate"].to_numpy()
-    ax.errorbar(x, y, yerr=[y - part["ci_low"].to_numpy(), part["ci_high"].to_numpy() - y], fmt="o", color=PALETTE[0], ecolor="#333333", lw=0.8)
-    ax.set_xlabel(f"mean predicted risk ({primary})")
+    ax.errorbar(x[shown], y[shown], yerr=[np.nan_to_num(y[shown] - low[shown]), np.nan_to_num(high[shown] - y[shown])],
+                fmt="o", color=PALETTE[0], ecolor="#333333", lw=0.8)
+    missing = int(cal.height - shown.sum())
+    if missing:
+        ax.text(0.01, 0.98, f"{missing} band(s) not drawn: their counts are suppressed ({d.rules.symbol})",
+                transform=ax.transAxes, va="top", fontsize=7, color="#555555")
+    ax.set_xlabel(f"mean predicted risk ({d.options['primary']})")
     ax.set_ylabel("observed rate (95% CI)")
-    return to_figure(fig, "Calibration by decile of predicted risk", alt="Observed rate against mean predicted risk for ten deciles, with the line of perfect calibration.", data="calibration")
+    return fig
 
 
-def _draw_fairness(fair: Any, share: float) -> Figure:
+@drawing("risk.fairness")
+def draw_fairness(d: Drawing) -> Any:
+    """Per characteristic, each group's share flagged and share of its outcomes caught; a group
+    too small to judge, or whose rates are suppressed, is marked as suppressed."""
     import numpy as np
     import polars as pl
 
+    from expedition.steps._plot import mark_suppressed_bars
+
+    fair = d.frame.with_row_index("__row")
+    hidden_sel = d.hidden("selection_rate")
     characteristics = fair["characteristic"].unique(maintain_order=True).to_list()
     fig, axes = small_multiples(len(characteristics), columns=2, panel=(4.2, 2.8))
     legend = False
     for ax, characteristic in zip(axes, characteristics):
-        part = fair.filter((pl.col("characteristic") == characteristic) & pl.col("selection_rate").is_not_null())
+        part = fair.filter(pl.col("characteristic") == characteristic)
         ax.set_title(characteristic)
-        if part.height == 0:
-            ax.text(0.5, 0.5, "groups too small to show", ha="center", va="center", transform=ax.transAxes)
-            ax.set_yticks([])
-            continue
         y = np.arange(part.height)
-        sel = part["selection_rate"].to_numpy()
-        tpr = np.array([v if v is not None else np.nan for v in part["tpr"].to_list()])
-        ax.barh(y - 0.2, sel, 0.4, label="flagged", color=PALETTE[0])
-        ax.barh(y + 0.2, tpr, 0.4, label="outcomes caught (TPR)", color=PALETTE[1])
+        sel = np.array(d.values("selection_rate", frame=part))
+        tpr = np.array(d.values("tpr", frame=part))
+        ax.barh(y[np.isfinite(sel)] - 0.2, sel[np.isfinite(sel)], 0.4, label="flagged", color=PALETTE[0])
+        ax.barh(y[np.isfinite(tpr)] + 0.2, tpr[np.isfinite(tpr)], 0.4, label="outcomes caught (TPR)", color=PALETTE[1])
         ax.set_yticks(y, part["group"].to_list())
-        ax.invert_yaxis()
         ax.set_xlim(0, 1)
-        if not legend:
+        ax.invert_yaxis()
+        gone = [float(i) for i, (row, v) in enumerate(zip(part["__row"].to_list(), sel)) if hidden_sel[row] or v != v]
+        mark_suppressed_bars(ax, gone, 0.8, horizontal=True, symbol=d.rules.symbol)
+        if not legend and np.isfinite(sel).any():
             ax.legend(frameon=False, fontsize=7)
             legend = True
-    return to_figure(fig, f"Fairness at a review share of {share:.0%}", alt="For each protected characteristic, bars of the share of each group flagged and of its outcomes caught; groups too small to judge are left out.", data="fairness")
+    return fig

@@ -7,13 +7,26 @@ from typing import Any
 
 from pydantic import Field
 
-from expedition.disclosure import safe_table
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
 from expedition.pii import KINDS
-from expedition.steps import Step, StepContext, StepParams, require_columns
-from expedition.steps._columns import POSITIVE, classify_columns, resolve_text_columns  # noqa: F401
-from expedition.steps._plot import PALETTE, new_figure, small_multiples, to_figure
+from expedition.steps import (
+    RECORDED,
+    Cell,
+    Chart,
+    Count,
+    Finding,
+    Items,
+    Keys,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    Value,
+    require_columns,
+    say,
+)
+from expedition.steps._columns import POSITIVE, resolve_text_columns
+from expedition.steps._plot import PALETTE, Drawing, drawing, mark_suppressed, new_figure, small_multiples
 
 
 class TextParams(StepParams):
@@ -55,20 +68,42 @@ class Text(Step):
     pack; a redacted span becomes a token such as redacted_phone. Words and phrases of up to
     `ngrams` words are then counted (English stop words dropped, negations such as "no" and "not"
     kept), keeping only terms found in at least as many documents as the disclosure threshold.
-    For each outcome group, the terms found in a larger share of its documents than of the
-    others' are ranked by the z-statistic of their log odds ratio (0.5 added to every cell), with
-    95% confidence intervals and Benjamini–Hochberg q-values across all terms. Topics come from
-    non-negative matrix factorisation of the TF-IDF matrix; each document is assigned its
-    dominant topic and topic prevalence is compared between groups. When the outcome has two
-    groups, a logistic regression on the TF-IDF terms alone gives a cross-validated AUC: how much
-    the text by itself says about the outcome. No note, sentence or term rarer than the
+    For each outcome group with at least that many documents, the terms found in a larger share
+    of its documents than of the others' are ranked by the z-statistic of their log odds ratio
+    (0.5 added to every cell), with 95% confidence intervals and Benjamini–Hochberg q-values
+    across all terms; a term is listed only when the documents with and without it, in the group
+    and outside it, are each none or at least the threshold. Topics come from non-negative
+    matrix factorisation of the TF-IDF matrix: each document is counted under its dominant topic,
+    and a topic's prevalence in a group is the mean share of the group's documents' topic weight
+    that falls to it (the expected topic proportion, as in structural topic models), so a big
+    topic keeps its count when a small group has only a few documents in it. When the outcome
+    has two groups, a logistic regression on the TF-IDF terms alone gives a cross-validated AUC:
+    how much the text by itself says about the outcome. No note, sentence or term rarer than the
     threshold appears in the finding.
     """
 
     name = "text"
     summary = "Free text: redact personal data, then distinguishing terms, topics and lengths."
-    version = "1"
+    version = "2"
     Params = TextParams
+    outputs = {
+        "redactions": "documents in which each kind of personal data was found and removed",
+        "lengths": "document length in words by group",
+        "terms": "terms that distinguish each group (odds ratios, 95% CIs, q-values), or the most common terms",
+        "topics": "NMF topics: top terms and documents whose main topic each is",
+        "topic_prevalence": "each topic's expected share of each group's documents",
+        "figure terms": "odds ratios of the distinguishing terms",
+        "figure topic_prevalence": "topic prevalence by group",
+    }
+
+    @classmethod
+    def recode_columns(cls, params: TextParams, columns: list[str]) -> list[str]:
+        """The outcome's groups are tabulated: rare ones are combined before the step runs."""
+        return [params.outcome] if params.outcome and params.outcome in columns else []
+
+    @classmethod
+    def recode_keep(cls, params: TextParams) -> list[Any]:
+        return [params.outcome_value] if params.outcome_value is not None else []
 
     def run(self, frame: Any, params: TextParams, ctx: StepContext) -> Finding:
         import polars as pl
@@ -83,7 +118,7 @@ class Text(Step):
             outcome = targets[0] if len(targets) == 1 else None
         require_columns(data.columns, [outcome], param="outcome", step=self.name)
         min_docs = max(params.min_docs or ctx.min_count, ctx.min_count)
-        caveats: list[str] = []
+        caveats: list[Any] = []
         if params.min_docs is not None and params.min_docs < ctx.min_count:
             caveats.append(
                 f"min_docs was raised from {params.min_docs} to the disclosure threshold of "
@@ -93,25 +128,35 @@ class Text(Step):
         ctx.report(0.05, "redacting personal data")
         raw = joined_text(data, text_cols)
         present = raw.str.strip_chars().str.len_chars() > 0
-        if int(present.sum()) == 0:
+        n_present = int(present.sum())
+        if n_present == 0:
             raise StepError(
                 f"step 'text': the text column(s) {', '.join(text_cols)} are empty in every row",
                 "check the delivery (was the free text exported?) or name other columns with 'text'",
             )
-        docs, redacted = redact_series(raw)
+        # what the documents' counts count: records whose text is recorded (and, with an
+        # outcome, whose outcome is recorded), so the gate links them to the same counts elsewhere
+        text_var = text_cols[0] if len(text_cols) == 1 else " + ".join(text_cols)
+        with_text = {text_var: RECORDED}
         groups, group_label = outcome_groups(data, outcome, params.outcome_value, params.max_groups, caveats)
         keep = present & groups.is_not_null()
-        dropped_empty = data.height - int(present.sum())
+        analysed = {**with_text, **({outcome: RECORDED} if outcome else {})}
+        dropped_empty = data.height - n_present
         if dropped_empty:
-            caveats.append(
-                f"{_count(dropped_empty, ctx.min_count)} records have no text and are left out."
-            )
+            caveats.append(say(
+                "{n} records have no text and are left out.",
+                n=Count(dropped_empty, {text_var: None}),
+                fallback="Some records have no text and are left out.",
+            ))
         missing_group = int((present & groups.is_null()).sum())
         if missing_group:
-            caveats.append(
-                f"{_count(missing_group, ctx.min_count)} records with no value for {outcome} are left out."
-            )
-        docs = docs.filter(keep)
+            caveats.append(say(
+                "{n} records with no value for {outcome} are left out.",
+                n=Count(missing_group, {**with_text, outcome: None}), outcome=str(outcome),
+                fallback=say("Some records with no value for {outcome} are left out.", outcome=str(outcome)),
+            ))
+        # only the documents analysed are redacted and counted, so every count here is of them
+        docs, redacted = redact_series(raw.filter(keep))
         groups = groups.filter(keep)
         n_docs = docs.len()
         if n_docs < ctx.min_count:
@@ -122,34 +167,47 @@ class Text(Step):
             )
 
         tables: dict[str, Table] = {}
-        figures: dict[str, Figure] = {}
-        metrics: dict[str, float] = {"documents": float(n_docs)}
-        headlines: list[str] = []
-        redacted_any = int(sum(redacted.values()))
-        label_names = [KINDS.get(k, k) for k in redacted]
+        figures: dict[str, Chart] = {}
+        documents = Count(n_docs, analysed)
+        metrics: dict[str, Any] = {"documents": documents}
+        headlines: list[Any] = []
+        group_keys = {"group": outcome}  # the group column holds the outcome's values
+        if outcome is None:
+            group_keys = {"group": None}
 
         # redaction ------------------------------------------------------------------------
+        kinds = [KINDS.get(k, k) for k in redacted]
         red = pl.DataFrame(
-            {
-                "kind": [KINDS.get(k, k) for k in redacted],
-                "documents": list(redacted.values()),
-            },
-            schema={"kind": pl.String, "documents": pl.Int64},
-        ).with_columns((pl.col("documents") / max(int(present.sum()), 1)).alias("share"))
+            {"kind": kinds, "documents": list(redacted.values()), "of_documents": [n_docs] * len(kinds)},
+            schema={"kind": pl.String, "documents": pl.Int64, "of_documents": pl.Int64},
+        ).with_columns((pl.col("documents") / pl.col("of_documents")).alias("share"))
         tables["redactions"] = Table(
-            red,
-            {"kind": "label", "documents": "count", "share": "rate"},
+            red.select("kind", "documents", "share", "of_documents"),
+            {"kind": "label", "documents": "count", "share": "rate", "of_documents": "count"},
             title="Personal data redacted before analysis",
-            description="Documents in which each kind of personal data was found and removed.",
-            denominators={"share": "documents"},
+            description="Documents in which each kind of personal data was found and removed, out "
+            "of the documents analysed (a document can hold several kinds).",
+            denominators={"share": ["documents", "of_documents"]},
+            dimensions=[],  # the kinds overlap: their documents add up to no total
+            # each row counts the documents in which its kind was found: "@" names the kind
+            keys=Keys(variables={"kind": None}, subject="kind",
+                      counts={"documents": {**analysed, "@": "found"}, "of_documents": analysed}),
         )
-        what = f" ({', '.join(label_names)})" if label_names else ""
-        headlines.append(
-            f"{n_docs:,} documents from {', '.join(text_cols)} were analysed; personal data was "
-            f"found and removed first{what}." if redacted_any else
-            f"{n_docs:,} documents from {', '.join(text_cols)} were analysed; the redaction "
-            "patterns found no personal data in them."
-        )
+        cols = ", ".join(text_cols)
+        if kinds:
+            headlines.append(say(
+                "{n} documents from {cols} were analysed; personal data was found and removed first ({kinds}).",
+                n=documents, cols=cols, kinds=", ".join(kinds),
+                fallback=say("Documents from {cols} were analysed; personal data was found and removed first ({kinds}).",
+                             cols=cols, kinds=", ".join(kinds)),
+            ))
+        else:
+            headlines.append(say(
+                "{n} documents from {cols} were analysed; the redaction patterns found no personal data in them.",
+                n=documents, cols=cols,
+                fallback=say("Documents from {cols} were analysed; the redaction patterns found no personal "
+                             "data in them.", cols=cols),
+            ))
 
         # lengths ---------------------------------------------------------------------------
         ctx.report(0.15, "document lengths")
@@ -178,6 +236,8 @@ class Text(Step):
             },
             title="Document length in words, by group",
             denominators={c: "documents" for c in ("mean_words", "p10_words", "median_words", "p90_words")},
+            dimensions=["group"],
+            keys=Keys(variables=group_keys, counts={"documents": with_text}),
         )
         metrics["median_words"] = float(words.median() or 0.0)
 
@@ -187,13 +247,20 @@ class Text(Step):
         metrics["vocabulary"] = float(len(vocabulary))
         group_names = sorted(groups.unique().to_list())
         group_arr = groups.to_numpy()
+        sizes = {g: int((group_arr == g).sum()) for g in group_names}
+        compared = [g for g in group_names if sizes[g] >= ctx.min_count]
+        if len(group_names) >= 2 and len(compared) < len(group_names):
+            caveats.append(
+                f"Groups of {group_label} with fewer than {ctx.min_count} documents are counted but "
+                "not compared: too few documents to say which terms are typical of them."
+            )
         if not vocabulary:
             caveats.append(
                 f"No word or phrase occurs in {min_docs} or more documents, so no terms or topics "
                 "can be published."
             )
         elif len(group_names) >= 2:
-            terms = distinguishing_terms(counts, vocabulary, group_arr, group_names, params.terms, ctx.min_count)
+            terms = distinguishing_terms(counts, vocabulary, group_arr, compared, params.terms, ctx.min_count)
             tables["terms"] = Table(
                 terms,
                 {
@@ -221,46 +288,68 @@ class Text(Step):
                     "ci_high": ["docs", "other_docs"],
                     "q_value": ["docs", "other_docs"],
                 },
+                dimensions=[],  # terms overlap: their documents add up to no total
             )
-            safe = safe_table(tables["terms"], ctx.disclosure).frame
-            figures["terms"] = _draw_terms(safe, group_names, group_label)
-            headlines.extend(_term_headlines(safe, group_names, group_label))
+            shown = [g for g in compared if terms.filter(pl.col("group") == g).height][:6]
+            if shown:
+                figures["terms"] = Chart(
+                    f"Terms that distinguish each group of {group_label}",
+                    "text.terms",
+                    "terms",
+                    alt="Bar charts of odds ratios with 95% intervals for the terms most typical of each group.",
+                    options={"label": group_label, "groups": shown},
+                )
+            headlines.extend(_term_headlines(terms, compared, group_label))
         else:
-            common = common_terms(counts, vocabulary, params.terms)
+            common = common_terms(counts, vocabulary, params.terms, ctx.min_count)
             tables["terms"] = Table(
                 common,
                 {"term": "label", "docs": "count", "share": "rate"},
                 title="The most common terms",
+                description="The terms found in the most documents, with their share of the documents.",
                 denominators={"share": "docs"},
+                dimensions=[],
             )
-            top = ", ".join(f"'{t}'" for t in common["term"].head(5).to_list())
-            headlines.append(f"The most common terms are {top}.")
+            top = common["term"].head(5).to_list()
+            if top:
+                headlines.append(say("The most common terms are {terms}.",
+                                     terms=", ".join(f"'{t}'" for t in top)))
 
         # topics ----------------------------------------------------------------------------
         if vocabulary and params.topics:
             ctx.report(0.55, "finding topics")
-            topic_table, prevalence, top_topic = find_topics(
-                counts, vocabulary, group_arr, group_names, params.topics, ctx.seed
-            )
-            if topic_table is not None:
+            found = find_topics(counts, vocabulary, group_arr, group_names, params.topics, ctx.seed,
+                                min_count=ctx.min_count)
+            if found is not None:
+                topic_table, prevalence, k = found
                 tables["topics"] = Table(
                     topic_table,
-                    {"topic": "label", "top_terms": "label", "docs": "count", "share": "rate"},
+                    {"topic": "label", "top_terms": "text", "docs": "count", "share": "rate"},
                     title="Topics (non-negative matrix factorisation)",
                     description="Each topic is named by its most heavily weighted terms; documents "
                     "are counted under their dominant topic.",
                     denominators={"share": "docs"},
+                    dimensions=["topic"],
                 )
+                # the group sizes are published once, in the lengths table: a count repeated in
+                # several tables is protected in each, which costs the other groups their counts
                 tables["topic_prevalence"] = Table(
                     prevalence,
-                    {"group": "label", "topic": "label", "docs": "count", "share": "rate"},
+                    {"group": "label", "topic": "label", "prevalence": "statistic", "note": "text"},
                     title=f"Topic prevalence by group of {group_label}",
-                    denominators={"share": "docs"},
+                    description="The mean share of a group's documents' topic weight that falls to "
+                    "each topic (documents with no counted term left out). Groups with fewer "
+                    "documents than the disclosure threshold are not described.",
+                    dimensions=[],
                 )
-                safe = safe_table(tables["topic_prevalence"], ctx.disclosure).frame
-                figures["topic_prevalence"] = _draw_topics(safe, group_names, group_label)
-                if top_topic:
-                    headlines.append(top_topic)
+                figures["topic_prevalence"] = Chart(
+                    f"Topic prevalence by group of {group_label}",
+                    "text.topics",
+                    "topic_prevalence",
+                    alt="Grouped bars: each topic's expected share of each group's documents.",
+                    options={"label": group_label, "groups": group_names[:6]},
+                )
+                headlines.extend(_topic_headlines(topic_table, prevalence, k, sizes, group_label, ctx.min_count))
                 caveats.append(
                     "Topics are patterns of co-occurring words found by a statistical model; their "
                     "names are their top terms, not a reading of the notes, and a different number "
@@ -275,10 +364,11 @@ class Text(Step):
             auc = text_only_auc(counts, y, params.cv_folds, ctx.seed, ctx.min_count)
             if auc is not None:
                 metrics["text_only_auc"] = auc
-                headlines.append(
-                    f"The text alone separates {group_label} = {positive} from the rest with a "
-                    f"cross-validated AUC of {auc:.2f} (0.5 is chance, 1 is perfect)."
-                )
+                headlines.append(say(
+                    "The text alone separates {label} = {positive} from the rest with a "
+                    f"cross-validated AUC of {auc:.2f} (0.5 is chance, 1 is perfect).",
+                    label=group_label, positive=str(positive),
+                ))
 
         caveats.extend(
             [
@@ -290,14 +380,11 @@ class Text(Step):
                 "outcome happened; recording practice differs between teams and over time.",
             ]
         )
-        # the finding holds what the gate would publish, so the figures drawn from it survive
-        tables = {name: safe_table(t, ctx.disclosure) for name, t in tables.items()}
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
             title="What the free text says",
             headlines=headlines,
-            method=_method(self),
             tables=tables,
             figures=figures,
             metrics=metrics,
@@ -309,18 +396,8 @@ class Text(Step):
 # --------------------------------------------------------------------------- helpers
 
 
-def _method(step: Step) -> str:
-    doc = (step.__doc__ or "").split("\n\n", 1)
-    return " ".join(doc[1].split()) if len(doc) > 1 else ""
-
-
-def _count(n: int, min_count: int) -> str:
-    """A count for a sentence, never below the disclosure threshold."""
-    return f"fewer than {min_count}" if 0 < n < min_count else f"{n:,}"
-
-
 def outcome_groups(
-    data: Any, outcome: str | None, value: str | None, max_groups: int, caveats: list[str]
+    data: Any, outcome: str | None, value: str | None, max_groups: int, caveats: list[Any]
 ) -> tuple[Any, str]:
     """A string series naming each record's group (null where the outcome is missing)."""
     import polars as pl
@@ -372,10 +449,19 @@ def count_terms(docs: list[str], min_docs: int, max_terms: int, ngrams: int) -> 
     return counts.tocsr(), list(vectorizer.get_feature_names_out())
 
 
+def _none_or_at_least(values: Any, min_count: int) -> Any:
+    return (values == 0) | (values >= min_count)
+
+
 def distinguishing_terms(
     counts: Any, vocabulary: list[str], groups: Any, names: list[str], top: int, min_count: int
 ) -> Any:
-    """Each group against the rest: terms more common in the group, by log odds ratio z."""
+    """Each group against the rest: terms more common in the group, by log odds ratio z.
+
+    A term is listed only when each cell of its 2×2 table — documents with and without it, in
+    the group and outside it — is zero or at least *min_count*: the table's margins (the
+    group's documents, all documents) are published, so every cell of it could be worked out.
+    """
     import numpy as np
     import polars as pl
     from scipy.stats import norm
@@ -398,7 +484,10 @@ def distinguishing_terms(
         z = log_or / se
         p = 2 * norm.sf(np.abs(z))
         q = multipletests(p, method="fdr_bh")[1]
-        publishable = ((a == 0) | (a >= min_count)) & ((c == 0) | (c >= min_count)) & (log_or > 0)
+        publishable = (
+            _none_or_at_least(a, min_count) & _none_or_at_least(b, min_count)
+            & _none_or_at_least(c, min_count) & _none_or_at_least(d, min_count) & (log_or > 0)
+        )
         idx = np.flatnonzero(publishable)
         idx = idx[np.lexsort((vocab[idx], -z[idx]))][:top]
         for i in idx:
@@ -431,23 +520,31 @@ def distinguishing_terms(
     return pl.DataFrame(rows, schema=schema)
 
 
-def common_terms(counts: Any, vocabulary: list[str], top: int) -> Any:
+def common_terms(counts: Any, vocabulary: list[str], top: int, min_count: int = 1) -> Any:
+    """The terms in the most documents; a term in all but a few documents is left out (the
+    documents without it would be a count below *min_count*)."""
     import numpy as np
     import polars as pl
 
+    n = counts.shape[0]
     docs = np.asarray((counts > 0).sum(axis=0)).ravel()
     frame = pl.DataFrame({"term": vocabulary, "docs": docs.astype(np.int64)})
+    rest = pl.lit(n) - pl.col("docs")
     return (
-        frame.sort(["docs", "term"], descending=[True, False])
+        frame.filter((rest == 0) | (rest >= min_count))
+        .sort(["docs", "term"], descending=[True, False])
         .head(top)
-        .with_columns((pl.col("docs") / counts.shape[0]).alias("share"))
+        .with_columns((pl.col("docs") / n).alias("share"))
     )
 
 
-def find_topics(
-    counts: Any, vocabulary: list[str], groups: Any, names: list[str], k: int, seed: int
-) -> tuple[Any, Any, str | None]:
-    """NMF topics of the TF-IDF matrix; each document's dominant topic, counted by group."""
+def find_topics(counts: Any, vocabulary: list[str], groups: Any, names: list[str], k: int, seed: int,
+                *, min_count: int = 1):
+    """NMF topics of the TF-IDF matrix: each topic's top terms and the documents whose dominant
+    topic it is; and by group, each topic's prevalence (the mean of the documents' topic
+    proportions, over the documents with any topic weight), left empty for a group of fewer
+    than *min_count* documents (a mean of so few would describe them one by one). None when
+    fewer than two topics fit."""
     import warnings
 
     import numpy as np
@@ -457,7 +554,7 @@ def find_topics(
 
     k = min(k, len(vocabulary) - 1, counts.shape[0] - 1)
     if k < 2:
-        return None, None, None
+        return None
     tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings: the topics are descriptive
@@ -468,31 +565,33 @@ def find_topics(
     for component in nmf.components_:
         ordered = [str(vocab[i]) for i in np.lexsort((vocab, -component))[:20]]
         labels.append(", ".join(distinct_terms(ordered, 4)))
-    empty = weights.sum(axis=1) <= 0
+    totals = weights.sum(axis=1)
+    empty = totals <= 0
     dominant = np.where(empty, -1, weights.argmax(axis=1))
     names_by_index = {i: f"topic {i + 1}" for i in range(k)} | {-1: "no topic"}
     topic_of = np.array([names_by_index[i] for i in dominant], dtype=object)
-    work = pl.DataFrame({"group": groups, "topic": topic_of.astype(str)})
     order = [f"topic {i + 1}" for i in range(k)] + (["no topic"] if empty.any() else [])
-    overall = work.group_by("topic").agg(pl.len().cast(pl.Int64).alias("docs"))
+    overall = pl.DataFrame({"topic": topic_of.astype(str)}).group_by("topic").agg(pl.len().cast(pl.Int64).alias("docs"))
     topic_table = (
         pl.DataFrame({"topic": order, "top_terms": labels + (["(no counted terms)"] if empty.any() else [])})
         .join(overall, on="topic", how="left")
         .with_columns(pl.col("docs").fill_null(0))
         .with_columns((pl.col("docs") / len(groups)).alias("share"))
     )
-    grid = pl.DataFrame({"group": [g for g in names for _ in order], "topic": [t for _ in names for t in order]})
-    prevalence = (
-        grid.join(work.group_by("group", "topic").agg(pl.len().cast(pl.Int64).alias("docs")), on=["group", "topic"], how="left")
-        .with_columns(pl.col("docs").fill_null(0))
-        .with_columns((pl.col("docs") / pl.col("docs").sum().over("group")).alias("share"))
-    )
-    biggest = topic_table.filter(pl.col("topic") != "no topic").sort(["docs", "topic"], descending=[True, False]).row(0, named=True)
-    headline = (
-        f"The notes fall into {k} topics; the most common ('{biggest['top_terms']}') is the main "
-        f"topic of {biggest['share']:.0%} of documents."
-    )
-    return topic_table, prevalence, headline
+    proportions = np.divide(weights, np.where(empty, 1.0, totals)[:, None])
+    rows = []
+    for g in names:
+        member = groups == g
+        weighted = member & ~empty
+        small = int(member.sum()) < min_count
+        means = proportions[weighted].mean(axis=0) if weighted.any() and not small else np.full(k, np.nan)
+        note = f"too few documents to describe (fewer than {min_count})" if small else ""
+        for i in range(k):
+            rows.append({"group": g, "topic": f"topic {i + 1}", "prevalence": float(means[i]), "note": note})
+    prevalence = pl.DataFrame(
+        rows, schema={"group": pl.String, "topic": pl.String, "prevalence": pl.Float64, "note": pl.String}
+    ).with_columns(pl.col("prevalence").fill_nan(None))
+    return topic_table, prevalence, k
 
 
 def text_only_auc(counts: Any, y: Any, folds: int, seed: int, min_count: int) -> float | None:
@@ -532,77 +631,137 @@ def distinct_terms(terms: list[str], k: int) -> list[str]:
     return chosen
 
 
-def _term_headlines(terms: Any, names: list[str], label: str) -> list[str]:
+def _term_headlines(terms: Any, names: list[str], label: str) -> list[Any]:
+    """For up to four groups, its three most typical terms; each term's shares rest on its
+    document counts, so a term whose counts are suppressed is left out of the sentence."""
     import polars as pl
 
     out = []
     for name in names[:4]:
-        rows = terms.filter((pl.col("group") == name) & (pl.col("q_value") < 0.05))
-        rows = [r for r in rows.iter_rows(named=True) if r["share"] is not None and r["other_share"] is not None]
+        rows = list(terms.filter((pl.col("group") == name) & (pl.col("q_value") < 0.05)).iter_rows(named=True))
         chosen = set(distinct_terms([r["term"] for r in rows], 3))
         rows = [r for r in rows if r["term"] in chosen]
         if not rows:
             continue
-        parts = [
-            f"'{r['term']}' ({r['share']:.0%} of its notes against {r['other_share']:.0%} of the others)"
-            for r in rows
-        ]
-        out.append(f"Terms most typical of {label} = {name}: " + "; ".join(parts) + ".")
+        items = []
+        for r in rows:
+            where = {"group": name, "term": r["term"]}
+            items.append(Value(
+                f"'{r['term']}' ({r['share']:.0%} of its notes against {r['other_share']:.0%} of the others)",
+                sources=(Cell("terms", "docs", where), Cell("terms", "other_docs", where)),
+            ))
+        out.append(say(
+            "Terms most typical of {label} = {group}: {terms}.",
+            label=label, group=str(name), terms=Items(tuple(items), "{n} more whose counts are suppressed"),
+            fallback=say("Terms typical of {label} = {group} are in the terms table.", label=label, group=str(name)),
+        ))
     return out
 
 
-def _draw_terms(terms: Any, names: list[str], label: str) -> Figure:
-    import numpy as np
+def _topic_headlines(topics: Any, prevalence: Any, k: int, sizes: dict[str, int], label: str,
+                     min_count: int) -> list[Any]:
     import polars as pl
 
+    out: list[Any] = []
+    named = topics.filter(pl.col("topic") != "no topic").sort(["docs", "topic"], descending=[True, False])
+    biggest = named.row(0, named=True)
+    out.append(say(
+        "The notes fall into {k} topics; the most common ('{terms}') is the main topic of {share} of documents.",
+        k=str(k), terms=biggest["top_terms"], share=Cell("topics", "share", {"topic": biggest["topic"]}, ".0%"),
+        fallback=say("The notes fall into {k} topics.", k=str(k)),
+    ))
+    compared = [g for g, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
+    if len(compared) >= 2 and label != "documents":
+        a, b = compared[:2]
+        wide = prevalence.pivot(on="group", index="topic", values="prevalence")
+        if a in wide.columns and b in wide.columns:
+            gaps = wide.select("topic", (pl.col(a) - pl.col(b)).abs().alias("gap")).drop_nulls()
+            if gaps.height:
+                topic = gaps.sort(["gap", "topic"], descending=[True, False])["topic"][0]
+                terms = topics.filter(pl.col("topic") == topic)["top_terms"][0]
+                out.append(say(
+                    "Topic '{terms}' takes {pa} of the topic weight of {label} = {a} against {pb} of {label} = {b}.",
+                    terms=terms, label=label, a=str(a), b=str(b),
+                    pa=Cell("topic_prevalence", "prevalence", {"group": a, "topic": topic}, ".0%"),
+                    pb=Cell("topic_prevalence", "prevalence", {"group": b, "topic": topic}, ".0%"),
+                    fallback=say("Topic '{terms}' differs most in prevalence between {label} = {a} and {label} = {b}.",
+                                 terms=terms, label=label, a=str(a), b=str(b)),
+                ))
+    return out
+
+
+# --------------------------------------------------------------------------- drawings
+
+
+@drawing("text.terms")
+def draw_terms(d: Drawing) -> Any:
+    """Odds ratios with 95% intervals of each group's most typical terms; a term whose ratio is
+    suppressed keeps its place, marked as suppressed."""
+    import numpy as np
+    import polars as pl
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    shown = [n for n in names if terms.filter(pl.col("group") == n).height][:6]
+    label = d.options["label"]
+    frame = d.frame.with_row_index("__row")
+    hidden = d.hidden("odds_ratio")
+    shown = [g for g in d.options["groups"] if frame.filter(pl.col("group") == g).height]
     fig, axes = small_multiples(max(len(shown), 1), columns=2, panel=(4.2, 3.0))
     for i, (ax, name) in enumerate(zip(axes, shown)):
-        part = terms.filter(pl.col("group") == name).head(10).reverse()
+        part = frame.filter(pl.col("group") == name).head(10).reverse()
         y = np.arange(part.height)
-        odds = part["odds_ratio"].to_numpy()
-        low = part["ci_low"].to_numpy()
-        high = part["ci_high"].to_numpy()
-        ax.barh(y, odds - 1, left=1, color=PALETTE[i % len(PALETTE)], alpha=0.8)
-        ax.errorbar(odds, y, xerr=[odds - low, high - odds], fmt="none", ecolor="#333333", lw=0.8)
+        odds = np.array(d.values("odds_ratio", frame=part))
+        low = np.array(d.values("ci_low", frame=part))
+        high = np.array(d.values("ci_high", frame=part))
+        ax.barh(y, np.nan_to_num(odds - 1), left=1, color=PALETTE[i % len(PALETTE)], alpha=0.8)
+        ax.errorbar(odds, y, xerr=[np.nan_to_num(odds - low), np.nan_to_num(high - odds)], fmt="none", ecolor="#333333", lw=0.8)
         ax.set_yticks(y, part["term"].to_list())
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.axvline(1, color="#333333", lw=0.8)
+        gone = [float(j) for j, row in enumerate(part["__row"].to_list()) if hidden[row]]
+        mark_suppressed(ax, gone, horizontal=True, symbol=d.rules.symbol)
         ax.set_title(f"{label} = {name}")
         ax.set_xlabel("odds ratio (log scale)")
-    return to_figure(
-        fig,
-        f"Terms that distinguish each group of {label}",
-        alt="Bar charts of odds ratios with 95% intervals for the terms most typical of each group.",
-        data="terms",
-    )
+    return fig
 
 
-def _draw_topics(prevalence: Any, names: list[str], label: str) -> Figure:
+@drawing("text.topics")
+def draw_topics(d: Drawing) -> Any:
+    """Grouped bars: each topic's prevalence in each group; a group too small to describe (or
+    whose prevalence is suppressed) is marked as suppressed, not drawn as a zero bar."""
     import numpy as np
     import polars as pl
 
-    topics = prevalence["topic"].unique(maintain_order=True).to_list()
+    from expedition.steps._plot import mark_suppressed_bars
+
+    frame = d.frame.with_row_index("__row")
+    hidden = d.hidden("prevalence")
+    notes = [bool(n) for n in frame["note"].to_list()]  # too few documents to describe
+    names = d.options["groups"]
+    topics = frame["topic"].unique(maintain_order=True).to_list()
     fig, ax = new_figure(7.0, 3.6)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(topics))
-    for i, name in enumerate(names[:6]):
-        part = prevalence.filter(pl.col("group") == name)
-        share = [
-            v if v is not None else 0.0
-            for v in (part.filter(pl.col("topic") == t)["share"].to_list()[0] if part.filter(pl.col("topic") == t).height else None for t in topics)
-        ]
-        ax.bar(x + i * width, share, width, label=str(name), color=PALETTE[i % len(PALETTE)])
-    ax.set_xticks(x + width * (min(len(names), 6) - 1) / 2, topics, rotation=30, ha="right")
-    ax.set_ylabel("share of the group's documents")
-    ax.legend(title=label, frameon=False)
-    return to_figure(
-        fig,
-        f"Topic prevalence by group of {label}",
-        alt="Grouped bars: the share of each group's documents whose main topic is each topic.",
-        data="topic_prevalence",
-    )
+    marks: list[list[float]] = []
+    for i, name in enumerate(names):
+        part = frame.filter(pl.col("group") == name)
+        by_topic = {t: (v, r) for t, v, r in zip(part["topic"].to_list(), d.values("prevalence", frame=part),
+                                                 part["__row"].to_list())}
+        drawn, heights, gone = [], [], []
+        for j, t in enumerate(topics):
+            value, row = by_topic.get(t, (float("nan"), None))
+            if row is not None and (hidden[row] or notes[row]):
+                gone.append(float(x[j] + i * width))
+            elif np.isfinite(value):
+                drawn.append(float(x[j] + i * width))
+                heights.append(value)
+        ax.bar(drawn, heights, width, label=str(name), color=PALETTE[i % len(PALETTE)])
+        marks.append(gone)
+    for gone in marks:
+        mark_suppressed_bars(ax, gone, width, symbol=d.rules.symbol)
+    ax.set_xticks(x + width * (len(names) - 1) / 2, topics, rotation=30, ha="right")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_ylabel("expected share of the group's documents")
+    ax.legend(title=d.options["label"], frameon=False)
+    return fig
