@@ -997,7 +997,10 @@ def _publish_table(state: TableState, rules: DisclosureConfig, hidden_keys: set[
             note("the totals here are too small to protect every suppressed cell fully"
                  + (f" ({redact(block.where, state.allow)[0]})" if block.where else "")
                  + "; do not publish those totals", "warning", column)
-    derived = _derived_masks(state, rules, hidden_keys)
+    derived = {
+        column: [flag and value is not None for flag, value in zip(mask, frame[column].to_list())]
+        for column, mask in _derived_masks(state, rules, hidden_keys).items()
+    }  # a value missing from the step's table stays missing
     state.derived_hidden = derived
     for column, mask in derived.items():
         values = frame[column].to_list()
