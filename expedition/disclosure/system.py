@@ -340,50 +340,130 @@ def audit(
             targets.append(k)
         if not targets:
             continue
-        bounds = _bounds(keys, eqs, system.published, system.hidden, targets)
-        for k, (low, high) in bounds.items():
-            if k in system.hidden:
-                if high - low < min_count - 1e-6:
-                    exposures.append(Exposure(k, low, high, True, system.places.get(k, [])))
-            elif high < min_count - 1e-9 and (low > 1e-9 or (zeros_disclosive and high < 1e-9)):
-                exposures.append(Exposure(k, low, high, False, system.places.get(k, [])))
+        if len(eqs) == 1:
+            exposures += _expose_line(eqs[0], system, targets, min_count, zeros_disclosive)
+        else:
+            exposures += _expose(keys, eqs, system, targets, min_count, zeros_disclosive)
     return exposures
 
 
-def _bounds(
+def _expose_line(
+    eq: Equation, system: System, targets: list[Key], min_count: int, zeros: bool
+) -> list[Exposure]:
+    """A component of one equation, solved without a programme: its unknowns are non-negative
+    and add up to what the known terms leave, so each lies anywhere from 0 to that remainder
+    (exactly the remainder when it is the only unknown)."""
+    def known(k: Key) -> tuple[float, float] | None:
+        return system.published[k] if k in system.published and k not in system.hidden else None
+
+    parts = [k for k in eq.parts]
+    total = known(eq.total)
+    unknown_parts = [k for k in parts if known(k) is None]
+    low_sum = sum(known(k)[0] for k in parts if known(k) is not None)  # type: ignore[index]
+    high_sum = sum(known(k)[1] for k in parts if known(k) is not None)  # type: ignore[index]
+    out = []
+    for k in targets:
+        if k == eq.total:
+            if unknown_parts:
+                low, high = low_sum, math.inf
+            else:
+                low, high = low_sum, high_sum
+        elif total is None:
+            low, high = 0.0, math.inf  # the total is unknown too: nothing bounds this part
+        else:
+            rest_low, rest_high = max(total[0] - high_sum, 0.0), max(total[1] - low_sum, 0.0)
+            low, high = (rest_low, rest_high) if len(unknown_parts) == 1 else (0.0, rest_high)
+        if _exposed(low, high, k in system.hidden, min_count, zeros):
+            out.append(Exposure(k, low, high, k in system.hidden, system.places.get(k, [])))
+    return out
+
+
+def _exposed(low: float, high: float, hidden: bool, min_count: int, zeros: bool) -> bool:
+    if hidden:
+        return high - low < min_count - 1e-6
+    return high < min_count - 1e-9 and (low > 1e-9 or (zeros and high < 1e-9))
+
+
+def _expose(
     keys: Sequence[Key],
     eqs: list[Equation],
-    published: dict[Key, tuple[float, float]],
-    hidden: set[Key],
+    system: System,
     targets: list[Key],
-) -> dict[Key, tuple[float, float]]:
+    min_count: int,
+    zeros: bool,
+) -> list[Exposure]:
+    """The exposed targets of one component, with as few linear programmes as it takes.
+
+    Every solution a programme finds is a filling of the hidden counts a reader cannot rule out,
+    so the range of values each count takes over the solutions found so far is a range the
+    reader cannot narrow. A target whose range is already wide enough (a suppressed count that
+    has moved by the threshold; an unpublished one seen at zero or above the threshold) is safe
+    without programmes of its own: after two programmes that push all the targets up and down
+    at once, most are. The rest get their own minimum and maximum.
+    """
     import numpy as np
     from scipy.optimize import linprog
-    from scipy.sparse import lil_matrix
+    from scipy.sparse import coo_matrix
 
     index = {k: i for i, k in enumerate(keys)}
-    a = lil_matrix((len(eqs), len(keys)))
+    rows, cols, vals = [], [], []
     for r, eq in enumerate(eqs):
         for k in eq.parts:
-            a[r, index[k]] += 1.0
-        a[r, index[eq.total]] -= 1.0
-    b = np.zeros(len(eqs))
-    bounds = []
-    for k in keys:
-        if k in published and k not in hidden:
-            bounds.append(published[k])
-        else:
-            bounds.append((0.0, None))
-    a_eq = a.tocsr()
-    out: dict[Key, tuple[float, float]] = {}
+            rows.append(r)
+            cols.append(index[k])
+            vals.append(1.0)
+        rows.append(r)
+        cols.append(index[eq.total])
+        vals.append(-1.0)
+    a_eq = coo_matrix((vals, (rows, cols)), shape=(len(eqs), len(keys))).tocsr()
+    b_eq = np.zeros(len(eqs))
+    lower = np.zeros(len(keys))
+    upper = np.full(len(keys), np.inf)
+    for k, i in index.items():
+        if k in system.published and k not in system.hidden:
+            lower[i], upper[i] = system.published[k]
+    bounds = np.column_stack([lower, upper])
+    seen_low = np.full(len(keys), np.inf)
+    seen_high = np.full(len(keys), -np.inf)
+
+    def solve(c: Any) -> Any:
+        result = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        if result.status == 0:
+            np.minimum(seen_low, result.x, out=seen_low)
+            np.maximum(seen_high, result.x, out=seen_high)
+        return result
+
+    def safe(k: Key) -> bool:
+        i = index[k]
+        if k in system.hidden:
+            return seen_high[i] - seen_low[i] >= min_count - 1e-6
+        if seen_high[i] >= min_count - 1e-9:
+            return True
+        return seen_low[i] <= 1e-9 and (not zeros or seen_high[i] > 1e-9)
+
+    everything = np.zeros(len(keys))
     for k in targets:
+        everything[index[k]] = 1.0
+    # all targets up, all down, then in random opposite directions (cells that trade against
+    # each other on a cycle or in a line move apart); the seed only decides how fast, not what
+    signs = np.where(np.random.default_rng(len(keys)).random(len(keys)) < 0.5, -1.0, 1.0) * everything
+    for c in (everything, -everything, signs, -signs):
+        if solve(c).status == 2:
+            return []  # infeasible: published numbers disagree (rounding); nothing can be concluded
+        if all(safe(k) for k in targets):
+            return []
+    out = []
+    for k in targets:
+        if safe(k):
+            continue
+
         c = np.zeros(len(keys))
         c[index[k]] = 1.0
-        low = linprog(c, A_eq=a_eq, b_eq=b, bounds=bounds, method="highs")
-        high = linprog(-c, A_eq=a_eq, b_eq=b, bounds=bounds, method="highs")
+        low, high = solve(c), solve(-c)
         if low.status == 2 or high.status == 2:
-            continue  # infeasible: published numbers disagree (rounding); nothing can be concluded
-        lo = low.fun if low.status == 0 else 0.0
-        hi = -high.fun if high.status == 0 else math.inf
-        out[k] = (float(lo), float(hi))
+            continue
+        lo = float(low.fun) if low.status == 0 else 0.0
+        hi = float(-high.fun) if high.status == 0 else math.inf
+        if _exposed(lo, hi, k in system.hidden, min_count, zeros):
+            out.append(Exposure(k, lo, hi, k in system.hidden, system.places.get(k, [])))
     return out
