@@ -38,7 +38,7 @@ def test_each_environment_errno_becomes_exit_2_with_a_fix(code, name):
     problem = environment_error(OSError(code, os.strerror(code), name))
     assert isinstance(problem, EnvironmentProblem) and problem.exit_code == EXIT_USAGE
     assert MAPPED[code] in problem.what and problem.fix
-    assert str(problem.path) == name
+    assert problem.path == Path(name)  # the file the system named, as a path
 
 
 @given(code=st.sampled_from(sorted(MAPPED)))
