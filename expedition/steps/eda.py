@@ -864,24 +864,19 @@ def _outcome_rates(
             continue
         inner = qs[1:-1]
         labels = _band_labels(qs, integer=bool(np.all(np.mod(finite, 1) == 0)))
-        values = s.to_numpy()
-        y = work["__outcome__"].to_numpy()
-        band: list[Any] = []
-        for v, is_null in zip(values, s.is_null().to_list()):
-            if is_null:
-                band.append(None)
-            elif math.isnan(v):
-                band.append(NOT_A_NUMBER)
-            else:
-                band.append(labels[int(np.searchsorted(inner, v, side="right"))])
-        tally: dict[Any, list[int]] = {}
-        for b, flag in zip(band, y):
-            entry = tally.setdefault(b, [0, 0])
-            entry[0] += 1
-            entry[1] += int(flag)
-        for b in [*labels, NOT_A_NUMBER, None]:
+        values = s.fill_null(np.nan).to_numpy()
+        index = np.searchsorted(inner, values, side="right")  # NaN sorts last: relabelled below
+        index = np.where(np.isnan(values), len(labels), index)
+        index = np.where(s.is_null().to_numpy(), len(labels) + 1, index)
+        grouped = (
+            pl.DataFrame({"band": index, "y": work["__outcome__"]})
+            .group_by("band")
+            .agg(pl.len().alias("n"), pl.col("y").sum().alias("k"))
+        )
+        tally = {int(b): (int(n), int(k)) for b, n, k in grouped.iter_rows()}
+        for b, name in enumerate([*labels, NOT_A_NUMBER, None]):
             if b in tally:
-                out.append((column, b, *tally[b]))
+                out.append((column, name, *tally[b]))
     frame = pl.DataFrame(
         out, schema={"variable": pl.String, "category": pl.String, "n": pl.Int64, "outcome_n": pl.Int64}, orient="row"
     )
