@@ -288,6 +288,49 @@ def test_planted_small_groups_cannot_be_read_from_anything_published(small, rare
     assert all(v is None or v == 0 for v in scarce)
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    small=st.integers(1, 9),
+    rare=st.integers(1, 9),
+    missing=st.integers(0, 14),
+    no_group=st.integers(0, 14),
+    min_count=st.integers(5, 12),
+    recode=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_eda_and_significance_of_the_same_records_give_nothing_away_together(
+    small, rare, missing, no_group, min_count, recode, seed
+):
+    """A reader holding both findings of one dataset (as a pack publishes them) combines the
+    category counts, missing values and outcome rates of eda with the groups of significance:
+    the auditor still pins no suppressed count, with or without the runner's recoding."""
+    from expedition.disclosure.recode import recode_labels
+    from expedition.steps.eda import EDA
+
+    small, rare = 1 + (small - 1) % (min_count - 1), 1 + (rare - 1) % (min_count - 1)
+    rng = np.random.default_rng(seed)
+    n = 500
+    group = rng.choice(["Alpha", "Beta"], n).astype(object)
+    group[:small] = "Planted"
+    group[n - 20 - no_group:n - 20] = None
+    c = rng.choice(["u", "v", "w"], n).astype(object)
+    c[n - rare:] = "Scarce"
+    data = pl.DataFrame({
+        "g": group.tolist(), "x": rng.normal(10, 2, n), "c": c.tolist(),
+        "o": np.where(rng.random(n) < 0.3, "yes", "no").tolist(),
+    }).with_columns(
+        pl.when(pl.int_range(pl.len()).is_between(50, 50 + missing, closed="left")).then(None)
+        .otherwise(pl.col("x")).alias("x")
+    )
+    rules = DisclosureConfig(min_count=min_count)
+    if recode:
+        data, _ = recode_labels(data, ["g", "c", "o"], min_count, keep=["yes"])
+    ctx = StepContext(seed=1, disclosure=rules)
+    eda = EDA().run(data.lazy(), EDA.parse_params({"outcome": "o", "outcome_value": "yes"}), ctx)
+    sig = raw(data, ctx, group="g")
+    assert attack([eda.with_(id="eda", population="p@1"), sig.with_(id="sig", population="p@1")], rules) == []
+
+
 # --------------------------------------------------------------------------- through the runner
 
 
@@ -349,6 +392,20 @@ def female(root: Path) -> tuple[dict[str, int | None], int | None, list]:
     return dict(zip(row["group"].to_list(), row["n"].to_list())), total[0], list(found.values())
 
 
+def packed_female(cli, root: Path) -> dict[str, str]:
+    """Build and verify the findings pack; the Female row of its Gender by outcome CSV."""
+    import json
+
+    built = cli("pack", "--json", "-p", str(root))
+    assert built.exit_code == 0, built.output
+    pack = Path(json.loads(built.stdout)["path"])
+    verified = cli("pack", "verify", str(pack), "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"], verified.stdout
+    table = pl.read_csv(pack / "tables" / "arrests__crosstab.csv", infer_schema_length=0)
+    row = table.filter((pl.col("variable") == "Gender") & (pl.col("category") == "Female"))
+    return dict(zip(row["group"].to_list(), row["n"].to_list()))
+
+
 def test_four_other_gender_records_no_longer_hide_the_female_figures(cli, tmp_path):
     """The issue's case, through `expedition run`: recoding combines the 4 'Other' records
     before tabulating (too few even together: treated as not recorded), and the Female and
@@ -364,6 +421,13 @@ def test_four_other_gender_records_no_longer_hide_the_female_figures(cli, tmp_pa
     arrests = next(f for f in findings if f.id == "arrests")
     assert "Other" not in arrests.tables["crosstab"].frame["category"].to_list()
     assert arrests.provenance["recoded"] == [{"column": "Gender", "categories": 1, "combined": False}]
+    # The pack gates every finding together, and `pack verify` audits it again from its files:
+    # the large Female counts stay; the penalty-notice and summons cells may go, as beside eda's
+    # counts by outcome they would give away the few searches with no gender in those outcomes.
+    packed = packed_female(cli, recoded)
+    assert {k: packed[k] for k in ("Arrest", "A no further action disposal", "Community resolution")} == {
+        "Arrest": "140", "A no further action disposal": "750", "Community resolution": "80"}
+    assert all(packed[k] in (str(row[k]), "c") for k in row)
 
     as_is = project_with(cli, tmp_path / "as-is", csv, recode=False)
     row, total, findings = female(as_is)
@@ -407,3 +471,5 @@ def test_the_met_file_keeps_its_female_arrest_figures(cli, tmp_path, shared_data
     assert row["Caution (simple or conditional)"] is None
     assert total == 1_057
     assert attack(findings, DisclosureConfig(min_count=10)) == []
+    packed = packed_female(cli, root)
+    assert packed["Arrest"] == "140" and packed["A no further action disposal"] == "794"
