@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -23,8 +23,20 @@ from expedition.steps import (
     require_columns,
     say,
 )
-from expedition.steps._columns import NEGATIVE, POSITIVE, binary_outcome, classify_columns  # noqa: F401
-from expedition.steps._plot import PALETTE, Drawing, drawing, mark_suppressed, new_figure, small_multiples
+from expedition.steps._columns import (  # noqa: F401
+    NEGATIVE,
+    POSITIVE,
+    binary_outcome,
+    classify_columns,
+)
+from expedition.steps._plot import (
+    PALETTE,
+    Drawing,
+    drawing,
+    mark_suppressed,
+    new_figure,
+    small_multiples,
+)
 from expedition.steps._text import fmt_num
 
 MAX_CORRELATED = 20
@@ -87,7 +99,7 @@ class EDA(Step):
     summary = "Distributions, missing values and patterns, correlations, outcome rates and trends over time (descriptive)."
     version = "3"
     Params = EDAParams
-    outputs = {
+    outputs: ClassVar[dict[str, str]] = {
         "missingness": "missing values per column",
         "missing_patterns": "records per combination of missing values (the three columns with the most)",
         "numeric_summary": "mean, standard deviation and percentiles of numeric variables",
@@ -1155,7 +1167,7 @@ def draw_monthly_outcome(d: Drawing) -> Any:
         xs = list(range(len(rows)))
         ax.fill_between(xs, [low[i] for i in rows], [high[i] for i in rows], color=PALETTE[0], alpha=0.2, lw=0)
         ax.plot(xs, [rate[i] for i in rows], marker="o", ms=2, color=PALETTE[0])
-        if overall == overall:
+        if not math.isnan(overall):
             ax.axhline(overall, color="#8c8c8c", lw=0.8, ls="--")
         ax.set_ylim(0, 1)
         mark_suppressed(ax, [x for x, i in zip(xs, rows) if hidden[i]], symbol=d.rules.symbol)
@@ -1182,7 +1194,7 @@ def draw_outcome_rates(d: Drawing) -> Any:
                 err = [[max(rate[i] - low[i], 0) if low[i] == low[i] else 0],
                        [max(high[i] - rate[i], 0) if high[i] == high[i] else 0]]
                 ax.errorbar([rate[i]], [y], xerr=err, fmt="o", ms=3, capsize=2, color=PALETTE[0])
-        if overall == overall:
+        if not math.isnan(overall):
             ax.axvline(overall, color="#8c8c8c", lw=0.8, ls="--")
         ax.set_xlim(0, 1)
         ax.set_ylim(-0.7, len(rows) - 0.3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -26,7 +26,13 @@ from expedition.steps import (
 )
 from expedition.steps import _stats as stats
 from expedition.steps._columns import choose_variables, no_rows, top_levels
-from expedition.steps._plot import PALETTE, Drawing, drawing, mark_suppressed, small_multiples
+from expedition.steps._plot import (
+    PALETTE,
+    Drawing,
+    drawing,
+    mark_suppressed,
+    small_multiples,
+)
 from expedition.steps._text import fmt_num, fmt_p, fmt_pct, join_names
 
 TestName = Literal["welch", "mann-whitney", "anova", "welch-anova", "kruskal", "chi-square", "fisher", "two-proportion"]
@@ -108,7 +114,7 @@ class Significance(Step):
     summary = "Tests whether each variable differs across groups, with effect sizes and adjusted p-values."
     version = "2"
     Params = SignificanceParams
-    outputs = {
+    outputs: ClassVar[dict[str, str]] = {
         "tests": "one row per variable: test, records, the smallest group or cell it rests on, statistic, "
         "df, p-value, adjusted p-value, effect size with 95% CI, and the checks that chose the test",
         "effect_sizes": "every effect size with its 95% CI (e.g. both risk difference and ratio)",
@@ -961,7 +967,7 @@ def draw_effects(d: Drawing) -> Any:
         ys = list(range(len(rows)))[::-1]
         for y, i in zip(ys, rows):
             e = estimate[i]
-            if e != e:
+            if math.isnan(e):
                 continue
             lo = low[i] if low[i] == low[i] else e
             hi = high[i] if high[i] == high[i] else e
