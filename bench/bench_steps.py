@@ -14,6 +14,9 @@ it scales with rows (10 is linear). `segment` and `drivers` must stay under a mi
 --threads also times `segment` and `drivers` at the smallest size with EXPEDITION_THREADS=2,
 against the default of one OpenMP thread.
 
+--publish also times each step followed by what `expedition run` does with its finding: the
+disclosure gate (with its auditor) and drawing the declared charts from the gated tables.
+
 Run heavy benchmarks under the machine-wide lock on a shared machine:
 ``flock /work/bench.lock python bench/bench_steps.py``.
 """
@@ -49,6 +52,9 @@ step = get_step(sys.argv[1])
 params = step.parse_params(json.loads(sys.argv[3]))
 finding = step().run(pl.scan_parquet(sys.argv[2]), params, StepContext(seed=42))
 assert finding.tables
+if sys.argv[4:] == ["publish"]:
+    from expedition.testing import publish
+    assert publish(finding).gated
 """
 
 READ = "import sys, polars as pl; pl.read_parquet(sys.argv[1])"
@@ -65,6 +71,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS))
     parser.add_argument("--threads", action="store_true", help="also time 2 OpenMP threads")
+    parser.add_argument("--publish", action="store_true", help="also time the gate and the charts after each step")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-steps-"))
@@ -86,6 +93,11 @@ def main() -> None:
                 measured[name] = measure(f"{name} ({rows:,} rows)", cmd, args.repeat)
                 print(f"  {name}: {measured[name].median:.1f} s, peak {measured[name].peak_mib:.0f} MiB", flush=True)
             rows_out = [baseline, imports, *measured.values()]
+            if args.publish:
+                for name in args.steps:
+                    cmd = [sys.executable, "-c", RUN_STEP, name, str(path), json.dumps(STEPS[name]), "publish"]
+                    rows_out.append(measure(f"{name} + gate and charts ({rows:,} rows)", cmd, args.repeat))
+                    print(f"  {name} + gate and charts: {rows_out[-1].median:.1f} s", flush=True)
             if args.threads and rows == min(args.rows):
                 env = dict(os.environ, EXPEDITION_THREADS="2")
                 for name in [s for s in ("segment", "drivers") if s in args.steps]:

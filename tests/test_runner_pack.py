@@ -10,7 +10,7 @@ from expedition.errors import PackError, StepError
 from expedition.manifest import file_hashes
 from expedition.pack import build_pack, verify_pack
 from expedition.project import Project
-from expedition.runner import plan, run, stored_findings
+from expedition.runner import plan, publish_finding, run, stored_findings
 
 
 def with_steps(project: Project, steps: list[dict]) -> Project:
@@ -42,9 +42,10 @@ def test_run_stores_findings_with_provenance(ready):
     assert prov["params"]["outcome"] == "rereferred_12m"
     assert ("start", "overview") in events and ("done", "overview") in events
     stored = stored_findings(ready)
-    assert stored[0].headlines == findings[0].headlines
+    republished = publish_finding(ready, stored[0])  # stored before the gate, as the step returned it
+    assert republished.headlines == findings[0].headlines
     for name, table in findings[0].tables.items():
-        assert stored[0].tables[name].frame.equals(table.frame)
+        assert republished.tables[name].frame.equals(table.frame)
     assert ready.last("run")["steps"] == ["overview"]
 
 

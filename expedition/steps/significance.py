@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from expedition.disclosure import safe_table
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
-from expedition.steps import Step, StepContext, StepParams, require_columns
+from expedition.steps import (
+    RECORDED,
+    Cell,
+    Chart,
+    Count,
+    Derived,
+    Finding,
+    Keys,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    Value,
+    require_columns,
+    say,
+)
 from expedition.steps import _stats as stats
-from expedition.steps._columns import categorical_expr, choose_variables, no_rows, top_levels
-from expedition.steps._plot import PALETTE, small_multiples, to_figure
-from expedition.steps._text import fmt_num, fmt_p, fmt_pct, join_names, method_text
+from expedition.steps._columns import choose_variables, no_rows, top_levels
+from expedition.steps._plot import (
+    PALETTE,
+    Drawing,
+    drawing,
+    mark_suppressed,
+    small_multiples,
+)
+from expedition.steps._text import fmt_num, fmt_p, fmt_pct, join_names
 
 TestName = Literal["welch", "mann-whitney", "anova", "welch-anova", "kruskal", "chi-square", "fisher", "two-proportion"]
+
+#: columns of the tests and effect-size tables computed from the test's data: suppressed with the
+#: smallest group (or cell) the test rests on, as a small group's mean follows from a difference
+STATISTICS = ("statistic", "df", "df2", "p_value", "p_adjusted", "effect_size", "effect_low", "effect_high")
 
 
 class SignificanceParams(StepParams):
@@ -78,17 +101,24 @@ class Significance(Step):
     Holm's method or by Benjamini–Hochberg, and only an adjusted p-value below alpha is reported
     as a difference. Statistics come from SciPy and statsmodels and agree with R's t.test,
     wilcox.test, aov, oneway.test, kruskal.test, chisq.test, fisher.test and prop.test.
+
+    Each test's statistics are published with the smallest group (or table cell) it rests on:
+    when that count is too small to publish, so are they, since a difference or a test
+    statistic together with the larger groups' figures would give the small group's away. The
+    groups are listed with the described value first, then alphabetically, and categories
+    alphabetically (an order by size would let a reader bound a suppressed count by its
+    neighbours).
     """
 
     name = "significance"
     summary = "Tests whether each variable differs across groups, with effect sizes and adjusted p-values."
-    version = "1"
+    version = "2"
     Params = SignificanceParams
-    outputs = {
-        "tests": "one row per variable: test, statistic, df, p-value, adjusted p-value, effect size "
-        "with 95% CI, and the checks that chose the test",
+    outputs: ClassVar[dict[str, str]] = {
+        "tests": "one row per variable: test, records, the smallest group or cell it rests on, statistic, "
+        "df, p-value, adjusted p-value, effect size with 95% CI, and the checks that chose the test",
         "effect_sizes": "every effect size with its 95% CI (e.g. both risk difference and ratio)",
-        "numeric_groups": "per group: n, mean with 95% CI, standard deviation, median",
+        "numeric_groups": "per group: values, mean with 95% CI, standard deviation, median",
         "crosstab": "per category and group: records and share of the group",
         "figure effects": "effect sizes with 95% CIs, significant ones highlighted",
         "figure group_means": "means with 95% CIs by group, one panel per numeric variable",
@@ -103,6 +133,18 @@ class Significance(Step):
         )
         return frame.lazy(), {"group": "rereferred_12m", "group_value": "yes"}
 
+    @classmethod
+    def recode_columns(cls, params: SignificanceParams, columns: list[str]) -> list[str]:
+        """The grouping column and the variables it may tabulate (every other column by
+        default; the runner recodes only text and categorical columns)."""
+        tested = params.variables if params.variables is not None else columns
+        return [params.group, *[c for c in tested if c != params.group]]
+
+    @classmethod
+    def recode_keep(cls, params: SignificanceParams) -> list[Any]:
+        """The described group is never combined with others."""
+        return [params.group_value] if params.group_value is not None else []
+
     def run(self, frame: Any, params: SignificanceParams, ctx: StepContext) -> Finding:
         import polars as pl
 
@@ -110,13 +152,16 @@ class Significance(Step):
         schema = lazy.collect_schema()
         require_columns(schema.names(), [params.group], param="group", step=self.name)
         require_columns(schema.names(), list(params.tests), param="tests", step=self.name)
+        m = ctx.min_count
+        group = params.group
         ctx.report(0.02, "choosing variables")
+        rare = [] if params.variables is not None else _recoded_away(lazy, schema, m, group)
         chosen = choose_variables(
             lazy,
             step=self.name,
             ctx=ctx,
             variables=params.variables,
-            exclude=[params.group],
+            exclude=[group, *rare],
             max_levels=params.max_categories,
         )
         if chosen.rows == 0:
@@ -138,43 +183,55 @@ class Significance(Step):
                 )
         if not chosen.all:
             raise StepError(
-                f"step '{self.name}': no column can be tested against {params.group!r}",
+                f"step '{self.name}': no column can be tested against {group!r}",
                 "name the columns to test with variables: [...]; " + " ".join(chosen.caveats),
             )
 
-        levels_expr = [
-            categorical_expr(c, top_levels(lazy, c, params.max_categories - 1)) for c in chosen.categorical
-        ]
+        levels = {}
+        for c in chosen.categorical:
+            top = top_levels(lazy, c, params.max_categories - 1)
+            rest = chosen.levels.get(c, len(top)) - len(top)
+            levels[c] = (top, _other_label(rest, top) if rest > 0 else None)
         data = lazy.select(
-            pl.col(params.group).cast(pl.String).alias("__group__"),
+            pl.col(group).cast(pl.String).alias("__group__"),
             *[pl.col(c) for c in chosen.numeric],
-            *levels_expr,
+            *[_category_expr(c, *levels[c]) for c in chosen.categorical],
         ).collect()
-        caveats = list(chosen.caveats)
+        caveats: list[Any] = list(chosen.caveats)
+        if rare:
+            caveats.append(
+                "Not analysed (every value is rarer than the disclosure threshold, as in identifiers or "
+                "free text): " + ", ".join(rare) + "."
+            )
+        # every count of this finding is of the records with a group: say so, so the gate can
+        # link them to counts of all records
+        with_group = {group: RECORDED}
         group_missing = data["__group__"].null_count()
+        without_group = Count(group_missing, {group: None})
         if group_missing:
-            caveats.append(f"{group_missing:,} records with no value for {params.group} are left out.")
+            caveats.append(say(
+                "{n} records with no value for {group} are left out.", n=without_group, group=group,
+                fallback=say("Records with no value for {group} are left out.", group=group),
+            ))
             data = data.filter(pl.col("__group__").is_not_null())
-        counts = data.group_by("__group__").len().sort(["len", "__group__"], descending=[True, False])
-        groups = counts["__group__"].to_list()
+        groups = data["__group__"].unique().drop_nulls().to_list()
         if len(groups) < 2:
             raise StepError(
-                f"step '{self.name}': the group column {params.group!r} has "
+                f"step '{self.name}': the group column {group!r} has "
                 f"{'no values' if not groups else 'only one value (' + str(groups[0]) + ')'}, so "
                 "there is nothing to compare",
                 "choose a column with two or more values",
             )
         if len(groups) > params.max_groups:
             raise StepError(
-                f"step '{self.name}': the group column {params.group!r} has {len(groups):,} values "
+                f"step '{self.name}': the group column {group!r} has {len(groups):,} values "
                 f"(at most {params.max_groups} are compared)",
                 "choose a column with fewer values, group its values first, or raise max_groups",
             )
-        focus = _focus_level(groups, params.group_value, params.group)
-        if focus is not None:  # the described value first, then the others by size
-            groups = [focus] + [g for g in groups if g != focus]
-        else:
-            groups = sorted(groups)
+        focus = _focus_level(groups, params.group_value, group)
+        # the described value first, then the others alphabetically (an order by size would let
+        # a reader bound a suppressed group's count by its neighbours)
+        groups = sorted(groups) if focus is None else [focus] + sorted(g for g in groups if g != focus)
         codes = data.select(
             pl.col("__group__").replace_strict(groups, list(range(len(groups))), return_dtype=pl.Int32)
         ).to_series().to_numpy()
@@ -188,22 +245,35 @@ class Significance(Step):
         for i, variable in enumerate(variables):
             ctx.report(0.05 + 0.8 * i / len(variables), f"testing {variable}")
             if variable in chosen.numeric:
-                row, extra = _test_numeric(
-                    variable, data[variable], codes, groups, params.tests.get(variable), ctx
-                )
+                row, extra = _test_numeric(variable, data[variable], codes, groups, params.tests.get(variable))
+                extra["first_row"] = len(numeric_groups)
                 numeric_groups.extend(extra["groups"])
             else:
+                top, other = levels[variable]
                 row, extra = _test_categorical(
-                    variable, data[variable], codes, groups, focus, params.tests.get(variable), ctx
+                    variable, data[variable], codes, groups, focus, params.tests.get(variable), ctx, top, other
                 )
+                extra["rows"] = {key: len(crosstab) + j for j, key in enumerate(extra["keys"])}
                 crosstab.extend(extra["crosstab"])
             details[variable] = extra
             rows.append(row)
             for effect in extra.get("effects", []):
-                effects.append({"variable": variable, **effect})
-            for key in ("caveat", "caveat_extreme"):
-                if extra.get(key):
-                    caveats.append(extra[key])
+                effects.append({"variable": variable, **effect, **{k: row[k] for k in _BASIS}})
+            if extra.get("caveat_extreme"):
+                caveats.append(extra["caveat_extreme"])
+            if extra.get("few"):
+                n_few = len(extra["few"])
+                caveats.append(
+                    f"{variable}: {n_few} group{'s' if n_few != 1 else ''} with fewer than two values "
+                    f"{'are' if n_few != 1 else 'is'} left out of its test."
+                )
+            if extra.get("missing"):
+                caveats.append(say(
+                    "{variable}: {n} records with no value are left out of its test.", variable=variable,
+                    n=Count(extra["missing"], {variable: None, **with_group}),
+                    fallback=say("{variable}: the records with no value are left out of its test.",
+                                 variable=variable),
+                ))
 
         ctx.report(0.88, "adjusting for multiple tests")
         adjusted = stats.adjust_pvalues([r["p_value"] for r in rows], params.correction)
@@ -215,37 +285,50 @@ class Significance(Step):
                 row["significant"] = "yes" if p_adj < params.alpha else "no"
             else:
                 row["significant"] = "not tested"
-        rules = ctx.disclosure
-        tests_table = safe_table(_tests_table(rows), rules)
-        effect_table = _effects_table(effects)
-        groups_table = safe_table(_numeric_groups_table(numeric_groups), rules)
-        cross_table = safe_table(_crosstab_table(crosstab), rules)
+        tables = {
+            "tests": _tests_table(rows, group),
+            "effect_sizes": _effects_table(effects, group),
+            "numeric_groups": _numeric_groups_table(numeric_groups, group),
+            "crosstab": _crosstab_table(crosstab, group),
+        }
 
         correction = {"holm": "Holm's method", "bh": "the Benjamini–Hochberg procedure"}[params.correction]
         significant = [r for r in rows if r["significant"] == "yes"]
-        headlines = [
-            f"{len(variables)} variable{'s' if len(variables) != 1 else ''} compared across "
-            f"{params.group} ({len(groups)} groups, {data.height:,} records); {len(significant)} "
-            f"differ{'s' if len(significant) == 1 else ''} at the {params.alpha:g} level after "
-            f"adjusting for {tested} test{'s' if tested != 1 else ''} with {correction}."
-        ]
+        compared = Count(data.height, with_group)
+        alpha = f"{params.alpha:g}"
+        counts_words = (
+            f"{len(variables)} variable{'s' if len(variables) != 1 else ''}",
+            f"{len(significant)} differ{'s' if len(significant) == 1 else ''}",
+            f"{tested} test{'s' if tested != 1 else ''}",
+        )
+        headlines: list[Any] = [say(
+            "{variables} compared across {group} ({groups} groups, {n} records); {significant} at the "
+            "{alpha} level after adjusting for {tests} with {correction}.",
+            variables=counts_words[0], group=group, groups=str(len(groups)), n=compared,
+            significant=counts_words[1], alpha=alpha, tests=counts_words[2], correction=correction,
+            fallback=say(
+                "{variables} compared across {group} ({groups} groups); {significant} at the {alpha} level "
+                "after adjusting for {tests} with {correction}.",
+                variables=counts_words[0], group=group, groups=str(len(groups)), significant=counts_words[1],
+                alpha=alpha, tests=counts_words[2], correction=correction,
+            ),
+        )]
+        index = {r["variable"]: i for i, r in enumerate(rows)}
         ordered = sorted(significant, key=lambda r: (r["p_adjusted"], -abs(r["effect_size"] or 0), r["variable"]))
         for row in ordered[:8]:
-            sentence = _headline(row, details[row["variable"]], params, groups, groups_table, cross_table, rules)
-            if sentence:
-                headlines.append(sentence)
+            headlines.append(_headline(row, index[row["variable"]], details[row["variable"]], params, groups, focus, m))
         if len(ordered) > 8:
             headlines.append(f"{len(ordered) - 8} further differences are listed in the tests table.")
         not_significant = [r["variable"] for r in rows if r["significant"] == "no"]
         if not_significant:
-            headlines.append(
-                f"No difference across {params.group} was detected for {join_names(not_significant)} "
-                f"(adjusted p ≥ {params.alpha:g}); this does not show that there is none, only "
-                "that the data cannot tell it apart from chance."
-            )
+            headlines.append(say(
+                "No difference across {group} was detected for {names} (adjusted p ≥ {alpha}); this does "
+                "not show that there is none, only that the data cannot tell it apart from chance.",
+                group=group, names=join_names(not_significant), alpha=alpha,
+            ))
         untested = [r["variable"] for r in rows if r["significant"] == "not tested"]
         if untested:
-            caveats.append(f"Not tested (see the reason in the tests table): {join_names(untested)}.")
+            caveats.append(say("Not tested (see the reason in the tests table): {names}.", names=join_names(untested)))
         caveats.append(
             "A difference between groups is an association: it does not show that the group "
             "causes the difference, and other variables may explain it."
@@ -255,32 +338,41 @@ class Significance(Step):
             "tests run elsewhere are not part of the adjustment."
         )
 
-        figures: dict[str, Figure] = {}
-        ctx.report(0.92, "drawing figures")
-        drawable = tests_table.frame.filter(pl.col("effect_size").is_not_null() & pl.col("effect_size").is_finite())
-        if drawable.height:
-            figures["effects"] = _draw_effects(drawable, params.group)
-        if groups_table.frame.height and groups_table.frame["mean"].drop_nulls().len():
-            figures["group_means"] = _draw_group_means(groups_table.frame, params.group)
+        ctx.report(0.92, "declaring figures")
+        figures: dict[str, Chart] = {}
+        if any(math.isfinite(r["effect_size"]) for r in rows if r["effect_size"] is not None):
+            figures["effects"] = Chart(
+                f"Effect sizes across {group}, with 95% confidence intervals",
+                "significance.effects",
+                "tests",
+                alt="Dot-and-whisker plots of each variable's effect size with its 95% confidence "
+                "interval, one panel per kind of effect size; orange marks a difference that is "
+                "significant after adjustment, the dashed line marks no difference; an effect resting "
+                "on a group too small to publish is marked.",
+            )
+        if numeric_groups:
+            figures["group_means"] = Chart(
+                f"Means by {group}, with 95% confidence intervals",
+                "significance.group_means",
+                "numeric_groups",
+                alt=f"Dot plots of each numeric variable's mean in each {group} group with its 95% "
+                "confidence interval; groups too small to publish are marked.",
+                options={"variables": chosen.numeric},
+            )
 
         metrics = {
             "tests": float(tested),
             "significant": float(len(significant)),
-            "records": float(data.height),
+            "records": compared,
+            "records_without_group": without_group,
             "groups": float(len(groups)),
         }
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
-            title=f"Which variables differ across {params.group}",
+            title=f"Which variables differ across {group}",
             headlines=headlines,
-            method=method_text(self),
-            tables={
-                "tests": tests_table,
-                "effect_sizes": effect_table,
-                "numeric_groups": groups_table,
-                "crosstab": cross_table,
-            },
+            tables=tables,
             figures=figures,
             metrics=metrics,
             caveats=caveats,
@@ -288,7 +380,42 @@ class Significance(Step):
         )
 
 
-# --------------------------------------------------------------------------- the tests
+# --------------------------------------------------------------------------- choosing and labelling
+
+
+def _recoded_away(lazy: Any, schema: Any, min_count: int, group: str) -> list[str]:
+    """Text columns left holding only the runner's rare-category label (every value was rarer
+    than the threshold, as in an identifier or free text): nothing to test."""
+    import polars as pl
+
+    from expedition.disclosure.recode import other_label
+
+    text = [c for c, t in schema.items() if t == pl.String and c != group]
+    if not text:
+        return []
+    other = other_label(min_count)
+    row = lazy.select(
+        *[(pl.col(c).drop_nulls().n_unique() == 1).alias(f"{c}\x00one") for c in text],
+        *[pl.col(c).drop_nulls().first().alias(f"{c}\x00value") for c in text],
+    ).collect().row(0, named=True)
+    return [c for c in text if row[f"{c}\x00one"] and row[f"{c}\x00value"] == other]
+
+
+def _other_label(rest: int, top: list[str]) -> str:
+    label = f"Other ({rest} {'category' if rest == 1 else 'categories'})"
+    while label in top:  # a real category of that name
+        label += " "
+    return label
+
+
+def _category_expr(column: str, top: list[str], other: str | None) -> Any:
+    """The column as text; values outside *top* as *other*; missing kept as null."""
+    import polars as pl
+
+    text = pl.col(column).cast(pl.String)
+    if other is None:
+        return text.alias(column)
+    return pl.when(text.is_null()).then(None).when(text.is_in(top)).then(text).otherwise(pl.lit(other)).alias(column)
 
 
 def _focus_level(groups: list[str], value: str | None, name: str) -> str | None:
@@ -310,13 +437,40 @@ def _focus_level(groups: list[str], value: str | None, name: str) -> str | None:
     return None
 
 
+def _public_reason(choice: stats.Choice, kind: str, groups: int) -> str:
+    """Why the test was chosen, in words without any group's size or statistics (the checks of
+    a small group would describe its few records)."""
+    if choice.reason.startswith("set by hand"):
+        return choice.reason
+    normality = "(normality judged by Shapiro–Wilk in groups under 50, by skewness and kurtosis above)"
+    if kind == "numeric":
+        words = {
+            "welch": "two groups, both close enough to normal",
+            "mann-whitney": "two groups, not both close to normal",
+            "kruskal": f"{groups} groups, not all close to normal",
+            "welch-anova": f"{groups} groups close to normal but with unequal variances (Brown–Forsythe test)",
+            "anova": f"{groups} groups close to normal with similar variances (Brown–Forsythe test)",
+        }
+        return f"{words[choice.test]} {normality}"
+    if choice.test == "two-proportion":
+        return "2x2 table with every expected count 5 or more (Cochran's rule)"
+    if choice.test == "chi-square":
+        return "no expected count below 1 and at most 20% below 5 (Cochran's rule)"
+    return "expected counts too small for the chi-square approximation (Cochran's rule)"
+
+
+# --------------------------------------------------------------------------- the tests
+
+#: the columns naming the smallest group or cell a test rests on (copied to the effect sizes)
+_BASIS = ("smallest_group", "smallest_category", "smallest_n")
+
+
 def _empty_row(variable: str, kind: str, reason: str) -> dict[str, Any]:
     return {
         "variable": variable,
         "kind": kind,
         "test": "not tested",
         "statistic_name": "",
-        "n": None,
         "statistic": math.nan,
         "df": math.nan,
         "df2": math.nan,
@@ -329,7 +483,7 @@ def _empty_row(variable: str, kind: str, reason: str) -> dict[str, Any]:
     }
 
 
-def _result_row(variable: str, kind: str, n: int, result: stats.TestResult, reason: str) -> dict[str, Any]:
+def _result_row(variable: str, kind: str, result: stats.TestResult, reason: str) -> dict[str, Any]:
     effect = result.effect or stats.Effect("", math.nan)
     note = f" ({result.note})" if result.note else ""
     finite = math.isfinite(result.p_value)
@@ -338,7 +492,6 @@ def _result_row(variable: str, kind: str, n: int, result: stats.TestResult, reas
         "kind": kind,
         "test": result.test if finite else f"{result.test} (could not be computed)",
         "statistic_name": result.statistic_name,
-        "n": n,
         "statistic": result.statistic,
         "df": result.df,
         "df2": result.df2,
@@ -359,41 +512,41 @@ def _effects(result: stats.TestResult) -> list[dict[str, Any]]:
     ]
 
 
-def _test_numeric(variable, series, codes, groups, override, ctx):
+def _test_numeric(variable, series, codes, groups, override):
     import numpy as np
     import polars as pl
 
+    recorded = series.is_not_null().to_numpy()
     values = series.cast(pl.Float64).fill_null(float("nan")).to_numpy()
     finite = np.isfinite(values)
     per_group = {}
     summaries = []
     for index, name in enumerate(groups):
-        v = values[(codes == index) & finite]
-        summaries.append(_summary(variable, name, v))
+        in_group = codes == index
+        v = values[in_group & finite]
+        summaries.append(_summary(variable, name, int((in_group & recorded).sum()), v))
         per_group[name] = v
     small = [g for g, v in per_group.items() if len(v) < 2]
     usable = {g: v for g, v in per_group.items() if len(v) >= 2}
-    extra: dict[str, Any] = {"groups": summaries, "per_group": {g: len(v) for g, v in per_group.items()}}
-    if any(s["n"] > 0 and math.isnan(s["mean"]) for s in summaries):
+    n = int(recorded.sum())
+    extra: dict[str, Any] = {"groups": summaries, "few": small, "missing": len(values) - n}
+    if any(s["n"] > 0 and len(per_group[s["group"]]) and math.isnan(s["mean"]) for s in summaries):
         extra["caveat_extreme"] = (
             f"{variable}: the values are too extreme to average (the sums overflow), so no means "
             "are shown; a rank-based test is not affected."
         )
-    if small:
-        one = len(small) == 1
-        extra["caveat"] = (
-            f"{variable}: the group{'' if one else 's'} {join_names(small)} "
-            f"{'has' if one else 'have'} fewer than two values and {'is' if one else 'are'} left "
-            "out of its test."
-        )
+    # the smallest group the test rests on (the smallest with values when there is no test)
+    basis = [s for s in summaries if s["group"] in usable] or [s for s in summaries if s["n"] > 0] or summaries[:1]
+    smallest = min(basis, key=lambda s: s["n"])
+    base = {"n": n, "smallest_group": smallest["group"], "smallest_category": RECORDED, "smallest_n": smallest["n"]}
     if len(usable) < 2:
-        return _empty_row(variable, "numeric", "fewer than two groups with two or more values"), extra
+        return {**_empty_row(variable, "numeric", "fewer than two groups with two or more values"), **base}, extra
     if all(np.ptp(v) == 0 for v in usable.values()):
-        return _empty_row(
+        return {**_empty_row(
             variable, "numeric",
             "no variation within any group (every group holds a single value), so there is no "
             "spread to judge a difference against",
-        ), extra
+        ), **base}, extra
     if override:
         if override in ("welch", "mann-whitney") and len(usable) != 2:
             raise StepError(
@@ -415,23 +568,24 @@ def _test_numeric(variable, series, codes, groups, override, ctx):
         result = stats.welch_anova(arrays)
     else:
         result = stats.kruskal_wallis(arrays)
-    n = int(sum(len(a) for a in arrays))
     extra["effects"] = _effects(result)
     extra["result"] = result
     extra["used_groups"] = list(usable)
-    return _result_row(variable, "numeric", n, result, choice.reason), extra
+    return {**_result_row(variable, "numeric", result, _public_reason(choice, "numeric", len(usable))), **base}, extra
 
 
-def _summary(variable: str, group: str, v) -> dict[str, Any]:
+def _summary(variable: str, group: str, n: int, v) -> dict[str, Any]:
+    """A group's recorded values (*n*) and the mean, 95% t interval, standard deviation and
+    median of its finite values *v*."""
     import numpy as np
     from scipy.stats import t as t_dist
 
-    n = len(v)
+    k = len(v)
     with np.errstate(all="ignore"):
-        mean = float(np.mean(v)) if n else math.nan
-        sd = float(np.std(v, ddof=1)) if n > 1 else math.nan
-        half = float(t_dist.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else math.nan
-    if not (math.isfinite(mean) and (n < 2 or math.isfinite(sd))):
+        mean = float(np.mean(v)) if k else math.nan
+        sd = float(np.std(v, ddof=1)) if k > 1 else math.nan
+        half = float(t_dist.ppf(0.975, k - 1) * sd / math.sqrt(k)) if k > 1 else math.nan
+    if not (math.isfinite(mean) and (k < 2 or math.isfinite(sd))):
         mean = sd = half = math.nan  # overflow: values too extreme for a mean
     return {
         "variable": variable,
@@ -441,38 +595,43 @@ def _summary(variable: str, group: str, v) -> dict[str, Any]:
         "ci_low": mean - half,
         "ci_high": mean + half,
         "sd": sd,
-        "median": float(np.median(v)) if n else math.nan,
+        "median": float(np.median(v)) if k else math.nan,
     }
 
 
-def _test_categorical(variable, series, codes, groups, focus, override, ctx):
+def _test_categorical(variable, series, codes, groups, focus, override, ctx, top, other):
     import numpy as np
     import polars as pl
 
     frame = pl.DataFrame({"category": series.cast(pl.String), "code": codes})
     missing = frame["category"].null_count()
-    tab = frame.drop_nulls("category").group_by("category", "code").len()
-    categories = (
-        tab.group_by("category").agg(pl.col("len").sum()).sort(["len", "category"], descending=[True, False])
+    tab = frame.group_by("category", "code").len()
+    counts = {(c, int(g)): int(n) for c, g, n in tab.iter_rows()}
+    by_size = (
+        tab.drop_nulls("category").group_by("category").agg(pl.col("len").sum())
+        .sort(["len", "category"], descending=[True, False])
     )["category"].to_list()
-    # 'Other' last, the rest by size
-    if "Other" in categories:
-        categories = [c for c in categories if c != "Other"] + ["Other"]
+    # for the test: 'Other' last, the rest by size (the largest is the reference category)
+    categories = [c for c in by_size if c != other] + ([other] if other in by_size else [])
     table = np.zeros((len(categories), len(groups)), dtype=np.int64)
-    index = {c: i for i, c in enumerate(categories)}
-    for category, code, n in tab.iter_rows():
-        table[index[category], code] = n
-    extra: dict[str, Any] = {"categories": categories, "table": table}
-    group_totals = table.sum(axis=0)
+    for i, c in enumerate(categories):
+        for j in range(len(groups)):
+            table[i, j] = counts.get((c, j), 0)
+    # published: alphabetically, then 'Other' (the records with no value are counted in the tests
+    # table's caveats: a row of them, often with small cells, would cost the other rows their counts)
+    shown = sorted(c for c in categories if c != other) + ([other] if other in categories else [])
+    group_totals = [sum(counts.get((c, j), 0) for c in shown) for j in range(len(groups))]
+    extra: dict[str, Any] = {"categories": categories, "table": table, "missing": int(missing)}
+    extra["keys"] = [(c, g) for c in shown for g in groups]
     extra["crosstab"] = [
         {
             "variable": variable,
             "category": c,
             "group": g,
-            "n": int(table[i, j]),
-            "share": float(table[i, j] / group_totals[j]) if group_totals[j] else math.nan,
+            "n": counts.get((c, j), 0),
+            "share": counts.get((c, j), 0) / group_totals[j] if group_totals[j] else math.nan,
         }
-        for i, c in enumerate(categories)
+        for c in shown
         for j, g in enumerate(groups)
     ]
     keep_rows = table.sum(axis=1) > 0
@@ -480,10 +639,14 @@ def _test_categorical(variable, series, codes, groups, focus, override, ctx):
     used = table[keep_rows][:, keep_cols]
     used_groups = [g for g, k in zip(groups, keep_cols) if k]
     used_categories = [c for c, k in zip(categories, keep_rows) if k]
-    if missing:
-        extra["caveat"] = f"{variable}: {missing:,} records with no value are left out of its test."
+    # the smallest cell the test rests on (a zero too, when zeros are disclosive)
+    cells = [(int(used[i, j]), c, g) for i, c in enumerate(used_categories) for j, g in enumerate(used_groups)]
+    zeros = ctx.disclosure.zeros_disclosive
+    candidates = [x for x in cells if x[0] > 0 or zeros] or cells or [(0, categories[0] if categories else "", groups[0])]
+    n_min, c_min, g_min = min(candidates, key=lambda x: x[0])
+    base = {"n": int(table.sum()), "smallest_group": g_min, "smallest_category": c_min, "smallest_n": n_min}
     if used.shape[0] < 2 or used.shape[1] < 2:
-        return _empty_row(variable, "categorical", "only one category or group has values"), extra
+        return {**_empty_row(variable, "categorical", "only one category or group has values"), **base}, extra
     if override:
         if override == "two-proportion" and used.shape != (2, 2):
             raise StepError(
@@ -494,7 +657,6 @@ def _test_categorical(variable, series, codes, groups, focus, override, ctx):
         choice = stats.Choice(override, "set by hand in the tests parameter")
     else:
         choice = stats.choose_table_test(used)
-    n = int(used.sum())
     if choice.test == "two-proportion":
         # the share in the described group (focus, else the first group), the smaller category
         # compared with the larger (reference) one
@@ -508,7 +670,6 @@ def _test_categorical(variable, series, codes, groups, focus, override, ctx):
             "exposed": used_categories[exposed],
             "reference": used_categories[reference],
             "rates": (k1 / n1, k2 / n2),
-            "cells": [int(x) for x in used.ravel()],
         }
     elif choice.test == "fisher":
         result = stats.fisher(used, seed=ctx.seed)
@@ -519,7 +680,6 @@ def _test_categorical(variable, series, codes, groups, focus, override, ctx):
                 "exposed": used_categories[1],
                 "reference": used_categories[0],
                 "rates": (used[1, col] / used[1].sum(), used[0, col] / used[0].sum()),
-                "cells": [int(x) for x in used.ravel()],
             }
     else:
         result = stats.chi_square(used)
@@ -528,51 +688,81 @@ def _test_categorical(variable, series, codes, groups, focus, override, ctx):
     extra["used_groups"] = used_groups
     extra["used_categories"] = used_categories
     extra["used"] = used
-    return _result_row(variable, "categorical", n, result, choice.reason), extra
+    reason = _public_reason(choice, "categorical", len(used_groups))
+    return {**_result_row(variable, "categorical", result, reason), **base}, extra
 
 
 # --------------------------------------------------------------------------- tables
 
 
-def _tests_table(rows: list[dict[str, Any]]) -> Table:
+def _basis_keys(group: str, labels: tuple[str, ...], **counts: dict[str, Any]) -> Keys:
+    """Keys of a table with the smallest group or cell of each test: the smallest count is the
+    crosstab cell {variable: category, group: g} or the numeric group {variable: recorded, group: g};
+    the other *labels* are no conditions."""
+    return Keys(
+        subject="variable",
+        pairs=("variable", "smallest_category"),
+        variables={"smallest_group": group, **{label: None for label in labels}},
+        counts={"smallest_n": {}, **counts},
+    )
+
+
+def _tests_table(rows: list[dict[str, Any]], group: str) -> Table:
     import polars as pl
 
     order = [
-        "variable", "kind", "test", "statistic_name", "effect", "significant", "n", "statistic",
-        "df", "df2", "p_value", "p_adjusted", "effect_size", "effect_low", "effect_high", "reason",
+        "variable", "kind", "test", "statistic_name", "effect", "significant", "n", "smallest_group",
+        "smallest_category", "smallest_n", "statistic", "df", "df2", "p_value", "p_adjusted",
+        "effect_size", "effect_low", "effect_high", "reason",
     ]
     schema = {c: pl.Float64 for c in order}
-    schema.update({c: pl.String for c in ("variable", "kind", "test", "statistic_name", "effect", "significant", "reason")})
-    schema["n"] = pl.Int64
+    schema.update({c: pl.String for c in ("variable", "kind", "test", "statistic_name", "effect", "significant",
+                                          "smallest_group", "smallest_category", "reason")})
+    schema.update({"n": pl.Int64, "smallest_n": pl.Int64})
     frame = pl.DataFrame([{c: r.get(c) for c in order} for r in rows], schema=schema, orient="row")
     frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
     kinds = {c: "statistic" for c in order}
-    kinds.update({c: "label" for c in ("variable", "kind", "test", "statistic_name", "effect", "significant")})
-    kinds.update({"n": "count", "reason": "text"})
+    kinds.update({c: "label" for c in ("variable", "kind", "test", "statistic_name", "effect", "significant",
+                                       "smallest_group", "smallest_category")})
+    kinds.update({"n": "count", "smallest_n": "count", "reason": "text"})
     return Table(
         frame,
         kinds,
         title="Tests",
-        description="One test per variable: its statistic, degrees of freedom (df2 is the "
-        "denominator df of an F test), p-value, p-value adjusted across the family, effect size "
+        description="One test per variable: the records with a value for both it and the group (n), the "
+        "smallest group (or category and group) the test rests on and its records (a number's "
+        "smallest category reads *recorded*: any value), its statistic, degrees of freedom (df2 is "
+        "the denominator df of an F test), p-value, p-value adjusted across the family, effect size "
         "with a 95% confidence interval, and the checks that chose the test.",
+        dimensions=[],
+        keys=_basis_keys(group, ("kind", "test", "statistic_name", "effect", "significant"),
+                         n={"@": RECORDED, group: RECORDED}),
+        derived={c: Derived(("smallest_n",), ("variable",)) for c in STATISTICS},
     )
 
 
-def _effects_table(effects: list[dict[str, Any]]) -> Table:
+def _effects_table(effects: list[dict[str, Any]], group: str) -> Table:
     import polars as pl
 
-    schema = {"variable": pl.String, "measure": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+    schema = {"variable": pl.String, "measure": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64,
+              "ci_high": pl.Float64, "smallest_group": pl.String, "smallest_category": pl.String,
+              "smallest_n": pl.Int64}
     frame = pl.DataFrame(effects, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
+    kinds = {c: "label" for c in ("variable", "measure", "smallest_group", "smallest_category")}
+    kinds.update({"estimate": "statistic", "ci_low": "statistic", "ci_high": "statistic", "smallest_n": "count"})
     return Table(
         frame,
-        {"variable": "label", "measure": "label", "estimate": "statistic", "ci_low": "statistic", "ci_high": "statistic"},
+        kinds,
         title="Effect sizes",
-        description="Every effect size computed for each test, with its 95% confidence interval.",
+        description="Every effect size computed for each test, with its 95% confidence interval, and the "
+        "smallest group (or category and group) it rests on.",
+        dimensions=[],
+        keys=_basis_keys(group, ("measure",)),
+        derived={c: Derived(("smallest_n",), ("variable",)) for c in ("estimate", "ci_low", "ci_high")},
     )
 
 
-def _numeric_groups_table(rows: list[dict[str, Any]]) -> Table:
+def _numeric_groups_table(rows: list[dict[str, Any]], group: str) -> Table:
     import polars as pl
 
     schema = {
@@ -587,12 +777,15 @@ def _numeric_groups_table(rows: list[dict[str, Any]]) -> Table:
         kinds,
         title="Numeric variables by group",
         description="Records with a value, mean with a 95% t confidence interval, standard "
-        "deviation and median, per group.",
+        "deviation and median, per group (of the finite values).",
         denominators={c: "n" for c in ("mean", "ci_low", "ci_high", "sd", "median")},
+        dimensions=["group"],
+        keys=Keys(subject="variable", variables={"variable": None, "group": group},
+                  counts={"n": {"@": RECORDED}}),
     )
 
 
-def _crosstab_table(rows: list[dict[str, Any]]) -> Table:
+def _crosstab_table(rows: list[dict[str, Any]], group: str) -> Table:
     import polars as pl
 
     schema = {"variable": pl.String, "category": pl.String, "group": pl.String, "n": pl.Int64, "share": pl.Float64}
@@ -601,153 +794,217 @@ def _crosstab_table(rows: list[dict[str, Any]]) -> Table:
         frame,
         {"variable": "label", "category": "label", "group": "label", "n": "count", "share": "rate"},
         title="Categories by group",
-        description="Records in each category and group, and the share of the group's records "
-        "(with a value) in that category.",
+        description="Records in each category and group, and the share of the group's records (with a "
+        "value) in that category.",
         denominators={"share": "n"},
+        dimensions=["category", "group"],
+        keys=Keys(pairs=("variable", "category"), variables={"group": group}, counts={"n": {}}),
     )
 
 
 # --------------------------------------------------------------------------- headlines
 
 
-def _headline(row, extra, params, groups, groups_table, cross_table, rules) -> str | None:
-    import polars as pl
+def _shown(text: str, *cells: Cell) -> Value:
+    """*text* (a number written by the step) when every cell it comes from is published."""
+    return Value(text, sources=cells)
 
+
+def _headline(row: dict[str, Any], i: int, extra: dict[str, Any], params: SignificanceParams,
+              groups: list[str], focus: str | None, min_count: int) -> Any:
+    """One sentence about a significant difference; every number in it withheld with the
+    counts it rests on, falling back to fewer numbers, then to none."""
     variable, group = row["variable"], params.group
-    p = fmt_p(row["p_adjusted"])
-    effect = (
-        f"{row['effect']} = {fmt_num(row['effect_size'], 2)}, 95% CI "
-        f"{fmt_num(row['effect_low'], 2)} to {fmt_num(row['effect_high'], 2)}"
-    )
-    tail = f"{effect}; {row['test']}, adjusted {p}"
+    alpha = f"{params.alpha:g}"
+
+    def test(column: str) -> Cell:
+        return Cell("tests", column, i)
+
+    plain = say("{variable} differs across {group} ({test}; adjusted p below {alpha}).",
+                variable=variable, group=group, test=row["test"], alpha=alpha)
+    p = _shown(fmt_p(row["p_adjusted"]), test("p_adjusted"))
+    slots = {
+        "effect": row["effect"], "test": row["test"], "p": p,
+        "estimate": _shown(fmt_num(row["effect_size"], 2), test("effect_size")),
+        "ci_low": _shown(fmt_num(row["effect_low"], 2), test("effect_low")),
+        "ci_high": _shown(fmt_num(row["effect_high"], 2), test("effect_high")),
+    }
+    tail = "{effect} = {estimate}, 95% CI {ci_low} to {ci_high}; {test}, adjusted {p}"
+    generic = say("{variable} differs across {group} (" + tail + ").", variable=variable, group=group,
+                  **slots, fallback=plain)
     if row["kind"] == "numeric":
-        used = extra.get("used_groups", [])
-        published = groups_table.frame.filter(
-            (pl.col("variable") == variable) & pl.col("mean").is_not_null() & pl.col("group").is_in(used)
-        )
-        by_group = {r["group"]: r for r in published.iter_rows(named=True)}
-        if len(used) == 2 and all(g in by_group for g in used):
-            a, b = used  # the described group first when there is one
-            ra, rb = by_group[a], by_group[b]
-            if row["effect"] == "rank-biserial r":
-                word = "higher" if row["effect_size"] > 0 else "lower"
-                if ra["median"] != rb["median"]:
-                    centre = f"median {fmt_num(ra['median'])} vs {fmt_num(rb['median'])}"
-                else:
-                    centre = (
-                        f"median {fmt_num(ra['median'])} in both; mean {fmt_num(ra['mean'])} vs "
-                        f"{fmt_num(rb['mean'])}"
-                    )
-                return (
-                    f"{variable} tends to be {word} where {group} is {a} than where it is {b} "
-                    f"({centre}; {tail})."
-                )
-            word = "higher" if ra["mean"] >= rb["mean"] else "lower"
-            return (
-                f"{variable} is {word} on average where {group} is {a} than where it is {b} "
-                f"(mean {fmt_num(ra['mean'])} vs {fmt_num(rb['mean'])}; {tail})."
-            )
-        if len(by_group) >= 2:
-            key = "median" if row["test"].startswith("Kruskal") else "mean"
-            ranked = sorted(by_group.values(), key=lambda r: (r[key], r["group"]))
-            low, high = ranked[0], ranked[-1]
-            return (
-                f"{variable} differs across {group}: the {key} ranges from {fmt_num(low[key])} "
-                f"({low['group']}) to {fmt_num(high[key])} ({high['group']}) ({tail})."
-            )
-        return f"{variable} differs across {group} ({tail})."
+        return _numeric_headline(row, i, extra, params, tail, slots, generic, min_count)
     comparison = extra.get("comparison")
+    rows = extra["rows"]
     if comparison is not None:
-        if any(0 < c < rules.min_count for c in comparison["cells"]):
-            return f"{variable} is associated with {group} ({tail})."
-        r1, r2 = comparison["rates"]
-        word = "higher" if r1 > r2 else "lower"
+        (r1, r2), g = comparison["rates"], comparison["group"]
+        used = extra["used_groups"]
+
+        def rate(category: str, value: float) -> Value:
+            return _shown(fmt_pct(value), *(Cell("crosstab", "n", rows[(category, u)]) for u in used))
+
         if row["effect"] == "risk difference":
-            tail = (
-                f"a difference of {fmt_num(100 * row['effect_size'], 2)} percentage points, 95% CI "
-                f"{fmt_num(100 * row['effect_low'], 2)} to {fmt_num(100 * row['effect_high'], 2)}; "
-                f"{row['test']}, adjusted {p}"
-            )
-        return (
-            f"The share with {group} = {comparison['group']} is {word} where {variable} is "
-            f"{comparison['exposed']} ({fmt_pct(r1)}) than where it is {comparison['reference']} "
-            f"({fmt_pct(r2)}) ({tail})."
+            tail = ("a difference of {estimate} percentage points, 95% CI {ci_low} to {ci_high}; {test}, "
+                    "adjusted {p}")
+            slots.update({
+                "estimate": _shown(fmt_num(100 * row["effect_size"], 2), test("effect_size")),
+                "ci_low": _shown(fmt_num(100 * row["effect_low"], 2), test("effect_low")),
+                "ci_high": _shown(fmt_num(100 * row["effect_high"], 2), test("effect_high")),
+            })
+        return say(
+            "The share with {group} = {g} is {word} where {variable} is {exposed} ({r1}) than where it is "
+            "{reference} ({r2}) (" + tail + ").",
+            group=group, g=str(g), word=_shown("higher" if r1 > r2 else "lower", *_row_cells(rows, comparison, used)),
+            variable=variable, exposed=str(comparison["exposed"]), reference=str(comparison["reference"]),
+            r1=rate(comparison["exposed"], r1), r2=rate(comparison["reference"], r2), **slots,
+            fallback=say("{variable} is associated with {group} (" + tail + ").", variable=variable, group=group,
+                         **slots, fallback=plain),
         )
-    focus = groups[0] if params.group_value or len(groups) == 2 else None
-    if focus is not None and focus in extra.get("used_groups", []):
-        used = extra["used"]
-        col = extra["used_groups"].index(focus)
+    described = groups[0] if params.group_value or len(groups) == 2 else None
+    if described is not None and described in extra.get("used_groups", []):
+        used, table = extra["used_groups"], extra["used"]
+        col = used.index(described)
         rates = []
-        for i, category in enumerate(extra["used_categories"]):
-            k, n = int(used[i, col]), int(used[i].sum())
-            if category == "Other" or any(0 < c < rules.min_count for c in used[i]):
-                continue
-            rates.append((k / n, category))
+        for k, category in enumerate(extra["used_categories"]):
+            if category.startswith("Other (") or any(c < min_count for c in table[k]):
+                continue  # only categories large enough to publish are compared in words
+            rates.append((table[k, col] / table[k].sum(), category))
         if len(rates) >= 2:
             rates.sort()
-            (low, lcat), (high, hcat) = rates[0], rates[-1]
-            return (
-                f"The share with {group} = {focus} varies with {variable}, from {fmt_pct(low)} "
-                f"({lcat}) to {fmt_pct(high)} ({hcat}) ({tail})."
+            (low, low_cat), (high, high_cat) = rates[0], rates[-1]
+
+            def rate_of(category: str, value: float) -> Value:
+                return _shown(fmt_pct(value), *(Cell("crosstab", "n", rows[(category, u)]) for u in used))
+
+            return say(
+                "The share with {group} = {g} varies with {variable}, from {low} ({low_category}) to {high} "
+                "({high_category}) (" + tail + ").",
+                group=group, g=str(described), variable=variable, low=rate_of(low_cat, low), low_category=low_cat,
+                high=rate_of(high_cat, high), high_category=high_cat, **slots, fallback=generic,
             )
-    return f"{variable} is associated with {group} ({tail})."
+    return say("{variable} is associated with {group} (" + tail + ").", variable=variable, group=group,
+               **slots, fallback=plain)
+
+
+def _row_cells(rows: dict[tuple[Any, Any], int], comparison: dict[str, Any], used: list[str]) -> list[Cell]:
+    return [Cell("crosstab", "n", rows[(c, u)]) for c in (comparison["exposed"], comparison["reference"]) for u in used]
+
+
+def _numeric_headline(row, i, extra, params, tail, slots, generic, min_count) -> Any:
+    variable, group = row["variable"], params.group
+    first = extra["first_row"]
+    summaries = {s["group"]: (first + k, s) for k, s in enumerate(extra["groups"])}
+    used = extra.get("used_groups", [])
+
+    def stat(name: str, key: str) -> Value:
+        index, s = summaries[name]
+        return _shown(fmt_num(s[key]), Cell("numeric_groups", key, index))
+
+    def both(name_a: str, name_b: str, key: str, text: str) -> Value:
+        return _shown(text, Cell("numeric_groups", key, summaries[name_a][0]),
+                      Cell("numeric_groups", key, summaries[name_b][0]))
+
+    if len(used) == 2:
+        a, b = used  # the described group first when there is one
+        sa, sb = summaries[a][1], summaries[b][1]
+        if row["effect"] == "rank-biserial r":
+            word = "higher" if row["effect_size"] > 0 else "lower"
+            if sa["median"] != sb["median"]:
+                return say(
+                    "{variable} tends to be {word} where {group} is {a} than where it is {b} (median {ma} vs "
+                    "{mb}; " + tail + ").",
+                    variable=variable, word=_shown(word, Cell("tests", "effect_size", i)), group=group,
+                    a=a, b=b, ma=stat(a, "median"), mb=stat(b, "median"), **slots, fallback=generic,
+                )
+            return say(
+                "{variable} tends to be {word} where {group} is {a} than where it is {b} (median {ma} in both; "
+                "mean {meana} vs {meanb}; " + tail + ").",
+                variable=variable, word=_shown(word, Cell("tests", "effect_size", i)), group=group,
+                a=a, b=b, ma=stat(a, "median"), meana=stat(a, "mean"), meanb=stat(b, "mean"), **slots,
+                fallback=generic,
+            )
+        word = "higher" if sa["mean"] >= sb["mean"] else "lower"
+        return say(
+            "{variable} is {word} on average where {group} is {a} than where it is {b} (mean {ma} vs {mb}; "
+            + tail + ").",
+            variable=variable, word=both(a, b, "mean", word), group=group, a=a, b=b,
+            ma=stat(a, "mean"), mb=stat(b, "mean"), **slots, fallback=generic,
+        )
+    key = "median" if row["test"].startswith("Kruskal") else "mean"
+    # only groups large enough to publish are compared in words
+    candidates = [(s[key], name) for name, (_, s) in summaries.items()
+                  if name in used and s["n"] >= min_count and s[key] is not None and math.isfinite(s[key])]
+    if len(candidates) >= 2:
+        candidates.sort()
+        (_, low), (_, high) = candidates[0], candidates[-1]
+        return say(
+            "{variable} differs across {group}: the {key} ranges from {low} ({low_group}) to {high} "
+            "({high_group}) (" + tail + ").",
+            variable=variable, group=group, key=key, low=stat(low, key), low_group=low,
+            high=stat(high, key), high_group=high, **slots, fallback=generic,
+        )
+    return generic
 
 
 # --------------------------------------------------------------------------- figures
 
 
-def _draw_effects(tests: Any, group: str) -> Figure:
-    import polars as pl
-
-    measures = tests["effect"].unique(maintain_order=True).to_list()
-    tallest = max(tests.group_by("effect").len()["len"].to_list())
+@drawing("significance.effects")
+def draw_effects(d: Drawing) -> Any:
+    """Each variable's effect with its interval, one panel per kind of effect; an effect whose
+    statistics are suppressed is a marked stub where its dot would be."""
+    frame = d.frame
+    effects = frame["effect"].to_list()
+    estimate, low, high = d.values("effect_size"), d.values("effect_low"), d.values("effect_high")
+    hidden, significant, names = d.hidden("effect_size"), frame["significant"].to_list(), frame["variable"].to_list()
+    measures = [e for e in dict.fromkeys(effects) if e]
+    rows_of = {measure: [i for i, e in enumerate(effects) if e == measure] for measure in measures}
+    tallest = max((len(r) for r in rows_of.values()), default=1)
     panel = (4.2, max(1.6, 0.3 * tallest + 0.9))
-    fig, axes = small_multiples(len(measures), columns=min(2, len(measures)), panel=panel)
+    fig, axes = small_multiples(max(len(measures), 1), columns=min(2, max(len(measures), 1)), panel=panel)
     for ax, measure in zip(axes, measures):
-        part = tests.filter(pl.col("effect") == measure)
-        ys = list(range(part.height))[::-1]
-        est = part["effect_size"].to_list()
-        low = [v if v is not None else e for v, e in zip(part["effect_low"].to_list(), est)]
-        high = [v if v is not None else e for v, e in zip(part["effect_high"].to_list(), est)]
-        colours = [PALETTE[1] if s == "yes" else PALETTE[0] for s in part["significant"].to_list()]
-        for y, e, lo, hi, colour in zip(ys, est, low, high, colours):
+        rows = rows_of[measure]
+        ys = list(range(len(rows)))[::-1]
+        for y, i in zip(ys, rows):
+            e = estimate[i]
+            if math.isnan(e):
+                continue
+            lo = low[i] if low[i] == low[i] else e
+            hi = high[i] if high[i] == high[i] else e
+            colour = PALETTE[1] if significant[i] == "yes" else PALETTE[0]
             ax.errorbar([e], [y], xerr=[[max(e - lo, 0)], [max(hi - e, 0)]], fmt="o", ms=4, capsize=2, color=colour)
         null = 1.0 if measure in ("odds ratio", "risk ratio") else 0.0
         ax.axvline(null, color="#8c8c8c", lw=0.8, ls="--")
-        ax.set_yticks(ys, [str(v)[:22] for v in part["variable"].to_list()], fontsize=7)
+        ax.set_ylim(-0.8, len(rows) - 0.2)
+        mark_suppressed(ax, [y for y, i in zip(ys, rows) if hidden[i]], horizontal=True, symbol=d.rules.symbol)
+        ax.set_yticks(ys, [str(names[i])[:22] for i in rows], fontsize=7)
         ax.set_title(measure)
-        ax.set_ylim(-0.8, part.height - 0.2)
-    return to_figure(
-        fig,
-        f"Effect sizes across {group}, with 95% confidence intervals",
-        alt="Dot-and-whisker plots of each variable's effect size with its 95% confidence "
-        "interval, one panel per kind of effect size; orange marks a difference that is "
-        "significant after adjustment, the dashed line marks no difference.",
-        data="tests",
-    )
+    return fig
 
 
-def _draw_group_means(groups: Any, group: str) -> Figure:
-    import polars as pl
-
-    variables = groups["variable"].unique(maintain_order=True).to_list()
-    fig, axes = small_multiples(len(variables))
+@drawing("significance.group_means")
+def draw_group_means(d: Drawing) -> Any:
+    """Each group's mean with its interval, one panel per variable; a suppressed group is a
+    marked stub, never an empty row."""
+    frame = d.frame
+    present = set(frame["variable"].to_list())
+    variables = [v for v in d.options["variables"] if v in present]
+    fig, axes = small_multiples(max(len(variables), 1))
+    mean, low, high = d.values("mean"), d.values("ci_low"), d.values("ci_high")
+    hidden, names, var = d.hidden("mean"), frame["group"].to_list(), frame["variable"].to_list()
     for ax, variable in zip(axes, variables):
-        part = groups.filter(pl.col("variable") == variable)
-        ys = list(range(part.height))[::-1]
-        mean = [m if m is not None else float("nan") for m in part["mean"].to_list()]
-        low = [v if v is not None else float("nan") for v in part["ci_low"].to_list()]
-        high = [v if v is not None else float("nan") for v in part["ci_high"].to_list()]
-        err = [[max(m - lo, 0) if m == m and lo == lo else 0 for m, lo in zip(mean, low)],
-               [max(hi - m, 0) if m == m and hi == hi else 0 for m, hi in zip(mean, high)]]
-        ax.errorbar(mean, ys, xerr=err, fmt="o", ms=3, capsize=2)
-        ax.set_yticks(ys, [str(g)[:18] for g in part["group"].to_list()], fontsize=7)
+        rows = [i for i, v in enumerate(var) if v == variable]
+        ys = list(range(len(rows)))[::-1]
+        for y, i in zip(ys, rows):
+            if mean[i] != mean[i]:
+                continue
+            err = [[max(mean[i] - low[i], 0) if low[i] == low[i] else 0],
+                   [max(high[i] - mean[i], 0) if high[i] == high[i] else 0]]
+            ax.errorbar([mean[i]], [y], xerr=err, fmt="o", ms=3, capsize=2, color=PALETTE[0])
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.margins(x=0.1)
+        mark_suppressed(ax, [y for y, i in zip(ys, rows) if hidden[i]], horizontal=True, symbol=d.rules.symbol)
+        ax.set_yticks(ys, [str(g)[:18] for g in (names[i] for i in rows)], fontsize=7)
         ax.set_title(variable)
         ax.set_xlabel("mean")
-    return to_figure(
-        fig,
-        f"Means by {group}, with 95% confidence intervals",
-        alt=f"Dot plots of each numeric variable's mean in each {group} group with its 95% "
-        "confidence interval; groups too small to publish are left empty.",
-        data="numeric_groups",
-    )
+    return fig
