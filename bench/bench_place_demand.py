@@ -1,6 +1,7 @@
 """The place and demand steps at scale, each against a same-run baseline, with peak memory.
 
     python bench/bench_place_demand.py [--points 1000000] [--units 50] [--funnel-units 10000] [--repeat 1]
+                                       [--tasks hotspots forecast benchmark]
 
 * `hotspots` on 1M incident points over Essex with a 250 m grid and 750 m neighbourhoods,
   12 months of persistence and 1,000 areas (the synthetic incidents example, scaled up);
@@ -8,8 +9,10 @@
 * `benchmark` on 10,000 units (exact binomial funnel limits).
 
 Each task runs in a fresh process that reads a Parquet file and runs the step in memory (no
-pack is written). Its baseline is the same process doing everything but the step: starting
-Python, importing the libraries and reading the same file. Absolute times vary on a shared
+pack is written); a second row also publishes the finding as `expedition run` does: through the
+disclosure gate (suppression, linking, the auditor) with its charts drawn from the gated tables.
+Its baseline is the same process doing everything but the step: starting Python, importing the
+libraries and reading the same file. Absolute times vary on a shared
 machine; compare the ratios printed by one run. Run it under the machine-wide lock:
 ``flock /work/bench.lock python bench/bench_place_demand.py``.
 """
@@ -51,14 +54,22 @@ TASKS = {
 INPUTS = {"hotspots": "incidents.parquet", "forecast": "demand.parquet", "benchmark": "units.parquet"}
 
 
-def run_task(task: str, path: str) -> None:
-    """Child process: read the file and run one step (what is timed)."""
+def run_task(task: str, path: str, publish: bool = False) -> None:
+    """Child process: read the file and run one step (what is timed), and with *publish* pass
+    the finding through the disclosure gate and draw its charts, as the runner does."""
     import polars as pl
 
     from expedition.steps import StepContext, get_step
 
     step = get_step(task)
-    finding = step().run(pl.read_parquet(path).lazy(), step.parse_params(TASKS[task]), StepContext())
+    ctx = StepContext()
+    finding = step().run(pl.read_parquet(path).lazy(), step.parse_params(TASKS[task]), ctx)
+    if publish:
+        from expedition import disclosure
+        from expedition.steps._plot import draw_finding
+
+        finding = draw_finding(disclosure.apply_detailed(finding.with_(id=task, population="bench"),
+                                                         ctx.disclosure), ctx.disclosure)
     print(finding.headlines[:2], file=sys.stderr)
 
 
@@ -106,12 +117,14 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=50)
     parser.add_argument("--funnel-units", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--make-inputs", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.task:
-        run_task(args.task, args.input)
+        run_task(args.task, args.input, publish=args.publish)
         return
     if args.make_inputs:
         make_inputs(Path(args.make_inputs), args.points, args.units, args.funnel_units)
@@ -134,14 +147,19 @@ def main() -> None:
             "benchmark": f"benchmark: {args.funnel_units:,} units",
         }
         for task, path in paths.items():
+            if task not in args.tasks:
+                continue
             baseline = measure(
                 "start, import libraries, read input (baseline)",
                 [sys.executable, "-c", f"{IMPORTS[task]}; pl.read_parquet({str(path)!r})"],
                 args.repeat,
             )
             timed = measure(labels[task], [sys.executable, me, "--task", task, "--input", str(path)], args.repeat)
-            report(labels[task], [baseline, timed], baseline)
-            print(f"  the step itself: {timed.median - baseline.median:.1f} s beyond the baseline")
+            published = measure(labels[task] + ", gated and drawn",
+                                [sys.executable, me, "--task", task, "--input", str(path), "--publish"], args.repeat)
+            report(labels[task], [baseline, timed, published], baseline)
+            print(f"  the step itself: {timed.median - baseline.median:.1f} s beyond the baseline; "
+                  f"the gate and charts: {published.median - timed.median:.1f} s more")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,21 +7,29 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from expedition.config import DisclosureConfig
-from expedition.disclosure import apply
 from expedition.errors import StepError
 from expedition.steps import StepContext
 from expedition.steps import _forecast_models as _models
 from expedition.steps.forecast import Forecast
+from expedition.testing import attack, publish
 
 CTX = StepContext(seed=1, disclosure=DisclosureConfig(min_count=10))
 FAST = ["seasonal_naive", "naive", "mean", "regression"]
 
 
-def run(data: pl.DataFrame, **params):
-    return Forecast().run(data.lazy(), Forecast.parse_params(params), CTX)
+def run(data: pl.DataFrame, ctx: StepContext = CTX, **params):
+    """The finding as published: tables, sentences and figures through the gate."""
+    return publish(raw(data, ctx, **params), ctx.disclosure)
+
+
+def raw(data: pl.DataFrame, ctx: StepContext = CTX, **params):
+    """The finding as the step returns it, before the gate."""
+    return Forecast().run(data.lazy(), Forecast.parse_params(params), ctx)
 
 
 def monthly(values, start=date(2016, 1, 1), unit=None) -> pl.DataFrame:
@@ -234,21 +242,10 @@ def test_bad_scenarios_are_clear_errors(scenario, message):
 # --------------------------------------------------------------------------- publishing
 
 
-def test_small_counts_are_suppressed_and_the_figure_survives():
-    rng = np.random.default_rng(3)
-    frame = monthly(rng.poisson(12, 40))
-    finding = run(frame, date="month", count="n", models=FAST).with_(id="f")
-    safe, _ = apply(finding, DisclosureConfig(min_count=10))
-    actual = safe.tables["series"].frame["actual"].drop_nulls()
-    assert actual.min() >= 10 or actual.filter(actual < 10).eq(0).all()
-    assert "forecast" in safe.figures
-    assert finding.tables["series"].kinds["actual"] == "count"
-
-
 def test_same_input_gives_identical_tables():
     data = monthly(trended_seasonal(2, 60))
-    a = run(data, date="month", count="n")
-    b = run(data, date="month", count="n")
+    a = raw(data, date="month", count="n")
+    b = raw(data, date="month", count="n")
     for name in a.tables:
         assert a.tables[name].frame.equals(b.tables[name].frame)
 
@@ -266,11 +263,194 @@ def test_weekly_counts_from_the_referrals_example(referrals_csv):
     assert all(d.weekday() == 0 for d in ahead["period"].to_list())
 
 
+def two_units(big, small, start=date(2016, 1, 1)) -> pl.DataFrame:
+    return pl.concat([monthly(big, start, unit="Big"), monthly(small, start, unit="Small")])
+
+
+def published_numbers(finding) -> str:
+    """Every sentence and metric the reader gets, as one text."""
+    return " ".join([*finding.headlines, *finding.caveats, *(str(v) for v in finding.metrics.values())])
+
+
+def test_a_seasonal_naive_forecast_of_a_small_unit_is_suppressed_with_its_counts():
+    """The issue's case: last year's suppressed counts (3, 2, 7, 9) would come back as the
+    forecast (3.0, 2.0, 7.0, 9.0), and as the backtests of the year before."""
+    small = [3, 2, 7, 9] * 12
+    big = list(trended_seasonal(1, 48))
+    before = raw(two_units(big, small), date="month", count="n", unit="unit", models=["seasonal_naive"],
+                 horizon=4, folds=1)
+    series = before.tables["series"].frame.filter(pl.col("unit") == "Small")
+    assert series.filter(pl.col("forecast").is_not_null())["forecast"].to_list() == [3.0, 2.0, 7.0, 9.0]
+    finding = publish(before, CTX.disclosure)
+    out = finding.tables["series"].frame
+    small_rows = out.filter(pl.col("unit") == "Small")
+    for column in ("actual", "backtest", "forecast", "lower80", "upper80", "lower95", "upper95"):
+        assert small_rows[column].null_count() == small_rows.height, column
+    assert finding.tables["backtest"].frame.filter(pl.col("unit") == "Small")["mase"].to_list() == [None]
+    # the large unit keeps every count and its forecast
+    big_rows = out.filter(pl.col("unit") == "Big")
+    assert big_rows["actual"].drop_nulls().to_list() == [int(round(v)) for v in big]
+    assert big_rows["forecast"].drop_nulls().len() == 4
+    assert "Small: its forecast is withheld" in " ".join(finding.headlines)
+    assert finding.metrics["mase_ratio_to_seasonal_naive[Small]"] is None
+    assert attack([before.with_(id="fc", population="p")], CTX.disclosure) == []
+
+
+def test_a_small_unit_never_costs_a_large_one_its_counts():
+    """About 1,000 events a month beside fewer than ten: the large unit keeps every count."""
+    rng = np.random.default_rng(4)
+    big = rng.poisson(1_000, 60)
+    small = rng.integers(1, 10, 60)
+    before = raw(two_units(big, small), date="month", count="n", unit="unit", models=FAST)
+    finding = publish(before, CTX.disclosure)
+    out = finding.tables["series"].frame
+    history = out.filter(pl.col("period") <= date(2020, 12, 1))
+    assert history.filter(pl.col("unit") == "Big")["actual"].to_list() == big.tolist()
+    assert history.filter(pl.col("unit") == "Small")["actual"].null_count() == 60
+    assert out.filter(pl.col("unit") == "Big")["forecast"].drop_nulls().len() == 12
+    assert attack([before.with_(id="fc", population="p")], CTX.disclosure) == []
+
+
+def test_a_small_start_is_left_out_so_the_forecast_can_be_published():
+    values = list(trended_seasonal(3, 60) * 5)
+    values[:6] = [2, 0, 5, 8, 12, 4]  # a service starting up
+    data = monthly(values)
+    finding = run(data, date="month", count="n", models=FAST)
+    series = finding.tables["series"].frame
+    assert series["period"].min() == date(2016, 7, 1)
+    assert series["actual"].drop_nulls().len() == 54 and series["forecast"].drop_nulls().len() == 12
+    assert any("first 6 months (to 2016-06) are left out" in c for c in finding.caveats)
+    kept = run(data, date="month", count="n", models=FAST, trim_small_start=False)
+    series = kept.tables["series"].frame
+    assert series["period"].min() == date(2016, 1, 1)
+    assert series["forecast"].drop_nulls().len() == 0  # it rests on counts too small to publish
+    assert "Its forecast is withheld" in kept.headlines[1]
+    assert series.filter(pl.col("period") >= date(2016, 7, 1))["actual"].drop_nulls().len() >= 50
+
+
+def test_a_recent_small_count_is_not_trimmed_and_withholds_that_unit_only():
+    big = list(trended_seasonal(5, 48) * 4)
+    other = list(trended_seasonal(6, 48) * 4)
+    big[-3] = 4  # too recent to start after it
+    data = pl.concat([monthly(big, unit="A"), monthly(other, unit="B")])
+    finding = run(data, date="month", count="n", unit="unit", models=FAST)
+    series = finding.tables["series"].frame
+    assert series.filter(pl.col("unit") == "A")["forecast"].drop_nulls().len() == 0
+    assert series.filter(pl.col("unit") == "A")["actual"].drop_nulls().len() >= 46
+    assert series.filter(pl.col("unit") == "B")["forecast"].drop_nulls().len() == 12
+    assert series.filter(pl.col("unit") == "B")["actual"].drop_nulls().len() == 48
+
+
+def test_scenarios_of_a_withheld_unit_are_withheld_and_the_rest_are_named():
+    data = two_units(list(trended_seasonal(1, 48) * 3), [4, 6, 3, 8] * 12)
+    scenario = {"name": "Cut", "change": -0.2, "from": "2020-01"}
+    finding = run(data, date="month", count="n", unit="unit", models=FAST, scenarios=[scenario])
+    table = finding.tables["scenarios"].frame
+    assert table.filter(pl.col("unit") == "Small")["Cut"].null_count() == 12
+    assert table.filter(pl.col("unit") == "Big")["Cut"].null_count() == 0
+    totals = finding.tables["scenario_totals"].frame
+    assert totals.filter(pl.col("unit") == "Small")["scenario_total"].to_list() == [None]
+    line = next(h for h in finding.headlines if h.startswith("Scenario 'Cut'"))
+    assert "in Big" in line and "withheld for 1 more" in line
+
+
+def test_suppressed_stretches_are_drawn_hatched_not_as_gaps_or_zeros():
+    from expedition.disclosure import apply_detailed
+    from expedition.steps._plot import Drawing
+    from expedition.steps.forecast import draw_series
+
+    data = two_units(list(trended_seasonal(1, 48) * 3), [4, 6, 3, 8] * 12)
+    before = raw(data, date="month", count="n", unit="unit", models=FAST)
+    gated = apply_detailed(before, CTX.disclosure)
+    chart = before.figures["forecast"]
+    fig = draw_series(Drawing(chart, gated.finding.tables, gated.suppressed, CTX.disclosure))
+    big, small = fig.axes[:2]
+    hatched = [p for p in small.patches if p.get_hatch()]
+    assert hatched, "the small unit's suppressed history and withheld forecast are hatched"
+    assert small.get_title() == "Small (forecast withheld)"
+    assert not [p for p in big.patches if p.get_hatch()]
+    assert any("suppressed" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert "forecast" in publish(before, CTX.disclosure).figures
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(0, 9), min_size=24, max_size=40),
+    st.integers(1, 3),
+    st.sampled_from([["seasonal_naive", "mean"], ["naive", "regression"]]),
+    st.booleans(),
+    st.integers(0, 1_000),
+)
+def test_a_planted_small_unit_cannot_be_read_from_anything_published(small, big_units, models, scenario, seed):
+    """Generated units, one of them small (0-9 a month): no table, sentence or metric publishes
+    one of its counts, the auditor pins none of them, and every large unit keeps its counts."""
+    assume(any(small))  # a unit with no events at all has nothing to hide
+    rng = np.random.default_rng(seed)
+    n = len(small)
+    parts = [monthly(small, unit="Small")]
+    for i in range(big_units):
+        parts.append(monthly(rng.poisson(rng.uniform(50, 2_000), n), unit=f"Big {i}"))
+    params = {"date": "month", "count": "n", "unit": "unit", "models": models, "horizon": 6, "folds": 1}
+    if scenario:
+        params["scenarios"] = [{"name": "Extra", "add": 15, "from": "2017-06"}]
+    before = raw(pl.concat(parts), **params)
+    before_future = before.tables["series"].frame.filter(pl.col("forecast").is_not_null())["period"].min()
+    assert attack([before.with_(id="fc", population="p")], CTX.disclosure) == []
+    finding = publish(before, CTX.disclosure)
+    series = finding.tables["series"].frame
+    small_rows = series.filter(pl.col("unit") == "Small")
+    assert small_rows["actual"].drop_nulls().filter(small_rows["actual"].drop_nulls() > 0).len() == 0
+    assert small_rows["forecast"].null_count() == small_rows.height
+    for name in ("backtest", "scenarios", "scenario_totals"):
+        if name in finding.tables:
+            frame = finding.tables[name].frame.filter(pl.col("unit") == "Small")
+            stats = [c for c, k in finding.tables[name].kinds.items() if k in {"statistic", "rate", "count"}
+                     and c not in {"folds"}]
+            assert all(frame[c].null_count() == frame.height for c in stats), name
+    for i in range(big_units):
+        part = parts[i + 1]
+        kept = series.filter((pl.col("unit") == f"Big {i}") & (pl.col("period") < before_future))
+        assert kept["actual"].to_list() == part["n"].to_list()
+    text = published_numbers(finding)
+    assert "Small: its forecast is withheld" in text
+
+
 def test_the_step_runs_on_real_fixmystreet_data(shared_data):
     path = shared_data / "fixmystreet-lad-monthly" / "fms_flytipping_lad_monthly.csv"
     frame = pl.read_csv(path)
     essex = [f"E070000{i}" for i in range(66, 78)]
-    finding = run(frame, date="month", count="reports", unit="lad", units=essex[:4], models=FAST)
-    assert finding.metrics["units"] == 4
-    assert any("counted as zero" in c for c in finding.caveats)  # FixMyStreet omits empty months
-    assert finding.tables["series"].frame.filter(pl.col("forecast").is_not_null()).height == 48
+    before = raw(frame, date="month", count="reports", unit="lad", units=essex[:4], models=FAST)
+    assert before.metrics["units"] == 4
+    assert any("counted as zero" in c for c in before.caveats)  # FixMyStreet omits empty months
+    assert before.tables["series"].frame.filter(pl.col("forecast").is_not_null()).height == 48
+    finding = publish(before, CTX.disclosure)
+    series = finding.tables["series"].frame
+    for unit in essex[:4]:
+        rows = series.filter(pl.col("unit") == unit)
+        history = rows.filter(pl.col("period") <= date(2020, 12, 1))
+        # a unit's forecast is published exactly when every count it rests on is
+        assert (rows["forecast"].drop_nulls().len() == 12) == (history["actual"].null_count() == 0), unit
+    assert attack([before.with_(id="fc", population="p")], CTX.disclosure) == []
+
+
+def test_a_big_and_a_tiny_council_in_real_fixmystreet_data(shared_data):
+    """Bromley (about 1,000 reports a month) beside a council with fewer than ten: Bromley keeps
+    every count of its history and its forecast; the tiny council's are all suppressed."""
+    path = shared_data / "fixmystreet-lad-monthly" / "fms_all_reports_lad_monthly.csv"
+    frame = pl.read_csv(path)
+    big, tiny = "E09000006", "N09000002"
+    assert frame.filter(pl.col("lad") == tiny)["reports"].max() < 10
+    before = raw(frame, date="month", count="reports", unit="lad", units=[big, tiny], models=FAST)
+    finding = publish(before, CTX.disclosure)
+    series = finding.tables["series"].frame
+    mine = series.filter((pl.col("unit") == big) & (pl.col("period") <= date(2020, 12, 1)))
+    expected = frame.filter(pl.col("lad") == big).with_columns(pl.col("month").str.to_date("%Y-%m"))
+    lookup = dict(zip(expected["month"].to_list(), expected["reports"].to_list()))
+    assert mine.height > 100 and mine["actual"].to_list() == [lookup.get(p, 0) for p in mine["period"].to_list()]
+    assert series.filter(pl.col("unit") == big)["forecast"].drop_nulls().len() == 12
+    small = series.filter(pl.col("unit") == tiny)
+    assert small["actual"].drop_nulls().filter(small["actual"].drop_nulls() > 0).len() == 0
+    assert small["forecast"].null_count() == small.height
+    assert any(h.startswith(f"{big}: ") and "expected over the next 12 months" in h for h in finding.headlines)
+    assert any(c.startswith(f"{big}: the first 40 months (to 2010-06) are left out") for c in finding.caveats)
+    assert attack([before.with_(id="fc", population="p")], CTX.disclosure) == []

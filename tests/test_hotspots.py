@@ -7,20 +7,28 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import sparse, stats
 
 from expedition.config import DisclosureConfig
-from expedition.disclosure import apply
 from expedition.errors import StepError
 from expedition.steps import StepContext
 from expedition.steps import _geo
 from expedition.steps.hotspots import PERSISTENT, Hotspots
+from expedition.testing import attack, publish
 
 CTX = StepContext(seed=1, disclosure=DisclosureConfig(min_count=10))
 
 
-def run(data: pl.DataFrame, **params):
-    return Hotspots().run(data.lazy(), Hotspots.parse_params(params), CTX)
+def run(data: pl.DataFrame, ctx: StepContext = CTX, **params):
+    """The finding as published: tables, sentences and figures through the gate."""
+    return publish(raw(data, ctx, **params), ctx.disclosure)
+
+
+def raw(data: pl.DataFrame, ctx: StepContext = CTX, **params):
+    """The finding as the step returns it, before the gate."""
+    return Hotspots().run(data.lazy(), Hotspots.parse_params(params), ctx)
 
 
 # --------------------------------------------------------------------------- the statistic
@@ -120,10 +128,15 @@ def incidents() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def incident_finding(incidents):
+def incident_raw(incidents):
     from expedition.examples.incidents import STUDY_AREA
 
-    return run(incidents, date="date", area="lsoa_code", study_area=STUDY_AREA)
+    return raw(incidents, date="date", area="lsoa_code", study_area=STUDY_AREA)
+
+
+@pytest.fixture(scope="module")
+def incident_finding(incident_raw):
+    return publish(incident_raw, CTX.disclosure)
 
 
 def test_every_planted_persistent_hot_spot_is_found(incident_finding):
@@ -147,13 +160,24 @@ def test_every_planted_persistent_hot_spot_is_found(incident_finding):
     assert headline.startswith("3 persistent hot spots, hot in at least 9 of the last 12 months")
 
 
-def test_planted_flaws_are_flagged(incidents, incident_finding):
-    m = incident_finding.metrics
-    assert m["missing_location"] == int(incidents.height * 0.001)
-    assert m["swapped_coordinates"] == int(incidents.height * 0.0015)
-    assert m["outside_study_area"] == int(incidents.height * 0.0005)
+def test_planted_flaws_are_flagged(incidents, incident_raw, incident_finding):
+    counted = {k: v.value for k, v in incident_raw.metrics.items() if k in
+               ("missing_location", "swapped_coordinates", "outside_study_area")}
+    assert counted == {
+        "missing_location": int(incidents.height * 0.001),
+        "swapped_coordinates": int(incidents.height * 0.0015),
+        "outside_study_area": int(incidents.height * 0.0005),
+    }
     text = " ".join(incident_finding.caveats)
     assert "swapped" in text and "outside the study area" in text and "no location" in text
+    # 7 rows outside the study area are too few to publish; the 14 with no location are hidden
+    # too, or the 14,000 rows less the events mapped would give the 7 away
+    m = incident_finding.metrics
+    assert m["outside_study_area"] is None and m["missing_location"] is None
+    assert m["swapped_coordinates"] == 21
+    left_out = incident_finding.tables["left_out"].frame
+    assert left_out["rows"].to_list() == [None, 21, None]
+    assert "7 rows" not in text and "14 rows" not in text
 
 
 def test_persistence_over_time_is_tabled(incident_finding):
@@ -207,16 +231,46 @@ def test_sparse_counts_do_not_make_false_hot_spots_that_the_normal_approximation
 # --------------------------------------------------------------------------- disclosure, bad input
 
 
-def test_cells_with_few_events_are_not_published_as_points(incident_finding):
-    safe, log = apply(incident_finding.with_(id="hs"), DisclosureConfig(min_count=10))
-    cells = safe.tables["hot_cells"].frame
+def test_cells_with_few_events_are_not_published_as_points(incident_raw, incident_finding):
+    cells = incident_finding.tables["hot_cells"].frame
     small = cells.filter(pl.col("events").is_null())
-    assert small["easting"].null_count() == small.height
+    assert small.height and small["easting"].null_count() == small.height
+    assert small["latitude"].null_count() == small.height
     assert cells.filter(pl.col("events").is_not_null())["events"].min() >= 10
-    assert "map" in safe.figures, "the map is drawn from publishable cells, so it survives the gate"
-    drawn = safe.tables["map"].frame.filter(pl.col("easting_km").is_not_null())
-    assert drawn["events"].min() >= 10 or drawn.filter(pl.col("events") == 0).height == drawn.filter(pl.col("events") < 10).height
-    assert incident_finding.tables["hot_cells"].kinds["events"] == "count"
+    assert set(incident_finding.figures) == {"map", "hot_spot_periods", "areas"}
+    # the backdrop's coarse squares keep their place when their count is suppressed: drawn hatched
+    squares = incident_finding.tables["map"].frame
+    assert squares["events"].null_count() > 0 and squares["easting_km"].null_count() == 0
+    assert squares["events"].drop_nulls().min() >= 10
+    assert incident_raw.tables["hot_cells"].kinds["events"] == "count"
+
+
+def test_every_published_position_rests_on_a_published_count_or_is_coarse(incident_finding):
+    """No table holds the exact position of an event: a cell's or area's centre is published
+    only with a count of at least the threshold, and the map's squares are 5 km across."""
+    for name in ("hot_cells", "hot_spots", "areas"):
+        frame = incident_finding.tables[name].frame
+        placed = frame.filter(pl.col("latitude").is_not_null())
+        assert placed["events"].null_count() == 0 and placed["events"].min() >= 10, name
+    assert set(incident_finding.tables["map"].frame["size_km"].to_list()) == {5.0}
+
+
+def test_the_map_hatches_suppressed_squares_and_the_timeline_marks_suppressed_periods(incident_raw):
+    from expedition.disclosure import apply_detailed
+    from expedition.steps._plot import Drawing
+    from expedition.steps.hotspots import draw_map, draw_timeline
+
+    gated = apply_detailed(incident_raw, CTX.disclosure)
+    tables, suppressed = gated.finding.tables, gated.suppressed
+    fig = draw_map(Drawing(incident_raw.figures["map"], tables, suppressed, CTX.disclosure))
+    ax = fig.axes[0]
+    hatched = [c for c in ax.collections if c.get_hatch()]
+    hidden = sum(suppressed["map"]["events"])
+    assert hatched and len(hatched[0].get_paths()) == hidden
+    assert any("suppressed" in t.get_text() for t in ax.get_legend().get_texts())
+    timeline = draw_timeline(Drawing(incident_raw.figures["hot_spot_periods"], tables, suppressed, CTX.disclosure))
+    marks = [t for a in timeline.axes for t in a.texts if t.get_text() == CTX.disclosure.symbol]
+    assert len(marks) == sum(suppressed["hot_spot_periods"]["events"])
 
 
 def test_same_input_gives_identical_tables_and_figures(incidents):
@@ -224,6 +278,7 @@ def test_same_input_gives_identical_tables_and_figures(incidents):
     b = run(incidents.head(4_000), date="date")
     for name in a.tables:
         assert a.tables[name].frame.equals(b.tables[name].frame)
+    assert a.figures and set(a.figures) == set(b.figures)
     for name in a.figures:
         assert a.figures[name].png == b.figures[name].png
 
@@ -286,9 +341,95 @@ def test_area_counts_with_population_give_rates():
 def test_the_step_runs_on_real_police_data(shared_data):
     folder = shared_data / "police-essex-street-2018"
     frame = pl.concat([pl.read_csv(p, infer_schema_length=0) for p in sorted(folder.glob("*.csv"))])
-    finding = run(frame, date="month", area="lsoa_code", cell_size=500)
+    before = raw(frame, date="month", area="lsoa_code", cell_size=500)
+    assert before.metrics["missing_location"].value == 19
+    assert before.metrics["far_from_the_rest"].value > 0  # the snap points far outside Essex
+    finding = publish(before, CTX.disclosure)
     m = finding.metrics
-    assert m["missing_location"] == 19
-    assert m["far_from_the_rest"] > 0  # the snap points far outside Essex
     assert m["hot_spots"] > 0 and m["periods"] == 3
     assert any("far from all the others" in c for c in finding.caveats)
+    assert attack([before.with_(id="hs", population="p")], CTX.disclosure) == []
+
+
+# --------------------------------------------------------------------------- the attacker
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1, 9),  # a lone group of events in an area of its own
+    st.integers(1, 9),  # rows with no location
+    st.integers(0, 9),  # events of the hot spot in its quietest month
+    st.booleans(),  # areas as well as cells
+    st.integers(0, 10_000),
+)
+def test_planted_small_groups_cannot_be_read_from_anything_published(lone, unlocated, quiet, areas, seed):
+    """A hot spot, a background, a lone group of 1-9 events in an area of its own, 1-9 rows
+    without a location and a quiet month: no published table, sentence or metric holds a small
+    count or lets the auditor pin one, the lone events' position is published nowhere, and the
+    hot spot keeps its count."""
+    rng = np.random.default_rng(seed)
+    months = [date(2024, m, 1) for m in range(1, 7)]
+    background = 1_500
+    x = list(rng.uniform(560_000, 575_000, background))
+    y = list(rng.uniform(200_000, 215_000, background))
+    when = list(rng.choice(months, background))
+    # the hot spot: 50 events a month, except `quiet` in March
+    for month in months:
+        k = quiet if month == date(2024, 3, 1) else 50
+        x += list(rng.normal(567_000, 120, k))
+        y += list(rng.normal(207_000, 120, k))
+        when += [month] * k
+    area = [f"A{int(a // 2_500)}{int(b // 2_500)}" for a, b in zip(x, y)]
+    lone_x, lone_y = 574_321.0, 201_234.0
+    x += [lone_x + 3 * i for i in range(lone)]
+    y += [lone_y] * lone
+    when += [date(2024, 5, 1)] * lone
+    area += ["LONE"] * lone
+    x += [None] * unlocated
+    y += [None] * unlocated
+    when += [date(2024, 2, 1)] * unlocated
+    area += ["A00"] * unlocated
+    frame = pl.DataFrame({"x": x, "y": y, "date": when, "area": area},
+                         schema={"x": pl.Float64, "y": pl.Float64, "date": pl.Date, "area": pl.String})
+    params = {"x": "x", "y": "y", "date": "date"} | ({"area": "area"} if areas else {})
+    before = raw(frame, **params)
+    assert attack([before.with_(id="hs", population="p")], CTX.disclosure) == []
+    finding = publish(before, CTX.disclosure)
+    text = " ".join([*finding.headlines, *finding.caveats])
+    assert f"{unlocated} rows" not in text
+    assert finding.metrics["missing_location"] is None
+    for name, table in finding.tables.items():
+        frame = table.frame
+        for a, b in (("easting", "northing"), ("easting_km", "northing_km")):
+            if a in frame.columns:
+                scale = 1000 if a.endswith("km") else 1
+                placed = frame.filter(pl.col(a).is_not_null())
+                near = placed.filter(((pl.col(a) * scale - lone_x).abs() < 60) & ((pl.col(b) * scale - lone_y).abs() < 60))
+                assert near.height == 0, name
+    if areas:
+        row = finding.tables["areas"].frame.filter(pl.col("area") == "LONE").row(0, named=True)
+        assert row["events"] is None and row["easting_km"] is None and row["latitude"] is None
+    spots = finding.tables["hot_spots"].frame.filter(pl.col("class") != "cold spot")
+    assert spots.height >= 1 and spots["events"][0] is not None and spots["events"][0] >= 250
+
+
+def test_a_hot_spot_total_cannot_give_away_a_small_cell_within_it():
+    """A hot spot's events are the sum of its cells: with one cell small, another of the same
+    hot spot is hidden too, so the hot spot's published total leaves the small one uncertain."""
+    rng = np.random.default_rng(21)
+    x = list(rng.uniform(560_000, 575_000, 1_500)) + list(rng.normal(567_000, 150, 400))
+    y = list(rng.uniform(200_000, 215_000, 1_500)) + list(rng.normal(207_000, 150, 400))
+    before = raw(pl.DataFrame({"x": x, "y": y}), x="x", y="y")
+    cells = before.tables["hot_cells"].frame
+    assert cells.filter(pl.col("events") < 10).height and cells.filter(pl.col("events") >= 10).height
+    finding = publish(before, CTX.disclosure)
+    published = finding.tables["hot_cells"].frame
+    totals = dict(finding.tables["hot_spots"].frame.select("hot_spot", "events").iter_rows())
+    checked = 0
+    for spot in published["hot_spot"].unique().to_list():
+        part = published.filter(pl.col("hot_spot") == spot)
+        if part["events"].null_count() == 1:  # the total would give the one hidden cell away
+            assert totals[spot] is None, spot
+        checked += part["events"].null_count() >= 2 and totals[spot] is not None
+    assert checked, "some hot spot publishes its total with two or more of its cells hidden"
+    assert attack([before.with_(id="hs", population="p")], CTX.disclosure) == []

@@ -163,6 +163,47 @@ def mark_suppressed(ax: Any, positions: list[float], *, horizontal: bool = False
             ax.text(p, lo + stub * 1.3, symbol, va="bottom", ha="center", fontsize=7, color="#555555")
 
 
+def mark_suppressed_spans(ax: Any, xs: list[Any], hidden: list[bool], *, symbol: str = "c") -> bool:
+    """Shade the stretches of a line chart whose values are suppressed: a hatched grey band over
+    each run of suppressed points with the symbol at its top, so a gap never reads as zero or
+    as missing data. *xs* are the points' positions (numbers or dates). True if any was drawn."""
+    import matplotlib.dates as mdates
+    import numpy as np
+
+    if not any(hidden) or not xs:
+        return False
+    try:
+        nums = np.asarray(mdates.date2num(list(xs)), dtype=float)
+        ax.plot(list(xs), [float("nan")] * len(xs), color="none")  # a date axis, even where nothing else is drawn
+    except (TypeError, ValueError):
+        nums = np.asarray(xs, dtype=float)
+    steps = np.diff(nums)
+    half = float(np.median(steps)) / 2 if len(steps) else 0.5
+    runs: list[tuple[int, int]] = []
+    for i, flag in enumerate(hidden):
+        if not flag:
+            continue
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    top = ax.get_ylim()[1]
+    for start, end in runs:
+        lo, hi = nums[start] - half, nums[end] + half
+        ax.axvspan(lo, hi, facecolor=SUPPRESSED_COLOUR, hatch="///", edgecolor="#8c8c8c", linewidth=0.0,
+                   alpha=0.6, zorder=0)
+        ax.text((lo + hi) / 2, top, symbol, va="top", ha="center", fontsize=7, color="#555555")
+    return True
+
+
+def suppressed_patch(symbol: str = "c", label: str = "suppressed") -> Any:
+    """A legend entry for suppressed values, drawn as `mark_suppressed` and
+    `mark_suppressed_spans` draw them."""
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=SUPPRESSED_COLOUR, hatch="///", edgecolor="#8c8c8c", label=f"{label} ({symbol})")
+
+
 def suppressed_note(rules: Any) -> str:
     return f"{rules.symbol} = suppressed (fewer than {rules.min_count}, or would reveal one)"
 

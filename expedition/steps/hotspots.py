@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from expedition.disclosure import safe_table
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
-from expedition.steps import Step, StepContext, StepParams, require_columns
-from expedition.steps._plot import PALETTE, SUPPRESSED_COLOUR, new_figure, small_multiples, to_figure
+from expedition.steps import (
+    RECORDED,
+    Cell,
+    Chart,
+    Count,
+    Finding,
+    Items,
+    Keys,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    Value,
+    require_columns,
+    say,
+    share,
+)
+from expedition.steps._plot import (
+    PALETTE,
+    SUPPRESSED_COLOUR,
+    Drawing,
+    drawing,
+    mark_suppressed,
+    new_figure,
+    small_multiples,
+    suppressed_patch,
+)
 from expedition.vocabulary import EASTING_NAMES, LATITUDE_NAMES, LONGITUDE_NAMES, NORTHING_NAMES
 
 LAT_NAMES = LATITUDE_NAMES
@@ -27,9 +50,19 @@ INTERMITTENT = "intermittent hot spot"
 HOT = "hot spot"
 COLD = "cold spot"
 NOT_SIGNIFICANT = "not significant"
-BACKDROP = "all events (coarse squares)"
 CLASS_COLOURS = {PERSISTENT: "#b2182b", INTERMITTENT: "#f4a261", HOT: "#e76f51", COLD: "#2166ac"}
 CLASS_ORDER = {PERSISTENT: 0, INTERMITTENT: 1, HOT: 2, COLD: 3, NOT_SIGNIFICANT: 4}
+
+#: why a row is left out of the map (the values of `REASON`)
+NO_LOCATION = "no location"
+SWAPPED = "latitude and longitude swapped"
+OUTSIDE = "outside the study area"
+FAR = "far from all the others"
+FUTURE = "dated after today"
+NO_COUNT = "no valid count"
+#: the variable the rows left out are counted by
+REASON = "why left out of the map (hotspots)"
+COORDINATES = ("easting", "northing", "latitude", "longitude")
 
 
 class HotspotsParams(StepParams):
@@ -134,15 +167,37 @@ class Hotspots(Step):
     run for each of the latest periods: a cell hot in at least the set number of them is a
     persistent hot spot, one hot in fewer an intermittent one. Touching hot cells are joined into
     hot spots. With an area column, areas are tested the same way with each area's nearest areas
-    (by the centre of its events, or of the given coordinates) as its neighbourhood. Cells and
-    areas with fewer events than the disclosure threshold keep their class but lose their counts
-    and coordinates, and maps are drawn from what may be published.
+    (by the centre of its events, or of the given coordinates) as its neighbourhood.
+
+    Every count is published through the disclosure gate: the events of each cell, hot spot,
+    area and coarse map square, of each hot spot in each period, and the rows left out. A cell or
+    area with too few events keeps its class but loses its count and, when its position is the
+    centre of its own events, its position too; no table or figure holds the exact position of
+    any event. The map shows every square of all events, hatched where its count is suppressed,
+    with the hot and cold cells on top.
     """
 
     name = "hotspots"
     summary = "Hot spots of points or areas: Getis–Ord Gi* with false-discovery control, persistence, maps."
-    version = "1"
+    version = "2"
     Params = HotspotsParams
+    outputs = {
+        "hot_cells": "every significantly hot or cold grid cell: its events, persistence, Gi*, p and q, centre",
+        "hot_spots": "touching hot (H) or cold (C) cells joined: cells, events, persistence, centre",
+        "hot_spot_periods": "events per period in each hot spot (with dates)",
+        "map": "events per coarse map square (the map's backdrop)",
+        "left_out": "rows left out of the map, by reason",
+        "areas": "every area with its events (or rate), Gi*, persistence and centre (with area)",
+        "figure map": "hot and cold cells over all events by square, suppressed squares hatched",
+        "figure hot_spot_periods": "events per period in up to nine hot spots",
+        "figure areas": "area centres coloured by class",
+    }
+
+    @classmethod
+    def example(cls) -> tuple[Any, dict[str, Any]]:
+        from expedition.examples.incidents import STUDY_AREA, generate
+
+        return generate(rows=2_000, seed=5).lazy(), {"date": "date", "area": "lsoa_code", "study_area": list(STUDY_AREA)}
 
     def run(self, frame: Any, params: HotspotsParams, ctx: StepContext) -> Finding:
         import polars as pl
@@ -154,16 +209,19 @@ class Hotspots(Step):
         ctx.report(0.2, "counting events")
         caveats = list(places.caveats)
         tables: dict[str, Table] = {}
-        figures: dict[str, Figure] = {}
-        headlines: list[str] = []
-        metrics: dict[str, float] = {
-            "rows": float(data.height),
-            "events_used": float(places.events.sum()),
-            "missing_location": float(places.located.missing),
-            "swapped_coordinates": float(places.located.swapped),
-            "outside_study_area": float(places.located.outside),
-            "far_from_the_rest": float(places.located.far),
+        figures: dict[str, Chart] = {}
+        headlines: list[Any] = []
+        used = float(places.events.sum())
+        metrics: dict[str, Any] = {
+            "rows": Count(places.rows),
+            "events_used": _used_count(used, params),
+            "missing_location": _left_out_count(NO_LOCATION, places.left_out.get(NO_LOCATION, 0), params),
+            "swapped_coordinates": _left_out_count(SWAPPED, places.left_out.get(SWAPPED, 0), params),
+            "outside_study_area": _left_out_count(OUTSIDE, places.left_out.get(OUTSIDE, 0), params),
+            "far_from_the_rest": _left_out_count(FAR, places.left_out.get(FAR, 0), params),
         }
+        if places.left_out:
+            tables["left_out"] = _left_out_table(places, params)
         min_hot = _min_hot(params, places, caveats)
 
         if places.mode == "points":
@@ -207,7 +265,49 @@ class Hotspots(Step):
         )
 
 
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- what the counts count
+
+
+def _coarse(params: HotspotsParams) -> float:
+    """The side of the map's backdrop squares, in metres."""
+    return max(5_000.0, 10 * params.cell_size)
+
+
+def _mapped(params: HotspotsParams) -> str:
+    """The variable each row's backdrop square is: missing for the rows left out of the map, so
+    "any square" counts the events mapped."""
+    return f"{_coarse(params) / 1000:g} km square (hotspots)"
+
+
+def _signature(params: HotspotsParams, distance: float, t: int) -> str:
+    """What hot spot and cell names (H1, H1.2) depend on, so names from other settings differ."""
+    return (f"{params.cell_size:g} m cells, {distance:g} m, fdr {params.fdr:g} {params.correction}, "
+            f"{t} periods, {params.min_hot_periods or 'default'} hot")
+
+
+def _measure(params: HotspotsParams) -> dict[str, Any]:
+    """What an event count is: records, or the sum of the count column (counts per area)."""
+    return {"sum of": params.count} if params.count else {}
+
+
+def _used_count(used: float, params: HotspotsParams) -> Count:
+    return Count(used, {_mapped(params): RECORDED, **_measure(params)})
+
+
+def _left_out_table(places: Places, params: HotspotsParams) -> Table:
+    import polars as pl
+
+    reasons = list(places.left_out)
+    frame = pl.DataFrame({"reason": reasons, "rows": [places.left_out[r] for r in reasons]},
+                         schema={"reason": pl.String, "rows": pl.Int64})
+    return Table(
+        frame,
+        {"reason": "label", "rows": "count"},
+        title="Rows left out of the map",
+        description="Rows that could not be placed on the map, by reason (see the caveats).",
+        dimensions=["reason"],
+        keys=Keys(variables={"reason": REASON}, counts={"rows": {_mapped(params): None}}),
+    )
 
 
 @dataclass
@@ -221,7 +321,13 @@ class Places:
     periods: list[date]
     area: Any  # area code per used row, or None
     population: dict[str, float] | None
-    caveats: list[str]
+    caveats: list[Any]
+    rows: int = 0
+    #: rows left out, by reason (see `LEFT_OUT`)
+    left_out: dict[str, int] = field(default_factory=dict)
+    date_column: str | None = None
+    #: whether the areas' coordinates were given (counts per area) or are the mean of its events
+    centroids_given: bool = False
 
 
 def _pick(columns: list[str], given: str | None, names: tuple[str, ...]) -> str | None:
@@ -244,7 +350,7 @@ def _read(data: Any, params: HotspotsParams, ctx: StepContext) -> Places:
     step = "hotspots"
     for param in ("lat", "lon", "x", "y", "date", "area", "count", "population"):
         require_columns(columns, [getattr(params, param)], param=param, step=step)
-    caveats: list[str] = []
+    caveats: list[Any] = []
     use_metres = bool(params.x or params.y)
     if use_metres and not (params.x and params.y):
         raise StepError("give both x and y (eastings and northings in metres)", "or give lat and lon")
@@ -298,35 +404,19 @@ def _read(data: Any, params: HotspotsParams, ctx: StepContext) -> Places:
             "look swapped — the map would be wrong",
             "check that lat/lon (or x/y) name the right columns and that study_area covers the data",
         )
-    if located.missing:
-        caveats.append(
-            f"{located.missing:,} rows ({_share(located.missing, n)}) have no location and are left out."
-        )
-    if located.swapped:
-        caveats.append(
-            f"{located.swapped:,} rows ({_share(located.swapped, n)}) look like latitude and longitude "
-            "were swapped; they are left out — ask the data owner to correct them."
-        )
-    if located.outside:
-        caveats.append(
-            f"{located.outside:,} rows ({_share(located.outside, n)}) lie outside the study area "
-            "and are left out."
-        )
-    if located.far:
-        caveats.append(
-            f"{located.far:,} rows ({_share(located.far, n)}) lie far from all the others (for example "
-            "a default or mistyped location) and are left out; set study_area to choose the area."
-        )
+    left_out = {
+        NO_LOCATION: located.missing,
+        SWAPPED: located.swapped,
+        OUTSIDE: located.outside,
+        FAR: located.far,
+    }
     keep = located.keep
 
     if mode == "areas":
         counts = data[params.count].cast(pl.Float64, strict=False).to_numpy()
         bad = ~np.isfinite(counts) | (counts < 0)
         if bad[keep].any():
-            caveats.append(
-                f"{int(bad[keep].sum()):,} rows have no valid (non-negative) {params.count} and are "
-                "left out."
-            )
+            left_out[NO_COUNT] = int(bad[keep].sum())
             keep = keep & ~bad
         events = np.where(keep, counts, 0.0)
     else:
@@ -343,18 +433,17 @@ def _read(data: Any, params: HotspotsParams, ctx: StepContext) -> Places:
         today = date.today()
         future = (dates > today).fill_null(False).to_numpy()
         if future[keep].any():
-            k = int(future[keep].sum())
-            caveats.append(
-                f"{k:,} rows are dated after today ({today:%Y-%m-%d}) and are left out — check "
-                f"{date_col}."
-            )
+            left_out[FUTURE] = int(future[keep].sum())
             keep = keep & ~future
         known = starts.is_not_null().to_numpy() & keep
         if unreadable:
-            caveats.append(
-                f"{unreadable:,} values of {date_col} could not be read as dates; those rows count "
-                "towards the whole-period map only."
-            )
+            caveats.append(say(
+                "{k} values of {column} could not be read as dates; those rows count towards the "
+                "whole-period map only.",
+                k=Count(unreadable, {f"{date_col} (read as a date)": "no"}), column=date_col,
+                fallback=say("A few values of {column} could not be read as dates; those rows count "
+                             "towards the whole-period map only.", column=date_col),
+            ))
         if known.any():
             used = starts.filter(pl.Series(known))
             last = used.max()
@@ -383,10 +472,12 @@ def _read(data: Any, params: HotspotsParams, ctx: StepContext) -> Places:
         area = data[params.area].cast(pl.String).to_numpy()[rows]
         missing_area = np.array([a is None for a in area])
         if missing_area.any():
-            caveats.append(
-                f"{int(missing_area.sum()):,} located rows have no {params.area}; they count in the "
-                "grid but not in the areas."
-            )
+            caveats.append(say(
+                "{k} located rows have no {column}; they count in the grid but not in the areas.",
+                k=Count(int(missing_area.sum()), {_mapped(params): RECORDED, params.area: None}), column=params.area,
+                fallback=say("A few located rows have no {column}; they count in the grid but not in the "
+                             "areas.", column=params.area),
+            ))
     population = None
     if params.population:
         pop = data[params.population].cast(pl.Float64, strict=False).to_numpy()[rows]
@@ -404,16 +495,57 @@ def _read(data: Any, params: HotspotsParams, ctx: StepContext) -> Places:
         periods=periods,
         area=area,
         population=population,
-        caveats=caveats,
+        caveats=[*_left_out_caveats(left_out, n, date_col, params), *caveats],
+        rows=n,
+        left_out={k: v for k, v in left_out.items() if v},
+        date_column=date_col,
+        centroids_given=mode == "areas",
     )
 
 
-def _share(k: int, n: int) -> str:
-    share = k / n
-    return f"{share:.1%}" if share >= 0.001 else "under 0.1%"
+def _left_out_caveats(left_out: dict[str, int], n: int, date_col: str | None, params: HotspotsParams) -> list[Any]:
+    """One sentence per reason rows were left out, its numbers in slots."""
+    whole = Count(n)
+    words = {
+        NO_LOCATION: ("have no location and are left out.", "Some rows have no location and are left out."),
+        SWAPPED: ("look like latitude and longitude were swapped; they are left out — ask the data owner "
+                  "to correct them.", "Some rows look like latitude and longitude were swapped; they are "
+                  "left out — ask the data owner to correct them."),
+        OUTSIDE: ("lie outside the study area and are left out.", "Some rows lie outside the study area and "
+                  "are left out."),
+        FAR: ("lie far from all the others (for example a default or mistyped location) and are left out; "
+              "set study_area to choose the area.", "Some rows lie far from all the others (for example a "
+              "default or mistyped location) and are left out; set study_area to choose the area."),
+        FUTURE: (f"are dated after today ({date.today():%Y-%m-%d}) and are left out — check {date_col}.",
+                 f"Some rows are dated after today ({date.today():%Y-%m-%d}) and are left out — check {date_col}."),
+        NO_COUNT: (f"have no valid (non-negative) {params.count} and are left out.",
+                   f"Some rows have no valid (non-negative) {params.count} and are left out."),
+    }
+    out: list[Any] = []
+    for reason, (text, fallback) in words.items():
+        k = left_out.get(reason, 0)
+        if not k:
+            continue
+        count = _left_out_count(reason, k, params)
+        out.append(say("{k} rows ({share}) {text}", k=count, share=_share(count, whole), text=text,
+                       fallback=fallback))
+    return out
 
 
-def _min_hot(params: HotspotsParams, places: Places, caveats: list[str]) -> int:
+def _left_out_count(reason: str, k: int, params: HotspotsParams) -> Count:
+    """Rows left out for *reason*: they have no square on the map (see `_mapped`)."""
+    return Count(k, {_mapped(params): None, REASON: reason})
+
+
+def _share(part: Count, whole: Count) -> Value:
+    """The share *part* is of *whole*, withheld with either ("under 0.1%" when it is)."""
+    value = part.value / whole.value if whole.value else 0.0
+    if value < 0.001:
+        return Value("under 0.1%", sources=(part, whole))
+    return share(part, whole, value)
+
+
+def _min_hot(params: HotspotsParams, places: Places, caveats: list[Any]) -> int:
     t = len(places.periods)
     if t == 0:
         return 0
@@ -528,8 +660,9 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
     cx, cy = grid.centres()
     lon, lat = _geo.from_bng(cx, cy)
     lon, lat = np.asarray(lon), np.asarray(lat)
-    rules = ctx.disclosure
     t = len(places.periods)
+    signature = _signature(params, distance, t)
+    spot_var, cell_var = f"hot or cold spot ({signature})", f"hot or cold cell ({signature})"
 
     # every hot or cold cell --------------------------------------------------------------
     chosen = np.flatnonzero(names != "")
@@ -555,13 +688,14 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
             "latitude": lat[idx].round(5),
             "longitude": lon[idx].round(5),
         },
-        schema_overrides={"class": pl.String, "hot_spot": pl.String},
+        schema_overrides={"class": pl.String, "hot_spot": pl.String, "cell": pl.String},
     )
-    coordinates = ["easting", "northing", "latitude", "longitude"]
     hot_cells = Table(
         cells_frame,
         {
-            "class": "label",
+            # the class is a property of the cell, not a condition on its events (text, so it does
+            # not split the cells of a hot spot into separate tables for the gate)
+            "class": "text",
             "hot_spot": "label",
             "cell": "label",
             "events": "count",
@@ -569,16 +703,19 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
             "z": "statistic",
             "p": "statistic",
             "q": "statistic",
-            **{c: "statistic" for c in coordinates},
+            **{c: "statistic" for c in COORDINATES},
         },
         title=f"Hot and cold cells ({cell:g} m grid)",
         description=(
             f"Every {cell:g} m cell that is significantly hot or cold: its events over the whole "
             "period, the number of the latest periods in which it was hot, the Gi* z-score, the "
             "p-value and the p-value adjusted for the number of cells (q). Coordinates are the "
-            "cell's centre; they are withheld with the count when it is too small to publish."
+            "cell's centre; they are withheld with the count when it is suppressed. A hot spot's "
+            "cells add up to its events (table hot_spots)."
         ),
-        denominators={c: "events" for c in coordinates},
+        denominators={c: "events" for c in COORDINATES},
+        dimensions=["cell"],
+        keys=Keys(variables={"hot_spot": spot_var, "cell": cell_var}, counts={"events": _measure(params)}),
     )
 
     # hot spots (touching cells) ------------------------------------------------------------
@@ -613,90 +750,105 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
             "events": pl.Int64,
             "hot_periods": pl.Int64,
             "peak_z": pl.Float64,
-            "easting": pl.Float64,
-            "northing": pl.Float64,
-            "latitude": pl.Float64,
-            "longitude": pl.Float64,
+            **{c: pl.Float64 for c in COORDINATES},
         },
     )
     hot_spots = Table(
         spots_frame,
         {
-            "class": "label",
+            "class": "text",
             "hot_spot": "label",
             "cells": "statistic",
             "events": "count",
             "hot_periods": "statistic",
             "peak_z": "statistic",
-            **{c: "statistic" for c in coordinates},
+            **{c: "statistic" for c in COORDINATES},
         },
         title="Hot spots (touching hot cells joined)",
         description=(
             "Groups of touching hot cells (H) and cold cells (C): the number of cells, their events, "
             f"the most of the latest {t} periods in which any of them was hot, the largest |Gi*| and "
-            "the centre of their events."
+            "the centre of their events (withheld with the count)."
             if t
             else "Groups of touching hot cells (H) and cold cells (C): the number of cells, their "
-            "events, the largest |Gi*| and the centre of their events."
+            "events, the largest |Gi*| and the centre of their events (withheld with the count)."
         ),
-        denominators={c: "events" for c in coordinates},
+        denominators={c: "events" for c in COORDINATES},
+        dimensions=[],  # the hot spots are not the parts of any published total
+        keys=Keys(variables={"hot_spot": spot_var}, counts={"events": {cell_var: RECORDED, **_measure(params)}}),
     )
 
-    # the map: coarse squares of all events, and the hot and cold cells -----------------------
-    coarse = max(5_000.0, 10 * cell)
+    # the map's backdrop: all events by coarse square -------------------------------------------
+    coarse = _coarse(params)
     square_grid, square_index = _geo.grid_of(places.x, places.y, coarse)
     square_events = np.bincount(square_index, weights=places.events, minlength=square_grid.size)
     sx, sy = square_grid.centres()
     map_frame = pl.DataFrame(
         {
-            "layer": [BACKDROP] * square_grid.size + [result.classes[i] for i in idx],
-            "hot_spot": [""] * square_grid.size + [names[i] for i in idx],
-            "square": [f"S{i + 1}" for i in range(square_grid.size)] + cell_labels,
-            "events": np.concatenate([square_events, total[idx]]).astype(np.int64),
-            "size_km": [coarse / 1000] * square_grid.size + [cell / 1000] * len(idx),
-            "easting_km": np.concatenate([sx, cx[idx]]) / 1000,
-            "northing_km": np.concatenate([sy, cy[idx]]) / 1000,
+            "square": [f"S{i + 1}" for i in range(square_grid.size)],
+            "events": np.rint(square_events).astype(np.int64),
+            "size_km": [coarse / 1000] * square_grid.size,
+            "easting_km": sx / 1000,
+            "northing_km": sy / 1000,
         },
-        schema_overrides={"layer": pl.String, "hot_spot": pl.String},
+        schema_overrides={"square": pl.String},
     )
-    map_table = safe_table(
-        Table(
-            map_frame,
-            {
-                "layer": "label",
-                "hot_spot": "label",
-                "square": "label",
-                "events": "count",
-                "size_km": "statistic",
-                "easting_km": "statistic",
-                "northing_km": "statistic",
-            },
-            title="Map layers",
-            description=(
-                f"What the hot spot map draws: events per {coarse / 1000:g} km square (the grey "
-                "backdrop), and the hot and cold cells, each at its centre in British National "
-                "Grid kilometres."
-            ),
-            denominators={"easting_km": "events", "northing_km": "events"},
+    map_table = Table(
+        map_frame,
+        {"square": "label", "events": "count", "size_km": "statistic", "easting_km": "statistic",
+         "northing_km": "statistic"},
+        title="Events by map square",
+        description=(
+            f"What the hot spot map draws behind the cells: events in each {coarse / 1000:g} km square "
+            "holding any, at its centre in British National Grid kilometres. The squares add up to "
+            "the events mapped."
         ),
-        rules,
+        dimensions=["square"],
+        keys=Keys(variables={"square": _mapped(params)}, counts={"events": _measure(params)}),
     )
     tables = {"hot_spots": hot_spots, "hot_cells": hot_cells, "map": map_table}
-    figures = {"map": _draw_map(map_table, cell, distance, t, min_hot, params.period)}
+    figures = {
+        "map": Chart(
+            "Hot and cold spots",
+            "hotspots.map",
+            "map",
+            alt=(
+                "Map in British National Grid kilometres: grey squares show how many events each "
+                f"{coarse / 1000:g} km square holds (hatched where the count is suppressed), coloured "
+                "squares the cells that are significantly hot or cold"
+                + (f"; persistent means hot in at least {min_hot} of the last {t} {params.period}s" if t else "")
+                + ". Cells with too few events to publish are not placed."
+            ),
+            options={"cell_km": cell / 1000, "distance": distance, "periods": t, "min_hot": min_hot,
+                     "period": params.period},
+            also=("hot_cells", "hot_spots"),
+        )
+    }
 
     if per is not None and spot_names:
-        timeline = safe_table(_timeline(names, spot_names, spot_classes, per, places), rules)
-        tables["hot_spot_periods"] = timeline
-        figures["hot_spot_periods"] = _draw_timeline(timeline, params.period)
+        tables["hot_spot_periods"] = _timeline(names, spot_names, spot_classes, per, places, params, spot_var)
+        figures["hot_spot_periods"] = Chart(
+            f"Events per {params.period} in each hot spot",
+            "hotspots.timeline",
+            "hot_spot_periods",
+            alt=f"Bar charts of events per {params.period} in up to nine hot spots; persistent hot spots "
+            "stay busy every period, intermittent ones spike. Counts too small to publish are hatched.",
+            options={"period": params.period},
+        )
 
     # headlines ----------------------------------------------------------------------------
     n_hot_cells = int(np.isin(result.classes, [PERSISTENT, INTERMITTENT, HOT]).sum())
     n_cold_cells = int((result.classes == COLD).sum())
     counts_by_class = {c: spot_classes.count(c) for c in (PERSISTENT, INTERMITTENT, HOT, COLD)}
-    headlines = [
-        f"{_count(int(total.sum()), 'event')} fall in {_count(grid.size, 'cell')} of a {cell:g} m "
-        f"grid; each cell is compared with its neighbours within {distance:g} m."
-    ]
+    events = float(total.sum())
+    grid_text = {"cells": _count(grid.size, "cell"), "cell": f"{cell:g}", "distance": f"{distance:g}"}
+    headlines: list[Any] = [say(
+        "{events} " + ("event falls" if events == 1 else "events fall") + " in {cells} of a {cell} m grid; "
+        "each cell is compared with its neighbours within {distance} m.",
+        events=_used_count(events, params), **grid_text,
+        fallback=say("The events fall in {cells} of a {cell} m grid; each cell is compared with its "
+                     "neighbours within {distance} m.", **grid_text),
+    )]
     if t:
         headlines.append(
             f"{_n(counts_by_class[PERSISTENT], 'persistent hot spot')}, hot in at least {min_hot} of "
@@ -708,20 +860,9 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
             f"{_n(counts_by_class[HOT], 'hot spot')} and {_n(counts_by_class[COLD], 'cold spot').replace('No ', 'no ')} "
             f"at a false discovery rate of {params.fdr:g}."
         )
-    top = safe_table(hot_spots, rules).frame.filter(pl.col("hot_spot").str.starts_with("H"))
-    if top.height:
-        row = top.row(0, named=True)
-        size = f"{row['cells']} cell{'s' if row['cells'] != 1 else ''}"
-        shown = row["events"] is not None and row["events"] > 0
-        events_text = f", {row['events']:,} events" if shown else ""
-        when = f", hot in {row['hot_periods']} of {t} {params.period}s" if t else ""
-        located = (
-            f"centred near {row['latitude']:.4f}, {row['longitude']:.4f} (easting "
-            f"{row['easting']:,.0f}, northing {row['northing']:,.0f})"
-            if shown
-            else "whose location is withheld because it holds few events"
-        )
-        headlines.append(f"The leading hot spot, {row['hot_spot']} ({row['class']}), is {located}: {size}{events_text}{when}.")
+    hot_rows = [r for r in spot_rows if r["hot_spot"].startswith("H")]
+    if hot_rows:
+        headlines.append(_leading_spot(hot_rows[0], t, params.period))
     metrics = {
         "cells": float(grid.size),
         "hot_cells": float(n_hot_cells),
@@ -733,8 +874,26 @@ def _grid_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
         "periods": float(t),
         "min_hot_periods": float(min_hot),
     }
-    caveats = []
-    return {"tables": tables, "figures": figures, "headlines": headlines, "metrics": metrics, "caveats": caveats}
+    return {"tables": tables, "figures": figures, "headlines": headlines, "metrics": metrics, "caveats": []}
+
+
+def _leading_spot(row: dict[str, Any], t: int, period: str) -> Any:
+    """The leading hot spot, its place and events in slots (withheld with its count)."""
+    at = {"hot_spot": row["hot_spot"]}
+    size = f"{row['cells']} cell{'s' if row['cells'] != 1 else ''}"
+    when = f", hot in {row['hot_periods']} of {t} {period}s" if t else ""
+    words = {"name": row["hot_spot"], "klass": row["class"], "size": size, "when": when}
+    return say(
+        "The leading hot spot, {name} ({klass}), is centred near {lat}, {lon} (easting {e}, northing "
+        "{n}): {size}, {events} events{when}.",
+        lat=Cell("hot_spots", "latitude", at, ".4f"), lon=Cell("hot_spots", "longitude", at, ".4f"),
+        e=Cell("hot_spots", "easting", at, ",.0f"), n=Cell("hot_spots", "northing", at, ",.0f"),
+        events=Cell("hot_spots", "events", at), **words,
+        fallback=say(
+            "The leading hot spot, {name} ({klass}): {size}{when}; its events and location are withheld, "
+            "as it holds too few events to publish.", **words,
+        ),
+    )
 
 
 def _spot_rank(name: str) -> tuple[int, int]:
@@ -753,9 +912,14 @@ def _also_hot(k: int) -> str:
     return f"; {k} more hot over the whole period only" if k else ""
 
 
-def _timeline(names: Any, spot_names: list[str], spot_classes: list[str], per: Any, places: Places) -> Table:
+def _timeline(
+    names: Any, spot_names: list[str], spot_classes: list[str], per: Any, places: Places,
+    params: HotspotsParams, spot_var: str,
+) -> Table:
     import numpy as np
     import polars as pl
+
+    from expedition.steps import _time
 
     rows = []
     for name, klass in zip(spot_names, spot_classes):
@@ -764,15 +928,20 @@ def _timeline(names: Any, spot_names: list[str], spot_classes: list[str], per: A
         members = np.flatnonzero(names == name)
         sums = per[members].sum(axis=0)
         for period, value in zip(places.periods, sums):
-            rows.append({"hot_spot": name, "class": klass, "period": period, "events": int(value)})
+            rows.append({"hot_spot": name, "class": klass, "period": period, "events": int(round(value))})
     frame = pl.DataFrame(
         rows, schema={"hot_spot": pl.String, "class": pl.String, "period": pl.Date, "events": pl.Int64}
     )
+    first, last = places.periods[0], places.periods[-1]
+    period_var = (f"{places.date_column} ({params.period}, {_time.label(first, params.period)} to "
+                  f"{_time.label(last, params.period)})")
     return Table(
         frame.select("class", "hot_spot", "period", "events"),
-        {"class": "label", "hot_spot": "label", "period": "date", "events": "count"},
+        {"class": "text", "hot_spot": "label", "period": "date", "events": "count"},
         title="Events per period in each hot spot",
         description="Events in each hot spot's cells in each of the latest periods.",
+        dimensions=["period"],
+        keys=Keys(variables={"hot_spot": spot_var, "period": period_var}, counts={"events": _measure(params)}),
     )
 
 
@@ -809,7 +978,7 @@ def _area_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
     ax = np.bincount(index, weights=sub.x, minlength=n) / rows_per
     ay = np.bincount(index, weights=sub.y, minlength=n) / rows_per
     total, per = _counts(index, sub, sub.events, n)
-    caveats: list[str] = []
+    caveats: list[Any] = []
     values_total, values_per = total, per
     rate_per = None
     if places.population is not None:
@@ -833,6 +1002,8 @@ def _area_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
         rate_per = 1000.0
         values_total = total / pop
         values_per = None if per is None else per / pop[:, None]
+    # the areas the table holds: all of them, or those with a population (the rest are missing)
+    area_var = params.area if rate_per is None or not bad.any() else f"{params.area} (with a positive {params.population})"
     w = _geo.knn_weights(ax, ay, params.neighbours)
     result = _analyse(w, values_total, values_per, params, min_hot)
     alon, alat = _geo.from_bng(ax, ay)
@@ -843,13 +1014,15 @@ def _area_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
         "area": codes[idx].tolist(),
         "events": np.rint(total[idx]).astype(np.int64),
     }
-    kinds = {"class": "label", "area": "label", "events": "count"}
+    kinds = {"class": "text", "area": "label", "events": "count"}
     denominators: dict[str, Any] = {}
+    counts: dict[str, dict[str, Any]] = {"events": {_mapped(params): RECORDED, **_measure(params)}}
     if rate_per is not None:
         data["population"] = np.rint(pop[idx]).astype(np.int64)
         data["rate_per_1000"] = values_total[idx] * rate_per
         kinds.update({"population": "count", "rate_per_1000": "statistic"})
         denominators["rate_per_1000"] = ["events", "population"]
+        counts["population"] = {"value of": params.population}
     data.update(
         {
             "hot_periods": result.hot_periods[idx].astype(np.int64),
@@ -862,60 +1035,73 @@ def _area_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
             "longitude": np.asarray(alon)[idx].round(3),
         }
     )
-    kinds.update({c: "statistic" for c in ("hot_periods", "z", "p", "q", "easting_km", "northing_km", "latitude", "longitude")})
-    for c in ("easting_km", "northing_km", "latitude", "longitude"):
-        denominators[c] = "events"
+    positions = ("easting_km", "northing_km", "latitude", "longitude")
+    kinds.update({c: "statistic" for c in ("hot_periods", "z", "p", "q", *positions)})
+    if not places.centroids_given:
+        # the centre of an area's own events is withheld with their count
+        for c in positions:
+            denominators[c] = "events"
     frame = pl.DataFrame(data, schema_overrides={"class": pl.String, "area": pl.String})
     what = "rate per 1,000" if rate_per else "events"
-    centre = "the given coordinates" if places.mode == "areas" else "its events"
-    areas = safe_table(
-        Table(
-            frame,
-            kinds,
-            title=f"Hot and cold areas ({params.area})",
-            description=(
-                f"Every area with its {what}, the Gi* z-score over it and its {params.neighbours} "
-                f"nearest areas, p-values (q adjusted for the number of areas), the number of the "
-                f"latest periods in which it was hot, and its centre (the mean of {centre}, "
-                "withheld with small counts)."
-            ),
-            denominators=denominators,
+    centre = "the given coordinates" if places.centroids_given else "its events, withheld with their count"
+    areas = Table(
+        frame,
+        kinds,
+        title=f"Hot and cold areas ({params.area})",
+        description=(
+            f"Every area with its {what}, the Gi* z-score over it and its {params.neighbours} "
+            f"nearest areas, p-values (q adjusted for the number of areas), the number of the "
+            f"latest periods in which it was hot, and its centre (the mean of {centre})."
         ),
-        ctx.disclosure,
+        denominators=denominators,
+        dimensions=["area"],
+        keys=Keys(variables={"area": area_var}, counts=counts),
     )
     t = len(places.periods)
-    counts = {c: int((result.classes == c).sum()) for c in (PERSISTENT, INTERMITTENT, HOT, COLD)}
+    classes = {c: int((result.classes == c).sum()) for c in (PERSISTENT, INTERMITTENT, HOT, COLD)}
     leading = [codes[i] for i in idx if result.classes[i] in (PERSISTENT, HOT)][:5]
     _, group_names, group_classes = _hot_spots(result, w, values_total)
     groups = group_classes.count(PERSISTENT) if t else group_classes.count(HOT)
     in_groups = f" in {groups} group{'s' if groups != 1 else ''} of neighbouring areas" if groups else ""
+    rates = ", rates per resident" if rate_per else ""
     if t:
         text = (
-            f"By area ({params.area}, {n:,} areas{', rates per resident' if rate_per else ''}): "
-            f"{_n(counts[PERSISTENT], 'persistent hot area').replace('No', 'no')}{in_groups} (hot in at least "
-            f"{min_hot} of {t} {params.period}s) and {counts[INTERMITTENT]} intermittent"
+            "By area ({column}, {n} areas" + rates + "): "
+            + f"{_n(classes[PERSISTENT], 'persistent hot area').replace('No', 'no')}{in_groups} (hot in at least "
+            f"{min_hot} of {t} {params.period}s) and {classes[INTERMITTENT]} intermittent"
         )
     else:
-        text = (
-            f"By area ({params.area}, {n:,} areas{', rates per resident' if rate_per else ''}): "
-            f"{counts[HOT]} hot{in_groups} and {counts[COLD]} cold"
-        )
+        text = "By area ({column}, {n} areas" + rates + "): " + f"{classes[HOT]} hot{in_groups} and {classes[COLD]} cold"
+    slots: dict[str, Any] = {"column": params.area, "n": f"{n:,}"}
     if leading:
-        text += f"; the leading ones: {', '.join(leading)}"
-    headlines = [text + "."]
+        named = Items(
+            tuple(Value(str(code), sources=(Cell("areas", "events", {"area": str(code)}),)) for code in leading),
+            "{n} more with too few events to name",
+        )
+        headline = say(text + "; the leading ones: {leading}.", leading=named, fallback=say(text + ".", **slots), **slots)
+    else:
+        headline = say(text + ".", **slots)
     metrics = {
         "areas": float(n),
-        "persistent_hot_areas": float(counts[PERSISTENT]),
-        "intermittent_hot_areas": float(counts[INTERMITTENT]),
-        "hot_areas": float(counts[HOT] + counts[PERSISTENT] + counts[INTERMITTENT]),
-        "cold_areas": float(counts[COLD]),
+        "persistent_hot_areas": float(classes[PERSISTENT]),
+        "intermittent_hot_areas": float(classes[INTERMITTENT]),
+        "hot_areas": float(classes[HOT] + classes[PERSISTENT] + classes[INTERMITTENT]),
+        "cold_areas": float(classes[COLD]),
         "hot_area_groups": float(groups),
     }
-    figure = _draw_areas(areas, params.area)
+    figure = Chart(
+        f"Hot and cold areas ({params.area})",
+        "hotspots.areas",
+        "areas",
+        alt="Map of area centres in British National Grid kilometres coloured by hot or cold class; "
+        "areas whose count is suppressed are marked, and those whose centre is withheld with it are "
+        "counted, not drawn.",
+        options={"area": params.area},
+    )
     return {
         "tables": {"areas": areas},
         "figures": {"areas": figure},
-        "headlines": headlines,
+        "headlines": [headline],
         "metrics": metrics,
         "caveats": caveats,
     }
@@ -924,136 +1110,154 @@ def _area_analysis(places: Places, params: HotspotsParams, ctx: StepContext, min
 # --------------------------------------------------------------------------- figures
 
 
-def _draw_map(table: Table, cell: float, distance: float, t: int, min_hot: int, period: str) -> Figure:
+@drawing("hotspots.map")
+def draw_map(d: Drawing) -> Any:
+    """All events by coarse square (grey, hatched where suppressed), the hot and cold cells that
+    can be placed on top, and the leading hot spots ringed and named."""
+    import numpy as np
     import polars as pl
     from matplotlib.collections import PatchCollection
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Patch, Rectangle
 
-    frame = table.frame.filter(pl.col("easting_km").is_not_null())
-    fig, ax = new_figure(7.0, _map_height(frame))
-    back = frame.filter(pl.col("layer") == BACKDROP)
-    if back.height:
-        size = back["size_km"][0]
-        patches = [
-            Rectangle((x - size / 2, y - size / 2), size, size)
-            for x, y in zip(back["easting_km"], back["northing_km"])
-        ]
-        values = back["events"].cast(pl.Float64).to_numpy()
-        collection = PatchCollection(patches, cmap="Greys", norm=LogNorm(vmin=max(values.min(), 1), vmax=max(values.max(), 2)), alpha=0.45, linewidth=0)
-        collection.set_array(values)
-        ax.add_collection(collection)
-        cbar = fig.colorbar(collection, ax=ax, shrink=0.6, pad=0.01)
-        cbar.set_label(f"events per {size:g} km square")
+    o = d.options
+    squares = d.frame
+    cells = d.tables["hot_cells"].frame
+    spots = d.tables["hot_spots"].frame
+    fig, ax = new_figure(7.0, _map_height(squares["easting_km"].to_list(), squares["northing_km"].to_list()))
+    hidden = d.hidden("events")
+    values = d.values("events")
+    shown = [i for i, v in enumerate(values) if not math.isnan(v)]
+    withheld = [i for i, flag in enumerate(hidden) if flag]
+    xs, ys, sizes = squares["easting_km"].to_list(), squares["northing_km"].to_list(), squares["size_km"].to_list()
+
+    def rects(rows: list[int]) -> list[Any]:
+        return [Rectangle((xs[i] - sizes[i] / 2, ys[i] - sizes[i] / 2), sizes[i], sizes[i]) for i in rows]
+
     handles = []
+    if shown:
+        numbers = np.array([values[i] for i in shown])
+        collection = PatchCollection(rects(shown), cmap="Greys", alpha=0.45, linewidth=0,
+                                     norm=LogNorm(vmin=max(numbers.min(), 1), vmax=max(numbers.max(), 2)))
+        collection.set_array(numbers)
+        ax.add_collection(collection)
+        bar = fig.colorbar(collection, ax=ax, shrink=0.6, pad=0.01)
+        bar.set_label(f"events per {sizes[0]:g} km square")
+    if withheld:
+        ax.add_collection(PatchCollection(rects(withheld), facecolor=SUPPRESSED_COLOUR, hatch="///",
+                                          edgecolor="#8c8c8c", linewidth=0.3, alpha=0.8))
+        handles.append(suppressed_patch(d.rules.symbol, "square's count suppressed"))
+    placed = cells.filter(pl.col("easting").is_not_null() & pl.col("northing").is_not_null())
+    size = o["cell_km"]
     for klass in (COLD, INTERMITTENT, HOT, PERSISTENT):
-        part = frame.filter(pl.col("layer") == klass)
+        part = placed.filter(pl.col("class") == klass)
         if not part.height:
             continue
-        size = cell / 1000
-        patches = [
-            Rectangle((x - size / 2, y - size / 2), size, size)
-            for x, y in zip(part["easting_km"], part["northing_km"])
-        ]
-        ax.add_collection(PatchCollection(patches, facecolor=CLASS_COLOURS[klass], edgecolor=CLASS_COLOURS[klass], linewidth=0.6))
+        patches = [Rectangle((x / 1000 - size / 2, y / 1000 - size / 2), size, size)
+                   for x, y in zip(part["easting"], part["northing"])]
+        ax.add_collection(PatchCollection(patches, facecolor=CLASS_COLOURS[klass], edgecolor=CLASS_COLOURS[klass],
+                                          linewidth=0.6))
         handles.append(Patch(color=CLASS_COLOURS[klass], label=klass))
-    spots = (
-        frame.filter(pl.col("hot_spot").str.starts_with("H"))
-        .group_by("hot_spot")
-        .agg(pl.col("easting_km").mean(), pl.col("northing_km").max())
-        .sort("hot_spot")
-    )
-    for name, x, y in spots.iter_rows():
+    unplaced = cells.height - placed.height
+    if unplaced:
+        ax.text(0.01, 0.99, f"{unplaced} hot or cold cell(s) with counts too small to publish are not "
+                f"placed ({d.rules.symbol})", transform=ax.transAxes, va="top", fontsize=7, color="#555555")
+    ringed = spots.filter(pl.col("hot_spot").str.starts_with("H") & pl.col("easting").is_not_null())
+    for name, x, y in ringed.select("hot_spot", "easting", "northing").iter_rows():
         if int(name[1:]) <= 12:  # ring and name the leading hot spots, which are tiny at this scale
-            ax.scatter([x], [y], s=140, facecolors="none", edgecolors="#333333", linewidths=0.8)
-            ax.annotate(name, (x, y), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7, color="#333333")
-    if frame.height:
-        ax.autoscale_view()
+            ax.scatter([x / 1000], [y / 1000], s=140, facecolors="none", edgecolors="#333333", linewidths=0.8)
+            ax.annotate(name, (x / 1000, y / 1000), xytext=(0, 7), textcoords="offset points", ha="center",
+                        fontsize=7, color="#333333")
+    if squares.height:
+        ax.set_xlim(min(xs) - sizes[0], max(xs) + sizes[0])
+        ax.set_ylim(min(ys) - sizes[0], max(ys) + sizes[0])
     ax.set_aspect("equal")
     ax.set_xlabel("easting (km, British National Grid)")
     ax.set_ylabel("northing (km)")
     if handles:
         ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=True)
-    ax.set_title(f"Hot and cold spots ({cell:g} m cells, {distance:g} m neighbourhoods)")
-    persistence = f"; persistent means hot in at least {min_hot} of the last {t} {period}s" if t else ""
-    return to_figure(
-        fig,
-        "Hot and cold spots",
-        alt=(
-            "Map in British National Grid kilometres: grey squares show where events are, coloured "
-            f"squares the cells that are significantly hot or cold{persistence}. Cells with too few "
-            "events to publish are not drawn."
-        ),
-        data="map",
-    )
+    ax.set_title(f"Hot and cold spots ({o['cell_km'] * 1000:g} m cells, {o['distance']:g} m neighbourhoods)")
+    return fig
 
 
-def _map_height(frame: Any) -> float:
+def _map_height(xs: list[float], ys: list[float]) -> float:
     """A figure height that fits the map's shape at 7 inches wide (maps are drawn to scale)."""
-    if frame.height < 2:
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    ys = [y for y in ys if y is not None and not math.isnan(y)]
+    if len(xs) < 2:
         return 6.0
-    width = float(frame["easting_km"].max() - frame["easting_km"].min()) or 1.0
-    height = float(frame["northing_km"].max() - frame["northing_km"].min()) or 1.0
+    width = float(max(xs) - min(xs)) or 1.0
+    height = float(max(ys) - min(ys)) or 1.0
     return min(max(6.0 * height / width + 1.0, 3.5), 9.0)
 
 
-def _draw_timeline(table: Table, period: str) -> Figure:
+@drawing("hotspots.timeline")
+def draw_timeline(d: Drawing) -> Any:
+    """Events per period in up to nine hot spots; a suppressed count is a hatched stub with the
+    symbol, never a bar of zero."""
     import polars as pl
 
-    frame = table.frame
+    frame = d.frame.with_row_index("__row")
+    hidden = d.hidden("events")
     spots = frame["hot_spot"].unique(maintain_order=True).to_list()[:9]
     fig, axes = small_multiples(len(spots), panel=(3.0, 2.0))
     for ax, name in zip(axes, spots):
         part = frame.filter(pl.col("hot_spot") == name)
-        values = part["events"].to_list()
-        heights = [v if v is not None else 0 for v in values]
+        values = d.values("events", frame=part)
         klass = part["class"][0]
-        colours = [CLASS_COLOURS.get(klass, PALETTE[0]) if v is not None else SUPPRESSED_COLOUR for v in values]
-        ax.bar(range(len(heights)), heights, color=colours)
-        ticks = list(range(0, len(heights), max(1, len(heights) // 4)))
+        colour = CLASS_COLOURS.get(klass, PALETTE[0])
+        shown = [i for i, v in enumerate(values) if not math.isnan(v)]
+        ax.bar(shown, [values[i] for i in shown], color=colour)
+        ax.set_xlim(-0.6, len(values) - 0.4)
+        if not shown:
+            ax.set_ylim(0, 1)
+            ax.set_yticks([])
+        rows = part["__row"].to_list()
+        mark_suppressed(ax, [i for i, r in enumerate(rows) if hidden[r]], symbol=d.rules.symbol)
+        ticks = list(range(0, len(values), max(1, len(values) // 4)))
         ax.set_xticks(ticks, [f"{part['period'][i]:%Y-%m}" for i in ticks], fontsize=7, rotation=30, ha="right")
         ax.set_title(f"{name} ({klass})", fontsize=8)
         ax.set_ylabel("events")
-    return to_figure(
-        fig,
-        f"Events per {period} in each hot spot",
-        alt=f"Bar charts of events per {period} in up to nine hot spots; persistent hot spots stay "
-        "busy every period, intermittent ones spike. Grey bars hold too few events to publish.",
-        data="hot_spot_periods",
-    )
+    return fig
 
 
-def _draw_areas(table: Table, area: str) -> Figure:
+@drawing("hotspots.areas")
+def draw_areas(d: Drawing) -> Any:
+    """Area centres coloured by class; areas whose count is suppressed are marked with the
+    symbol's hatch, and those whose centre is withheld with it are counted."""
     import polars as pl
     from matplotlib.patches import Patch
 
-    frame = table.frame.filter(pl.col("easting_km").is_not_null())
-    fig, ax = new_figure(7.0, _map_height(frame))
-    plain = frame.filter(pl.col("class") == NOT_SIGNIFICANT)
+    frame = d.frame.with_row_index("__row")
+    hidden = d.hidden("events")
+    placed = frame.filter(pl.col("easting_km").is_not_null() & pl.col("northing_km").is_not_null())
+    fig, ax = new_figure(7.0, _map_height(placed["easting_km"].to_list(), placed["northing_km"].to_list()))
+    plain = placed.filter(pl.col("class") == NOT_SIGNIFICANT)
     ax.scatter(plain["easting_km"], plain["northing_km"], s=6, color="#bdbdbd", linewidths=0)
     handles = [Patch(color="#bdbdbd", label=NOT_SIGNIFICANT)]
     for klass in (COLD, INTERMITTENT, HOT, PERSISTENT):
-        part = frame.filter(pl.col("class") == klass)
+        part = placed.filter(pl.col("class") == klass)
         if part.height:
             ax.scatter(part["easting_km"], part["northing_km"], s=22, color=CLASS_COLOURS[klass], linewidths=0)
             handles.append(Patch(color=CLASS_COLOURS[klass], label=klass))
+    marked = placed.filter(pl.col("__row").is_in([i for i, flag in enumerate(hidden) if flag]))
+    if marked.height:
+        ax.scatter(marked["easting_km"], marked["northing_km"], s=30, facecolors="none", edgecolors="#555555",
+                   hatch="///", linewidths=0.6)
+        handles.append(suppressed_patch(d.rules.symbol, "count suppressed"))
+    unplaced = frame.height - placed.height
+    if unplaced:
+        ax.text(0.01, 0.99, f"{unplaced} area(s) not drawn: their centre is withheld with their count "
+                f"({d.rules.symbol})", transform=ax.transAxes, va="top", fontsize=7, color="#555555")
     ax.set_aspect("equal")
     ax.set_xlabel("easting (km, British National Grid)")
     ax.set_ylabel("northing (km)")
     ax.legend(handles=handles, loc="lower right", fontsize=7)
-    ax.set_title(f"Hot and cold areas ({area})")
-    return to_figure(
-        fig,
-        f"Hot and cold areas ({area})",
-        alt="Map of area centres in British National Grid kilometres coloured by hot or cold "
-        "class; areas with too few events to publish are not drawn.",
-        data="areas",
-    )
+    ax.set_title(f"Hot and cold areas ({d.options['area']})")
+    return fig
 
 
 def _method(step: Hotspots, params: HotspotsParams, places: Places, min_hot: int) -> str:
-    text = (step.__doc__ or "").split("\n\n", 1)[1].strip()
-    text = " ".join(line.strip() for line in text.splitlines())
     distance = params.distance or 3 * params.cell_size
     settings = (
         f" Settings: {params.cell_size:g} m cells, {distance:g} m neighbourhoods, false discovery "
@@ -1066,4 +1270,4 @@ def _method(step: Hotspots, params: HotspotsParams, places: Places, min_hot: int
         )
     if params.area:
         settings += f", areas from {params.area} with {params.neighbours} nearest neighbours"
-    return text + settings + "."
+    return step.method_text() + settings + "."

@@ -8,15 +8,28 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from expedition.disclosure import safe_table
 from expedition.errors import StepError
-from expedition.finding import Figure, Finding, Table
-from expedition.steps import Step, StepContext, StepParams
+from expedition.steps import (
+    Cell,
+    Chart,
+    Count,
+    Finding,
+    Items,
+    Keys,
+    Step,
+    StepContext,
+    StepParams,
+    Table,
+    Value,
+    say,
+)
 from expedition.steps._columns import categorical_expr, choose_variables, no_rows, top_levels
-from expedition.steps._plot import PALETTE, SUPPRESSED_COLOUR, new_figure, to_figure
-from expedition.steps._text import fmt_num, fmt_pct, join_names, method_text
+from expedition.steps._plot import PALETTE, SUPPRESSED_COLOUR, Drawing, drawing, new_figure
+from expedition.steps._text import fmt_num, fmt_pct, join_names
 
 CHUNK = 200_000
+#: how a missing category is encoded (it is a category of its own for clustering)
+MISSING = "(missing)"
 
 
 class SegmentParams(StepParams):
@@ -118,23 +131,35 @@ class Segment(Step):
     reproducible). The figure projects the records onto their first two principal components
     and draws each segment's centre and spread. Segments describe the data; they do not show why
     records differ.
+
+    Segment sizes, the records of each category in each segment and each segment's means pass
+    the disclosure gate together: a segment too small to publish loses its size, its profiles,
+    its centre and its description everywhere, and categories too rare to publish are combined
+    before the step runs. The figure draws segment centres and spreads from the published tables,
+    never individual records.
     """
 
     name = "segment"
     summary = "Finds groups of similar records (k-means or Gaussian mixture), with profiles and stability."
-    version = "1"
+    version = "2"
     Params = SegmentParams
     outputs = {
         "k_scores": "silhouette width (and inertia or BIC) for every number of segments tried",
-        "segments": "size, share, stability (Jaccard) and a description of each segment",
-        "numeric_profiles": "mean and standard deviation of each numeric variable per segment, "
-        "with its standardised difference from all records",
-        "category_profiles": "share of each category per segment, against its share overall",
-        "projection": "each segment's centre and spread on the first two principal components",
+        "segments": "size, share, stability (Jaccard) and a description of each segment; its centre and "
+        "spread on the first two principal components; and the mean, standard deviation and "
+        "standardised difference from all records of each numeric variable",
+        "variables": "mean and standard deviation of each numeric variable over all records",
+        "category_profiles": "records of each category per segment, and its share of the segment",
         "figure k_scores": "silhouette width by number of segments",
         "figure projection": "segment centres and 1- and 2-SD ellipses on two principal components",
         "figure profiles": "heat map of standardised differences of numeric variables by segment",
     }
+
+    @classmethod
+    def recode_columns(cls, params: Any, columns: list[str]) -> list[str]:
+        """The columns segmented on (categories among them: the runner recodes text columns only)."""
+        chosen = params.variables if params.variables is not None else columns
+        return [c for c in chosen if c not in set(params.exclude)]
 
     @classmethod
     def example(cls) -> tuple[Any, dict[str, Any]]:
@@ -160,23 +185,24 @@ class Segment(Step):
                 f"step '{self.name}': no column can be used to segment the records",
                 "name the columns with variables: [...]; " + " ".join(chosen.caveats),
             )
-        caveats = list(chosen.caveats)
+        caveats: list[Any] = list(chosen.caveats)
         levels = {
             c: top_levels(lazy, c, params.max_categories - 1, min_count=max(10, ctx.min_count))
             for c in chosen.categorical
         }
         data = lazy.select(
             *[pl.col(c).cast(pl.Float64) for c in chosen.numeric],
-            *[categorical_expr(c, levels[c]).fill_null("(missing)") for c in chosen.categorical],
+            *[categorical_expr(c, levels[c]).fill_null(MISSING) for c in chosen.categorical],
         ).collect()
         n = data.height
         ctx.report(0.1, "encoding")
         encoder, missing_rows = _fit_encoder(data, chosen.numeric, chosen.categorical)
         if missing_rows:
-            caveats.append(
-                f"{missing_rows:,} records had a missing value in a numeric variable; the median "
-                "was used in its place."
-            )
+            caveats.append(say(
+                "{k} records had a missing value in a numeric variable; the median was used in its place.",
+                k=Count(missing_rows, {f"a value of {', '.join(chosen.numeric)} missing": "yes"}),
+                fallback="A few records had a missing value in a numeric variable; the median was used in its place.",
+            ))
         if len(encoder.features) < 2 and not encoder.numeric:
             raise StepError(
                 f"step '{self.name}': one category is not enough to segment on",
@@ -208,10 +234,11 @@ class Segment(Step):
                 "distinct values."
             )
         if n > len(sample_rows):
-            caveats.append(
-                f"The models were fitted on a random sample of {len(sample_rows):,} of the "
-                f"{n:,} records; every record was then assigned to its nearest segment."
-            )
+            caveats.append(say(
+                "The models were fitted on a random sample of {s} of the {n} records; every record was "
+                "then assigned to its nearest segment.",
+                s=Count(len(sample_rows), population="fitting sample"), n=Count(n),
+            ))
 
         sil_rows = rng.choice(len(sample_rows), size=min(len(sample_rows), params.silhouette_sample), replace=False)
         scores = []
@@ -240,31 +267,32 @@ class Segment(Step):
 
         ctx.report(0.85, "describing segments")
         data = data.with_columns(pl.Series("__segment__", labels + 1, dtype=pl.Int32))
-        rules = ctx.disclosure
         sizes = data.group_by("__segment__").len().sort("__segment__")
         size_of = dict(zip(sizes["__segment__"].to_list(), sizes["len"].to_list()))
-        numeric_profiles = safe_table(_numeric_profiles(data, encoder.numeric, k), rules)
-        category_profiles = safe_table(_category_profiles(data, list(encoder.categorical), k), rules)
-        descriptions = _describe(numeric_profiles, category_profiles, size_of, k, rules.min_count)
-        segments = safe_table(_segments_table(size_of, n, stability, descriptions, k), rules)
-        # a segment hidden in the segments table (its size, or the size that would reveal it from
-        # the total) is hidden in every table
-        hidden = set(segments.frame.filter(pl.col("n").is_null())["segment"].to_list())
-        numeric_profiles = _hide(numeric_profiles, hidden)
-        category_profiles = _hide(category_profiles, hidden)
-        projection = _hide(safe_table(_projection_table(projection_sums, k), rules), hidden)
+        method_name = "k-means" if params.method == "kmeans" else "a Gaussian mixture"
+        segment_var = f"segment ({params.method}, k = {k}, seed {ctx.seed}, on {', '.join(chosen.all)})"
+        numeric, overall_numeric = _numeric_stats(data, encoder.numeric)
+        category_profiles = _category_profiles(data, list(encoder.categorical), segment_var)
+        overall = _overall_counts(data, list(encoder.categorical))
+        descriptions = _describe(numeric, overall_numeric, category_profiles, overall, size_of, k)
+        segments = _segments_table(size_of, n, stability, descriptions, k, segment_var,
+                                   _projection_stats(projection_sums, k), numeric, encoder.numeric)
         k_scores = _k_scores_table(scores, k, params.method)
 
-        method_name = "k-means" if params.method == "kmeans" else "a Gaussian mixture"
         others = [s["silhouette"] for s in scores if s["k"] != k and math.isfinite(s["silhouette"])]
         versus = (
             f" against {fmt_num(min(others), 2)}–{fmt_num(max(others), 2)} for the other k tried"
             if others else ""
         )
-        headlines = [
-            f"The {n:,} records fall into {k} segments ({method_name} on {len(chosen.all)} "
-            f"variables; silhouette width {fmt_num(best['silhouette'], 2)} for k = {k}{versus})."
-        ]
+        fit = {"k": f"{k}", "method": method_name, "v": f"{len(chosen.all)}", "sil": fmt_num(best["silhouette"], 2),
+               "versus": versus}
+        headlines: list[Any] = [say(
+            "The {n} records fall into {k} segments ({method} on {v} variables; silhouette width {sil} "
+            "for k = {k}{versus}).",
+            n=Count(n), **fit,
+            fallback=say("The records fall into {k} segments ({method} on {v} variables; silhouette width "
+                         "{sil} for k = {k}{versus}).", **fit),
+        )]
         silhouette = best["silhouette"]
         if silhouette <= 0.25:
             caveats.append(
@@ -290,28 +318,42 @@ class Segment(Step):
                     "The segments change a lot when the data are resampled; do not base decisions "
                     "on membership of a particular segment."
                 )
-        for row in segments.frame.iter_rows(named=True):
-            if row["n"] is not None and row["description"]:
-                headlines.append(
-                    f"Segment {row['segment']} ({fmt_pct(row['share'], 0)} of records): {row['description']}."
-                )
+        for seg in range(1, k + 1):
+            headlines.append(_segment_headline(seg, descriptions.get(seg)))
         caveats.append(
             "Segments describe how records resemble each other in the variables used; they do "
             "not explain why, and a different choice of variables gives different segments."
         )
 
-        ctx.report(0.93, "drawing figures")
-        figures: dict[str, Figure] = {"k_scores": _draw_scores(k_scores.frame, k)}
-        if projection.frame["pc1_mean"].drop_nulls().len():
-            figures["projection"] = _draw_projection(projection.frame, pca)
-        if numeric_profiles.frame.height:
-            figures["profiles"] = _draw_profiles(numeric_profiles.frame)
+        figures: dict[str, Chart] = {
+            "k_scores": Chart(
+                "Silhouette width by number of segments", "segment.scores", "k_scores",
+                alt=f"Line chart of the mean silhouette width for each number of segments tried; k = {k} "
+                "(circled) has the highest.",
+                options={"k": k},
+            ),
+            "projection": Chart(
+                "Segments on the first two principal components", "segment.projection", "segments",
+                alt="Each segment's centre (numbered) with ellipses holding about 40% and 90% of its "
+                "records, on the first two principal components of the variables; no individual record "
+                "is drawn, and a segment whose size is suppressed is not placed.",
+                options={"variance": [float(v) for v in pca.explained_variance_ratio_]},
+            ),
+        }
+        if encoder.numeric:
+            figures["profiles"] = Chart(
+                "Numeric variables by segment (standardised differences)", "segment.profiles", "segments",
+                alt="Heat map of each segment's mean of each numeric variable, as standard deviations above "
+                "(red) or below (blue) the mean of all records; means suppressed with a small segment "
+                "are hatched.",
+                options={"variables": list(encoder.numeric)},
+            )
 
-        metrics = {
+        metrics: dict[str, Any] = {
             "k": float(k),
             "silhouette": float(silhouette),
-            "records": float(n),
-            "fitted_on": float(len(sample_rows)),
+            "records": Count(n),
+            "fitted_on": Count(len(sample_rows), population="fitting sample"),
         }
         if stability is not None:
             metrics["stability_ari"] = float(stability["ari"])
@@ -320,13 +362,11 @@ class Segment(Step):
             step=self.name,
             title="Segments in the data",
             headlines=headlines,
-            method=method_text(self),
             tables={
                 "k_scores": k_scores,
                 "segments": segments,
-                "numeric_profiles": numeric_profiles,
+                "variables": _variables_table(overall_numeric),
                 "category_profiles": category_profiles,
-                "projection": projection,
             },
             figures=figures,
             metrics=metrics,
@@ -394,6 +434,9 @@ def _score(model, method: str, k: int, x, labels, sil_rows) -> dict[str, Any]:
     used = len(np.unique(labels[sil_rows]))
     silhouette = float(silhouette_score(x[sil_rows], labels[sil_rows])) if used > 1 else math.nan
     spread = float(model.inertia_) if method == "kmeans" else float(model.bic(x))
+    # to 12 significant figures: the last bits of a sum over all records depend on how many BLAS
+    # threads added it up, and the same seed must give the same table
+    spread = float(f"{spread:.12g}")
     return {"k": k, "silhouette": silhouette, "fit": spread, "segments_found": int(len(np.unique(labels)))}
 
 
@@ -490,136 +533,93 @@ def _k_scores_table(scores: list[dict[str, Any]], k: int, method: str) -> Table:
     )
 
 
-def _segments_table(size_of, n, stability, descriptions, k) -> Table:
+def _segments_table(size_of, n, stability, descriptions, k, segment_var: str, projection: dict,
+                    numeric: dict, variables: list[str]) -> Table:
+    """One row per segment: its size and everything that rests on it (share, stability,
+    description, centre on the principal components, and the means of the numeric variables), so
+    the gate suppresses them together. (One table rather than several: a size repeated in other
+    tables would be protected again in each, hiding more than the small segment needs.)"""
     import polars as pl
 
     ids = list(range(1, k + 1))
-    frame = pl.DataFrame(
-        {
-            "segment": [str(i) for i in ids],
-            "n": [int(size_of.get(i, 0)) for i in ids],
-            "share": [size_of.get(i, 0) / n for i in ids],
-            "stability": [stability["jaccard"][i - 1] if stability else None for i in ids],
-            "description": [descriptions.get(i, "") for i in ids],
-        },
-        schema={"segment": pl.String, "n": pl.Int64, "share": pl.Float64, "stability": pl.Float64, "description": pl.String},
-    )
+    columns: dict[str, list] = {
+        "segment": [str(i) for i in ids],
+        "n": [int(size_of.get(i, 0)) for i in ids],
+        "share": [size_of.get(i, 0) / n for i in ids],
+        "stability": [stability["jaccard"][i - 1] if stability else None for i in ids],
+        "description": [descriptions[i].text if i in descriptions else "" for i in ids],
+    }
+    for name in PROJECTION:
+        columns[name] = [projection[i][name] for i in ids]
+    for v in variables:
+        for stat in NUMERIC:
+            columns[f"{stat} {v}"] = [numeric.get(i, {}).get(v, {}).get(stat) for i in ids]
+    schema = {"segment": pl.String, "n": pl.Int64, "share": pl.Float64, "stability": pl.Float64,
+              "description": pl.String, **{c: pl.Float64 for c in columns if c not in
+                                             {"segment", "n", "share", "stability", "description"}}}
+    frame = pl.DataFrame(columns, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
+    rests = [c for c in frame.columns if c not in {"segment", "n"}]
     return Table(
         frame,
-        {"segment": "label", "n": "count", "share": "rate", "stability": "statistic", "description": "text"},
+        {"segment": "label", "n": "count", "share": "rate", "description": "text",
+         **{c: "statistic" for c in rests if c not in {"share", "description"}}},
         title="Segments",
         description="Records in each segment (largest first), their share of all records, the "
         "mean best Jaccard overlap with the segments refitted on bootstrap resamples (1 = always "
-        "found again; below 0.6 not reproducible), and what distinguishes the segment.",
-        denominators={"share": "n", "stability": "n", "description": "n"},
+        "found again; below 0.6 not reproducible), what distinguishes the segment, its centre, "
+        "spread and correlation on the first two principal components, and for each numeric "
+        "variable the mean and standard deviation of its records with a value and the "
+        "standardised difference from all records (segment mean minus overall mean, in overall "
+        "standard deviations); all suppressed with a segment's size.",
+        denominators={c: "n" for c in rests},
+        dimensions=["segment"],
+        keys=Keys(variables={"segment": segment_var}, counts={"n": {}}),
     )
 
 
-def _hide(table: Table, segments: set[str]) -> Table:
-    """The table with the counts (and what was derived from them) of *segments* blanked."""
+#: per-segment statistics of each numeric variable, and of the principal-component projection
+NUMERIC = ("mean", "sd", "difference")
+PROJECTION = ("pc1_mean", "pc2_mean", "pc1_sd", "pc2_sd", "correlation")
+
+
+def _numeric_stats(data, numeric: list[str]) -> tuple[dict, dict]:
+    """{segment: {variable: {mean, sd, difference}}} and {variable: (overall mean, overall sd)}."""
     import polars as pl
 
-    if not segments:
-        return table
-    hidden = pl.col("segment").is_in(sorted(segments))
-    counts = [c for c, kind in table.kinds.items() if kind == "count"]
-    derived = [c for c, sources in table.denominators.items() if any(s in counts for s in sources)]
-    frame = table.frame.with_columns(
-        pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in [*counts, *derived]
-    )
-    return Table(frame, table.kinds, table.title, table.description, table.denominators)
-
-
-def _numeric_profiles(data, numeric: list[str], k: int) -> Table:
-    import polars as pl
-
-    rows = []
+    per: dict[int, dict[str, dict[str, float | None]]] = {}
+    overall = {}
     for c in numeric:
         finite = pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None)
-        overall = data.select(finite.mean().alias("m"), finite.std().alias("s")).row(0)
-        mu, sd = overall
-        per = (
-            data.group_by("__segment__")
-            .agg(finite.count().alias("n"), finite.mean().alias("mean"), finite.std().alias("sd"))
-            .sort("__segment__")
-        )
-        for seg, count, mean, s in per.iter_rows():
-            rows.append(
-                {
-                    "segment": str(seg),
-                    "variable": c,
-                    "n": count,
-                    "mean": mean,
-                    "sd": s,
-                    "overall_mean": mu,
-                    "difference": (mean - mu) / sd if sd and mean is not None else None,
-                }
-            )
-    schema = {
-        "segment": pl.String, "variable": pl.String, "n": pl.Int64, "mean": pl.Float64,
-        "sd": pl.Float64, "overall_mean": pl.Float64, "difference": pl.Float64,
-    }
-    frame = pl.DataFrame(rows, schema=schema).sort("segment", "variable", maintain_order=True) if rows else pl.DataFrame(schema=schema)
-    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
-    return Table(
-        frame,
-        {"segment": "label", "variable": "label", "n": "count", "mean": "statistic", "sd": "statistic",
-         "overall_mean": "statistic", "difference": "statistic"},
-        title="Numeric variables by segment",
-        description="Mean and standard deviation per segment, the mean over all records, and the "
-        "standardised difference (segment mean minus overall mean, in overall standard deviations).",
-        denominators={c: "n" for c in ("mean", "sd", "difference")},
-    )
+        mu, sd = data.select(finite.mean().alias("m"), finite.std().alias("s")).row(0)
+        overall[c] = (mu, sd)
+        stats = data.group_by("__segment__").agg(finite.mean().alias("mean"), finite.std().alias("sd"))
+        for seg, mean, s in stats.iter_rows():
+            per.setdefault(seg, {})[c] = {
+                "mean": mean, "sd": s, "difference": (mean - mu) / sd if sd and mean is not None else None,
+            }
+    return per, overall
 
 
-def _category_profiles(data, categorical: list[str], k: int) -> Table:
+def _variables_table(overall: dict) -> Table:
     import polars as pl
 
-    parts = []
-    total = data.height
-    for c in categorical:
-        overall = data.group_by(c).len().with_columns((pl.col("len") / total).alias("overall_share")).drop("len")
-        seg_sizes = data.group_by("__segment__").len().rename({"len": "size"})
-        counts = (
-            data.group_by("__segment__", c).len()
-            .join(seg_sizes, on="__segment__")
-            .join(overall, on=c)
-            .select(
-                pl.col("__segment__").cast(pl.String).alias("segment"),
-                pl.lit(c).alias("variable"),
-                pl.col(c).cast(pl.String).alias("category"),
-                pl.col("len").cast(pl.Int64).alias("n"),
-                (pl.col("len") / pl.col("size")).alias("share"),
-                pl.col("overall_share"),
-            )
-        )
-        parts.append(counts)
-    schema = {
-        "segment": pl.String, "variable": pl.String, "category": pl.String, "n": pl.Int64,
-        "share": pl.Float64, "overall_share": pl.Float64,
-    }
-    if parts:
-        frame = pl.concat(parts).sort(
-            pl.col("segment").cast(pl.Int64), "variable", pl.col("n"), "category",
-            descending=[False, False, True, False],
-        )
-    else:
-        frame = pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(
+        {"variable": list(overall), "mean": [m for m, _ in overall.values()], "sd": [s for _, s in overall.values()]},
+        schema={"variable": pl.String, "mean": pl.Float64, "sd": pl.Float64},
+    )
     return Table(
-        frame,
-        {"segment": "label", "variable": "label", "category": "label", "n": "count", "share": "rate", "overall_share": "rate"},
-        title="Categories by segment",
-        description="Records in each category within each segment, the share of the segment, and "
-        "the category's share of all records.",
-        denominators={"share": "n"},
+        frame, {"variable": "label", "mean": "statistic", "sd": "statistic"},
+        title="Numeric variables over all records",
+        description="The mean and standard deviation of each numeric variable over all records "
+        "with a value (what each segment's mean is compared with).",
     )
 
 
-def _projection_table(sums, k: int) -> Table:
+def _projection_stats(sums, k: int) -> dict[int, dict[str, float]]:
+    """Each segment's centre, spread and correlation on the first two principal components."""
     import numpy as np
-    import polars as pl
 
-    rows = []
+    out = {}
     for seg in range(k):
         n, s1, s2, s11, s22, s12 = sums[seg]
         m1, m2 = (s1 / n, s2 / n) if n else (math.nan, math.nan)
@@ -628,58 +628,145 @@ def _projection_table(sums, k: int) -> Table:
         c12 = (s12 - n * m1 * m2) / (n - 1) if n > 1 else math.nan
         sd1, sd2 = math.sqrt(max(v1, 0)) if v1 == v1 else math.nan, math.sqrt(max(v2, 0)) if v2 == v2 else math.nan
         corr = c12 / (sd1 * sd2) if sd1 and sd2 and sd1 == sd1 and sd2 == sd2 else 0.0
-        rows.append({"segment": str(seg + 1), "n": int(n), "pc1_mean": m1, "pc2_mean": m2,
-                     "pc1_sd": sd1, "pc2_sd": sd2, "correlation": float(np.clip(corr, -1, 1))})
-    frame = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
+        out[seg + 1] = {"pc1_mean": m1, "pc2_mean": m2, "pc1_sd": sd1, "pc2_sd": sd2,
+                        "correlation": float(np.clip(corr, -1, 1))}
+    return out
+
+
+def _category_profiles(data, categorical: list[str], segment_var: str) -> Table:
+    """Records per segment and category, one block per variable; each segment's categories
+    include the records missing the variable (0 when there are none), so that they add up to the
+    segment's size and the gate links the two."""
+    import polars as pl
+
+    parts = []
+    seg_sizes = data.group_by("__segment__").len().rename({"len": "size"})
+    segments = seg_sizes.select(pl.col("__segment__"))
+    for c in categorical:
+        category = pl.when(pl.col(c) == MISSING).then(None).otherwise(pl.col(c))
+        counts = data.group_by("__segment__", category.alias("category")).len()
+        missing = segments.join(counts.filter(pl.col("category").is_null()), on="__segment__", how="left")
+        counts = pl.concat([
+            counts.filter(pl.col("category").is_not_null()),
+            missing.select("__segment__", pl.lit(None, dtype=pl.String).alias("category"),
+                           pl.col("len").fill_null(0).cast(pl.UInt32)),
+        ])
+        parts.append(
+            counts.join(seg_sizes, on="__segment__").select(
+                pl.col("__segment__").cast(pl.String).alias("segment"),
+                pl.lit(c).alias("variable"),
+                pl.col("category").cast(pl.String),
+                pl.col("len").cast(pl.Int64).alias("n"),
+                (pl.col("len") / pl.col("size")).alias("share"),
+            )
+        )
+    schema = {"segment": pl.String, "variable": pl.String, "category": pl.String, "n": pl.Int64, "share": pl.Float64}
+    if parts:
+        frame = pl.concat(parts).sort(
+            pl.col("segment").cast(pl.Int64), "variable", pl.col("category").is_null(), pl.col("n"), "category",
+            descending=[False, False, False, True, False],
+        )
+    else:
+        frame = pl.DataFrame(schema=schema)
     return Table(
         frame,
-        {"segment": "label", "n": "count", "pc1_mean": "statistic", "pc2_mean": "statistic",
-         "pc1_sd": "statistic", "pc2_sd": "statistic", "correlation": "statistic"},
-        title="Segments on the first two principal components",
-        description="Centre, spread and correlation of each segment's records projected on the "
-        "first two principal components of the encoded variables.",
-        denominators={c: "n" for c in ("pc1_mean", "pc2_mean", "pc1_sd", "pc2_sd", "correlation")},
+        {"segment": "label", "variable": "label", "category": "label", "n": "count", "share": "rate"},
+        title="Categories by segment",
+        description="Records in each category within each segment, and the share of the segment; "
+        "an empty category is the records missing the variable.",
+        denominators={"share": "n"},
+        dimensions=["segment", "category"],
+        keys=Keys(variables={"segment": segment_var}, pairs=("variable", "category"), counts={"n": {}}),
     )
 
 
-def _describe(numeric: Table, categories: Table, size_of, k: int, min_count: int) -> dict[int, str]:
+def _overall_counts(data, categorical: list[str]) -> dict[tuple[str, str], int]:
+    """Records in each category of each variable, over all segments."""
+    out = {}
+    for c in categorical:
+        for value, count in data.group_by(c).len().iter_rows():
+            out[(c, value)] = int(count)
+    return out
+
+
+@dataclass
+class Description:
+    """What distinguishes a segment: words without numbers for its table row, and the same
+    features with their numbers for its headline, each withheld with the counts it rests on."""
+
+    text: str
+    items: list[Value]
+
+
+def _describe(numeric: dict, overall_numeric: dict, categories: Table, overall: dict, size_of,
+              k: int) -> dict[int, Description]:
     """Up to three features per segment that most distinguish it from all records."""
     import polars as pl
 
     out = {}
+    total = sum(size_of.values())
     for seg in range(1, k + 1):
-        if size_of.get(seg, 0) < min_count:
-            continue
-        items = []
-        part = numeric.frame.filter((pl.col("segment") == str(seg)) & pl.col("difference").is_not_null())
-        for row in part.iter_rows(named=True):
-            d = row["difference"]
-            if abs(d) >= 0.25:
+        at = {"segment": str(seg)}
+        size = Cell("segments", "n", at)
+        found = []
+        for variable, stats in sorted(numeric.get(seg, {}).items()):
+            d = stats["difference"]
+            if d is not None and abs(d) >= 0.25:
                 word = "higher" if d > 0 else "lower"
-                items.append((abs(d), f"{word} {row['variable']} (mean {fmt_num(row['mean'])} vs {fmt_num(row['overall_mean'])} overall)"))
+                found.append((abs(d), f"{word} {variable}", Value(
+                    f"{word} {variable} (mean {fmt_num(stats['mean'])} vs {fmt_num(overall_numeric[variable][0])} overall)",
+                    sources=(size, Cell("segments", f"mean {variable}", at)),
+                )))
         cats = categories.frame.filter(
-            (pl.col("segment") == str(seg)) & pl.col("share").is_not_null() & (pl.col("category") != "Other")
+            (pl.col("segment") == str(seg)) & pl.col("category").is_not_null() & (pl.col("category") != "Other")
         )
         for row in cats.iter_rows(named=True):
-            p, q = row["share"], row["overall_share"]
+            whole = overall.get((row["variable"], row["category"]), 0)
+            p, q = row["share"], whole / total if total else 0.0
             if q <= 0 or q >= 1:
                 continue
             d = (p - q) / math.sqrt(q * (1 - q))
             if abs(d) >= 0.25 and abs(p - q) >= 0.05:
                 word = "more often" if d > 0 else "less often"
-                items.append((abs(d), f"{word} {row['variable']} = {row['category']} ({fmt_pct(p, 0)} vs {fmt_pct(q, 0)} overall)"))
-        items.sort(key=lambda t: (-t[0], t[1]))
-        out[seg] = "; ".join(text for _, text in items[:3]) if items else "close to the average on every variable"
+                cell = {"segment": str(seg), "variable": row["variable"], "category": row["category"]}
+                found.append((abs(d), f"{word} {row['variable']} = {row['category']}", Value(
+                    f"{word} {row['variable']} = {row['category']} ({fmt_pct(p, 0)} vs {fmt_pct(q, 0)} overall)",
+                    sources=(size, Cell("category_profiles", "n", cell), Count(whole, {row["variable"]: row["category"]})),
+                )))
+        found.sort(key=lambda t: (-t[0], t[1]))
+        top = found[:3]
+        text = "; ".join(words for _, words, _ in top) if top else "close to the average on every variable"
+        out[seg] = Description(text, [value for _, _, value in top])
     return out
+
+
+def _segment_headline(seg: int, description: Description | None) -> Any:
+    """A segment's share and what distinguishes it, withheld with its size."""
+    at = {"segment": str(seg)}
+    share_cell = Cell("segments", "share", at, ".0%")
+    withheld = say("Segment {s}: its size is suppressed, so it is not described.", s=f"{seg}")
+    if description is None or not description.items:
+        return say("Segment {s} ({share} of records): {what}.", s=f"{seg}", share=share_cell,
+                   what=Value(description.text if description else "", sources=(Cell("segments", "n", at),)),
+                   fallback=withheld)
+    return say(
+        "Segment {s} ({share} of records): {what}.", s=f"{seg}", share=share_cell,
+        what=Items(tuple(description.items), "{n} more resting on counts too small to publish"),
+        fallback=withheld,
+    )
 
 
 # --------------------------------------------------------------------------- figures
 
 
-def _draw_scores(scores, k: int) -> Figure:
+@drawing("segment.scores")
+def draw_scores(d: Drawing) -> Any:
+    """Silhouette width by k, the chosen k circled."""
+    k = d.options["k"]
+    scores = d.frame
     fig, ax = new_figure(5.0, 3.0)
     ks = [int(v) for v in scores["k"].to_list()]
-    sil = [v if v is not None else float("nan") for v in scores["silhouette"].to_list()]
+    sil = d.values("silhouette")
     ax.plot(ks, sil, marker="o", color=PALETTE[0])
     if k in ks:
         ax.plot([k], [sil[ks.index(k)]], marker="o", ms=10, mfc="none", color=PALETTE[1])
@@ -687,24 +774,22 @@ def _draw_scores(scores, k: int) -> Figure:
     ax.set_xlabel("number of segments (k)")
     ax.set_ylabel("mean silhouette width")
     ax.set_title("Separation of the segments by k")
-    return to_figure(
-        fig,
-        "Silhouette width by number of segments",
-        alt=f"Line chart of the mean silhouette width for each number of segments tried; k = {k} "
-        "(circled) has the highest.",
-        data="k_scores",
-    )
+    return fig
 
 
-def _draw_projection(projection, pca) -> Figure:
+@drawing("segment.projection")
+def draw_projection(d: Drawing) -> Any:
+    """Each segment's centre and 1- and 2-SD ellipses, from the gated projection table: a
+    segment whose size is suppressed has no centre to draw and is named in a note."""
     import numpy as np
     from matplotlib.patches import Ellipse
 
     fig, ax = new_figure(5.5, 4.2)
-    xs, ys = [], []
-    for i, row in enumerate(projection.iter_rows(named=True)):
+    xs, ys, withheld = [], [], []
+    for i, row in enumerate(d.frame.select("segment", *PROJECTION).iter_rows(named=True)):
         colour = PALETTE[i % len(PALETTE)]
-        if row["pc1_mean"] is None:
+        if row["pc1_mean"] is None or row["pc2_mean"] is None:
+            withheld.append(row["segment"])
             continue
         m1, m2, s1, s2 = row["pc1_mean"], row["pc2_mean"], row["pc1_sd"] or 0.0, row["pc2_sd"] or 0.0
         r = row["correlation"] or 0.0
@@ -725,29 +810,35 @@ def _draw_projection(projection, pca) -> Figure:
     if xs:
         ax.set_xlim(min(xs), max(xs))
         ax.set_ylim(min(ys), max(ys))
-    ratio = pca.explained_variance_ratio_
+    if withheld:
+        ax.text(0.01, 0.99, f"not drawn, their size suppressed ({d.rules.symbol}): segment "
+                + ", ".join(withheld), transform=ax.transAxes, va="top", fontsize=7, color="#555555")
+    ratio = d.options["variance"]
     ax.set_xlabel(f"principal component 1 ({ratio[0]:.0%} of variance)")
     ax.set_ylabel(f"principal component 2 ({ratio[1]:.0%} of variance)" if len(ratio) > 1 else "")
     ax.set_title("Segments on two principal components")
-    return to_figure(
-        fig,
-        "Segments on the first two principal components",
-        alt="Each segment's centre (numbered) with ellipses holding about 40% and 90% of its "
-        "records, on the first two principal components of the variables; no individual record "
-        "is drawn.",
-        data="projection",
-    )
+    return fig
 
 
-def _draw_profiles(numeric) -> Figure:
+@drawing("segment.profiles")
+def draw_profiles(d: Drawing) -> Any:
+    """Standardised differences by segment and variable; a difference suppressed with its
+    segment is a hatched cell with the symbol, never a blank."""
     import numpy as np
+    from matplotlib.patches import Rectangle
 
-    segments = sorted(set(numeric["segment"].to_list()), key=int)
-    variables = sorted(set(numeric["variable"].to_list()))
+    frame = d.frame
+    segments = frame["segment"].to_list()
+    variables = list(d.options["variables"])
     grid = np.full((len(segments), len(variables)), np.nan)
-    for row in numeric.iter_rows(named=True):
-        if row["difference"] is not None:
-            grid[segments.index(row["segment"]), variables.index(row["variable"])] = row["difference"]
+    masked = []
+    for j, v in enumerate(variables):
+        column = f"difference {v}"
+        for i, (value, flag) in enumerate(zip(d.values(column), d.hidden(column))):
+            if flag:
+                masked.append((i, j))
+            elif not math.isnan(value):
+                grid[i, j] = value
     fig, ax = new_figure(max(4.0, 0.8 * len(variables) + 2), max(2.5, 0.45 * len(segments) + 1.5))
     limit = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
     cmap = _diverging()
@@ -760,18 +851,16 @@ def _draw_profiles(numeric) -> Figure:
                 dark = abs(grid[i, j]) > 0.6 * limit
                 ax.text(j, i, f"{grid[i, j]:+.1f}", ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")
+    for i, j in masked:
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=SUPPRESSED_COLOUR, hatch="///",
+                               edgecolor="#8c8c8c", linewidth=0.5))
+        ax.text(j, i, d.rules.symbol, ha="center", va="center", fontsize=7, color="#555555")
     fig.colorbar(image, ax=ax, label="difference from all records (SD)")
     ax.set_title("How the segments differ")
-    return to_figure(
-        fig,
-        "Numeric variables by segment (standardised differences)",
-        alt="Heat map of each segment's mean of each numeric variable, as standard deviations above "
-        "(red) or below (blue) the mean of all records.",
-        data="numeric_profiles",
-    )
+    return fig
 
 
 def _diverging():
     import matplotlib
 
-    return matplotlib.colormaps["RdBu_r"].with_extremes(bad=SUPPRESSED_COLOUR)
+    return matplotlib.colormaps["RdBu_r"].with_extremes(bad="#ffffff")
