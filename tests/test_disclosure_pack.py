@@ -163,3 +163,25 @@ def test_linked_tables_never_let_a_reader_pin_a_suppressed_count(teams, data):
                     [say("{r} of {n} had the flag.", r=Count(sum(events.values()), {"team": RECORDED, "flag": "yes"}),
                          n=Count(total, {"team": RECORDED}))])
     assert attack([eda, bench], RULES) == []
+
+
+def test_a_crosstab_of_the_recorded_beside_a_headline_total_cannot_give_away_a_small_team():
+    """The Met case in miniature: the crosstab by sex counts only records whose sex is recorded, so
+    each team's own total is a number nobody publishes; the gate must look through it to find
+    what to hide, and hiding the headline's total is no fix while other tables give it back."""
+    def by_sex(cells):
+        frame = pl.DataFrame({"variable": ["team"] * len(cells), "category": [c[0] for c in cells],
+                              "group": [c[1] for c in cells], "n": [c[2] for c in cells]})
+        return Table(frame, {"variable": "label", "category": "label", "group": "label", "n": "count"},
+                     dimensions=["category", "group"],
+                     keys=Keys(pairs=("variable", "category"), variables={"group": "sex"}, counts={"n": {}}))
+
+    total = say("The data hold {n} records.", n=Count(2000), fallback="The data hold some records.")
+    eda = finding("eda", {"teams": categories({"A": 1000, "B": 992, "C": 8}),
+                          "months": categories({"Jan": 700, "Feb": 650, "Mar": 650}, "month")}, [total])
+    sig = finding("sig", {"crosstab": by_sex([("A", "F", 300), ("A", "M", 700), ("B", "F", 400), ("B", "M", 592)])})
+    assert attack([eda, sig], RULES) == []
+    gated = gate_findings([eda, sig], RULES)
+    assert not [e for g in gated for e in g.log if e.rule == "warning"]
+    assert gated[0].finding.tables["teams"].frame["n"].to_list()[2] is None
+    assert gated[1].finding.tables["crosstab"].frame["n"].to_list() == [300, 700, 400, 592]

@@ -302,6 +302,27 @@ class TableState:
         current[row] = need if old is None else Need(max(old.upper, need.upper), max(old.lower, need.lower))
         return True
 
+    def release(self, released: set[Key]) -> None:
+        """Publish the cells whose counts the rest of the pack pins exactly anyway: hiding a
+        number a reader can work out protects nothing, and publishing it tells them nothing new."""
+        if not released or self.view is None:
+            return
+        for column in self.view.counts:
+            for row, flag in enumerate(self.hidden.get(column, [])):
+                if flag and row not in self.primary.get(column, {}) and self.key(column, row) in released:
+                    self.hidden[column][row] = False
+                    self.forced.get(column, {}).pop(row, None)
+                    self.secondary.get(column, set()).discard(row)
+
+    def primary_keys(self) -> set[Key]:
+        out: set[Key] = set()
+        for column, rows in self.primary.items():
+            for row in rows:
+                key = self.key(column, row)
+                if key is not None:
+                    out.add(key)
+        return out
+
     def refresh_view(self) -> None:
         if self.view is not None:
             for column in self.view.counts:
@@ -539,7 +560,11 @@ def plan_findings(
     # counts that must be hidden wherever they appear, with how much protection they need
     forced: dict[Key, Need] = {}
 
+    released: set[Key] = set()  # hidden counts the published numbers pin exactly, so published after all
+
     def want(key: Key, need: Need) -> bool:
+        if key in released:
+            return False
         old = forced.get(key)
         if old is not None and old.upper >= need.upper and old.lower >= need.lower:
             return False
@@ -566,6 +591,7 @@ def plan_findings(
                 state.force(column, row, need)
         for state in live:
             state.protect()
+            state.release(released)
         changed = False
         for state in live:
             for column in state.view.counts:  # type: ignore[union-attr]
@@ -578,13 +604,29 @@ def plan_findings(
             continue
         if not audit_pack:
             break
-        exposures, system = _exposures(live, slots, forced, rules)
+        exposures, system, truth = _exposures(live, slots, forced, rules)
         if not exposures:
             break
         progressed = False
-        for exposure in exposures:
+        primaries = set().union(*(state.primary_keys() for state in live)) if live else set()
+        pinned = [
+            e for e in exposures
+            if e.suppressed and e.high - e.low < 1e-6 and e.key not in primaries
+            and e.key in truth and not is_small(truth[e.key], m) and not (truth[e.key] == 0 and rules.zeros_disclosive)
+        ]
+        for exposure in pinned:
+            released.add(exposure.key)
+            forced.pop(exposure.key, None)
+            progressed = True
+        fresh: set[Key] = set()
+        for exposure in [e for e in exposures if e not in pinned]:
+            if fresh and _near(exposure.key, system) & fresh:
+                progressed = True  # a count hidden this round already stands beside it: audit again first
+                continue
             for key in _fixes(exposure.key, system, slots, forced, by_key):
-                progressed |= want(key, secondary_need(_value_of(key, by_key, slots), m))
+                if want(key, secondary_need(_value_of(key, by_key, slots), m)):
+                    progressed = True
+                    fresh.add(key)
         if not progressed:
             for exposure in exposures:
                 warnings.append(Suppression(
@@ -666,7 +708,26 @@ def _exposures(live: list[TableState], slots: list[SlotCount], forced: dict[Key,
             if v is not None and not (0 < v < rules.min_count or (v == 0 and rules.zeros_disclosive)):
                 continue
         out.append(e)
-    return out, system
+    return out, system, truth
+
+
+def _near(target: Key, system: System, depth: int = 3) -> set[Key]:
+    """Every key in an equation with *target*, looking through totals nobody publishes."""
+    seen, frontier = {target}, [target]
+    for _ in range(depth):
+        nxt = []
+        for eq in system.equations:
+            keys = (*eq.parts, eq.total)
+            if any(k in frontier for k in keys):
+                for k in keys:
+                    if k not in seen:
+                        seen.add(k)
+                        if k not in system.published and k not in system.hidden:
+                            nxt.append(k)
+        frontier = nxt
+        if not frontier:
+            break
+    return seen
 
 
 def _fixes(
@@ -675,20 +736,54 @@ def _fixes(
     slots: list[SlotCount],
     forced: dict[Key, Need],
     by_key: dict[Key, list[tuple[TableState, str, int]]],
+    depth: int = 3,
 ) -> list[Key]:
     """The cheapest published count to hide so that *target* is no longer given away: in an
-    equation with it, the smallest published count (a quoted count before a table cell)."""
-    candidates: dict[Key, tuple[int, float]] = {}
+    equation with it, the smallest published count; a count only a sentence quotes goes first (its
+    sentence falls back to words; a table cell costs its neighbours too), unless the published
+    numbers give it back anyway. When
+    the equations that give it away pass through totals nobody publishes (a team's records of
+    any sex, worked out from a crosstab), the search follows them, nearest first."""
+    by_eq: dict[Key, list[Any]] = {}
     for eq in system.equations:
-        keys = [*eq.parts, eq.total]
-        if target not in keys:
-            continue
-        for key in keys:
-            if key == target or key in forced or key not in system.published:
-                continue
-            quoted = any(s.key == key for s in slots)
-            if key in by_key or quoted:
-                candidates[key] = (0 if quoted and key not in by_key else 1, _value_of(key, by_key, slots))
+        for key in (*eq.parts, eq.total):
+            by_eq.setdefault(key, []).append(eq)
+    quoted_keys = {s.key for s in slots}
+
+    def published(key: Key) -> bool:
+        return key in system.published and key not in forced
+
+    def pinned_elsewhere(key: Key, skip: Any) -> bool:
+        # hiding a count no table holds (a quoted total) is no fix when another equation of
+        # published counts gives it back; a table cell gets its own table's protection instead
+        if key in by_key:
+            return False
+        return any(
+            eq is not skip and all(k == key or published(k) for k in (*eq.parts, eq.total))
+            for eq in by_eq.get(key, [])
+        )
+
+    seen = {target}
+    frontier = [target]
+    candidates: dict[Key, tuple[int, int, float]] = {}
+    for step in range(depth):
+        implied: list[Key] = []
+        for key in frontier:
+            for eq in by_eq.get(key, []):
+                for other in (*eq.parts, eq.total):
+                    if other in seen or other in candidates:
+                        continue
+                    if published(other):
+                        quoted = other in quoted_keys
+                        if (other in by_key or quoted) and not pinned_elsewhere(other, eq):
+                            candidates[other] = (0 if quoted and other not in by_key else 1, step,
+                                                 _value_of(other, by_key, slots))
+                    elif other not in system.hidden and other not in forced:
+                        implied.append(other)  # a total no one publishes: look through it
+        seen.update(implied)
+        frontier = list(dict.fromkeys(implied))
+        if not frontier:
+            break
     if not candidates:
         return []
     ordered = sorted(candidates.items(), key=lambda kv: (kv[1], repr(kv[0])))

@@ -465,7 +465,6 @@ class _Pass:
 
     # -- one batch -----------------------------------------------------------------------------
     def consume(self, batch: pl.DataFrame) -> None:
-        import numpy as np
         import polars as pl
 
         batch = _normalise(batch)

@@ -658,7 +658,6 @@ def cramers_v(table: np.ndarray) -> float:
 
 def _associations(columns: list[tuple[_Column, str]], result: PassResult) -> dict[str, Any] | None:
     import numpy as np
-    import polars as pl
 
     chosen = []
     for c, sem in columns:

@@ -11,7 +11,6 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from expedition.errors import StepError
 from expedition.steps import (
-    RECORDED,
     Cell,
     Chart,
     Count,
