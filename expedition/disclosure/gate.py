@@ -563,8 +563,6 @@ def plan_findings(
     released: set[Key] = set()  # hidden counts the published numbers pin exactly, so published after all
 
     def want(key: Key, need: Need) -> bool:
-        if key in released:
-            return False
         old = forced.get(key)
         if old is not None and old.upper >= need.upper and old.lower >= need.lower:
             return False
@@ -591,7 +589,6 @@ def plan_findings(
                 state.force(column, row, need)
         for state in live:
             state.protect()
-            state.release(released)
         changed = False
         for state in live:
             for column in state.view.counts:  # type: ignore[union-attr]
@@ -605,21 +602,21 @@ def plan_findings(
         if not audit_pack:
             break
         exposures, system, truth = _exposures(live, slots, forced, rules)
-        if not exposures:
-            break
-        progressed = False
+        # a hidden count that is not small and that the published numbers pin exactly needs no
+        # fix: it is published at the end (hiding it protects nothing, publishing it adds nothing)
         primaries = set().union(*(state.primary_keys() for state in live)) if live else set()
         pinned = [
             e for e in exposures
             if e.suppressed and e.high - e.low < 1e-6 and e.key not in primaries
             and e.key in truth and not is_small(truth[e.key], m) and not (truth[e.key] == 0 and rules.zeros_disclosive)
         ]
-        for exposure in pinned:
-            released.add(exposure.key)
-            forced.pop(exposure.key, None)
-            progressed = True
+        exposures = [e for e in exposures if e not in pinned]
+        if not exposures:
+            released = {e.key for e in pinned}
+            break
+        progressed = False
         fresh: set[Key] = set()
-        for exposure in [e for e in exposures if e not in pinned]:
+        for exposure in exposures:
             if fresh and _near(exposure.key, system) & fresh:
                 progressed = True  # a count hidden this round already stands beside it: audit again first
                 continue
@@ -635,7 +632,10 @@ def plan_findings(
                 ))
             break
     for state in live:
+        state.release(released)  # all at once, against the final published numbers
         state.refresh_view()
+    for key in released:
+        forced.pop(key, None)
     hidden_keys = set(forced)
     for state in live:
         for column in state.view.counts:  # type: ignore[union-attr]
