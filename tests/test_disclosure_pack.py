@@ -185,3 +185,29 @@ def test_a_crosstab_of_the_recorded_beside_a_headline_total_cannot_give_away_a_s
     assert not [e for g in gated for e in g.log if e.rule == "warning"]
     assert gated[0].finding.tables["teams"].frame["n"].to_list()[2] is None
     assert gated[1].finding.tables["crosstab"].frame["n"].to_list() == [300, 700, 400, 592]
+
+
+def test_rates_beside_rounded_counts_are_as_coarse_as_the_counts():
+    """An exact rate times a published denominator gives a rounded count back exactly: with
+    rounding on, a ratio of two counts is computed from their rounded values, a share of a total
+    is snapped to whole steps of the rounding base, and a share in a sentence follows its counts."""
+    from expedition.finding import share
+
+    rules = DisclosureConfig(min_count=10, round_to=5)
+    teams = {"A": 1003, "B": 992, "C": 27}
+    cats = categories(teams)
+    cats = Table(cats.frame.with_columns((pl.col("n") / sum(teams.values())).alias("share")),
+                 {**cats.kinds, "share": "rate"}, dimensions=["category"], denominators={"share": "n"}, keys=cats.keys)
+    bench = units({"A": 1003, "B": 992, "C": 27}, {"A": 143, "B": 211, "C": 12})
+    sentence = say("{k} of {n} referrals ({p}) were in team A.", k=Count(143, {"flag": "yes", "team": "A"}),
+                   n=Count(1003, {"team": "A"}), p=share(Count(143, {"flag": "yes", "team": "A"}), Count(1003, {"team": "A"})))
+    (eda, bm) = gate_findings([finding("eda", {"categories": cats}), finding("bench", {"units": bench}, [sentence])], rules)
+    shares = eda.finding.tables["categories"].frame["share"].to_list()
+    for s in shares:
+        records = s * sum(teams.values())
+        assert abs(records / 5 - round(records / 5)) < 1e-6, s
+    units_frame = bm.finding.tables["units"].frame
+    for events, cases, rate in units_frame.select("events", "cases", "rate").iter_rows():
+        assert events % 5 == 0 and cases % 5 == 0 and rate == events / cases
+    assert bm.finding.headlines == [f"145 of 1,005 referrals ({145 / 1005:.1%}) were in team A."]
+    assert any(e.rule == "rounded" and e.column == "rate" for e in bm.log)

@@ -825,8 +825,18 @@ class _Renderer:
         self.published.append({"where": where, "key": [key[0], [list(c) for c in key[1]]], "value": out})
         return int(out) if float(out).is_integer() else out
 
-    def cell(self, slot: Cell) -> tuple[Any, str] | None:
-        table = self.tables.get(slot.table)
+    def exact(self, slot: Any) -> float | None:
+        """A count slot's value before rounding (a cell's from the table the step made)."""
+        if isinstance(slot, Cell):
+            state = self.states.get(slot.table)
+            got = self.cell(slot, state.table if state is not None else None)
+            v = None if got is None else got[0]
+        else:
+            v = getattr(slot, "value", None)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def cell(self, slot: Cell, source: Table | None = None) -> tuple[Any, str] | None:
+        table = source if source is not None else self.tables.get(slot.table)
         state = self.states.get(slot.table)
         if table is None or state is None or slot.column not in table.frame.columns:
             return None
@@ -855,11 +865,18 @@ class _Renderer:
         if isinstance(slot, Cell):
             return self.cell(slot)
         if isinstance(slot, Value):
-            if any(self.value(s, where) is None for s in slot.sources):
+            shown = [self.value(s, where) for s in slot.sources]
+            if any(x is None for x in shown):
                 return None
             v = slot.value
             if v is None or (isinstance(v, float) and not math.isfinite(v)):
                 return None
+            if self.rules.round_to and isinstance(v, (int, float)) and not isinstance(v, bool):
+                # a share of rounded counts is as coarse as they are
+                counts = [(s, x) for s, x in zip(slot.sources, shown) if isinstance(s, Count) or x[1] == "count"]
+                if counts:
+                    exact = [self.exact(s) for s, _ in counts]
+                    v = rate_from_rounded(float(v), exact, [float(x[0]) for _, x in counts], int(self.rules.round_to))
             return v, "text" if isinstance(v, str) else "statistic"
         if isinstance(slot, (int, float)) and not isinstance(slot, bool):
             return slot, "statistic"
@@ -1058,6 +1075,58 @@ def publish(plan: Plan, findings: list[Finding], allow: list[str]) -> list[Gated
     return out
 
 
+def _close(x: float, y: float) -> bool:
+    return abs(x - y) <= 1e-9 * max(1.0, abs(x), abs(y))
+
+
+def rate_from_rounded(value: float, counts: list[float | None], rounded: list[float | None], base: int) -> float:
+    """A rate beside rounded counts, as coarse as they are (an exact rate times a published
+    denominator would give the exact count back). A ratio of two of its counts is computed again
+    from their rounded values; any other rate (an interval's bound, a share of a total the row
+    does not hold) is snapped to steps of *base* records over its largest count."""
+    for i, a in enumerate(counts):
+        for j, b in enumerate(counts):
+            if i != j and a is not None and b and _close(value, a / b):
+                ra, rb = rounded[i], rounded[j]
+                if ra is not None and rb:
+                    return ra / rb
+    present = [c for c in counts if c]
+    if not present:
+        return value
+    whole = max(present)
+    if len(counts) == 1 and value:
+        whole = max(whole, abs(counts[0] / value))  # a share of a total: the total is the scale
+    step = base / whole
+    return math.floor(value / step + 0.5) * step
+
+
+def _rates_from_rounded(frame: Any, table: Table, rules: DisclosureConfig, note: Any) -> Any:
+    import polars as pl
+
+    base = int(rules.round_to or 0)
+    original = table.frame
+    for column, sources in table.denominators.items():
+        counts = [c for c in sources if table.kinds.get(c) == "count"]
+        if table.kinds.get(column) != "rate" or not counts:
+            continue
+        before = frame[column].to_list()
+        raw = [original[c].to_list() for c in counts]
+        now = [frame[c].to_list() for c in counts]
+        after = []
+        for i, v in enumerate(before):
+            if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+                after.append(v)
+                continue
+            after.append(rate_from_rounded(float(v), [None if r[i] is None else float(r[i]) for r in raw],
+                                           [None if r[i] is None else float(r[i]) for r in now], base))
+        changed = [i for i, (a, b) in enumerate(zip(before, after)) if a is not None and not _close(float(a), float(b))]
+        for i in changed:
+            note(f"computed from counts rounded to the nearest {base}", "rounded", column, i)
+        if changed:
+            frame = frame.with_columns(pl.Series(column, after, dtype=pl.Float64))
+    return frame
+
+
 def _publish_table(state: TableState, rules: DisclosureConfig, hidden_keys: set[Key]) -> GatedTable:
     import polars as pl
 
@@ -1124,6 +1193,8 @@ def _publish_table(state: TableState, rules: DisclosureConfig, hidden_keys: set[
                 dtype = frame.schema[column]
                 series = pl.Series(column, after, dtype=pl.Float64)
                 frame = frame.with_columns(series.cast(dtype) if dtype.is_numeric() else series)
+    if rules.round_to:
+        frame = _rates_from_rounded(frame, table, rules, note)
     for column in [c for c, k in kinds.items() if k in {"text", "label"}]:
         if frame.schema[column] != pl.String:
             continue
