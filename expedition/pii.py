@@ -718,6 +718,20 @@ class Match:
 def scan(text: str) -> list[Match]:
     """Every personal-data match in *text*, earliest first, overlaps resolved to the first
     (the longer where two start together)."""
+    if len(text) <= _CACHED_LENGTH:  # labels and sentences repeat across a pack's tables
+        return list(_scan_short(text))
+    return _scan(text)
+
+
+_CACHED_LENGTH = 400
+
+
+@lru_cache(maxsize=16384)
+def _scan_short(text: str) -> tuple[Match, ...]:
+    return tuple(_scan(text))
+
+
+def _scan(text: str) -> list[Match]:
     found: list[Match] = []
     seen: dict[re.Pattern[str], bool] = {}
     for pattern in PATTERNS if _ANY_PATTERN.search(text) else ():

@@ -793,6 +793,12 @@ def _fixes(
 # --------------------------------------------------------------------------- publishing
 
 
+def pl_string() -> Any:
+    import polars as pl
+
+    return pl.String
+
+
 def _format(value: float, spec: str) -> str:
     try:
         return format(value, spec)
@@ -812,6 +818,7 @@ class _Renderer:
     allow: list[str]
     log: list[Suppression] = field(default_factory=list)
     published: list[dict[str, Any]] = field(default_factory=list)
+    _rows: dict[tuple[int, tuple[str, ...]], dict[tuple[Any, ...], list[int]]] = field(default_factory=dict)
 
     def count(self, slot: Count, where: str) -> int | float | None:
         key = slot_key(slot, self.finding.population)
@@ -842,14 +849,20 @@ class _Renderer:
             return None
         row = slot.row
         if isinstance(row, dict):
-            import polars as pl
-
-            matches = table.frame.with_row_index("__row").filter(
-                pl.all_horizontal([pl.col(c).cast(pl.String) == str(v) for c, v in row.items()])
-            )
-            if matches.height != 1:
+            columns = tuple(row)
+            if any(c not in table.frame.columns for c in columns):
                 return None
-            row = int(matches["__row"][0])
+            lookup = self._rows.get((id(table), columns))
+            if lookup is None:  # one index per table and label columns, not a filter per slot
+                lookup = {}
+                values = [table.frame[c].cast(pl_string()).to_list() for c in columns]
+                for i, labels in enumerate(zip(*values)):
+                    lookup.setdefault(labels, []).append(i)
+                self._rows[(id(table), columns)] = lookup
+            found = lookup.get(tuple(str(row[c]) for c in columns), [])
+            if len(found) != 1:
+                return None
+            row = found[0]
         if not 0 <= row < table.frame.height:
             return None
         value = table.frame[slot.column][row]

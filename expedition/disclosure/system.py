@@ -507,12 +507,19 @@ class _Programme:
         self._highs.setOptionValue("output_flag", False)
         self._highs.passModel(lp)
         self._columns = np.arange(lp.num_col_, dtype=np.int32)
+        self._a_eq, self._b_eq, self._bounds = a_eq, b_eq, np.column_stack([lower, upper])
+        s = self._status
+        self._settled = {s.kOptimal, s.kInfeasible, s.kUnbounded, s.kUnboundedOrInfeasible}
 
     def solve(self, c: Any) -> _Result:
         h, np, status = self._highs, self._np, self._status
         h.changeColsCost(len(self._columns), self._columns, np.asarray(c, dtype=float))
         h.run()
         got = h.getModelStatus()
+        if got not in self._settled:  # a warm start that lost its way (seen on unbounded ones): start afresh
+            h.clearSolver()
+            h.run()
+            got = h.getModelStatus()
         if got == status.kOptimal:
             return _Result(0, float(h.getInfo().objective_function_value), np.array(h.getSolution().col_value))
         if got == status.kInfeasible:
@@ -523,4 +530,9 @@ class _Programme:
             h.changeColsCost(len(self._columns), self._columns, np.zeros(len(self._columns)))
             h.run()
             return _Result(3 if h.getModelStatus() == status.kOptimal else 2)
-        raise RuntimeError(f"the disclosure auditor's linear programme failed ({h.modelStatusToString(got)})")
+        from scipy.optimize import linprog  # HiGHS through scipy, from scratch, as the last word
+
+        result = linprog(c, A_eq=self._a_eq, b_eq=self._b_eq, bounds=self._bounds, method="highs")
+        if result.status not in (0, 2, 3):
+            raise RuntimeError(f"the disclosure auditor's linear programme failed ({result.message})")
+        return _Result(result.status, float(result.fun) if result.status == 0 else 0.0, result.x)
