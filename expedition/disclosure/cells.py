@@ -127,6 +127,7 @@ def protect_grid(
         return everything - start, False
     best = intervals(grid_lines(grid), [float(v) for v in values], everything, targets=unresolved)  # type: ignore[arg-type]
     complete = True
+    banded: list[tuple[int, Need]] = []
     for p in unresolved:
         value, need = _val(values, p), primary[p]
         lo, hi = best[p]
@@ -138,10 +139,56 @@ def protect_grid(
             # hiding more would only lose information; the caller logs a warning.
             continue
         path = _cheapest_cycle(grid, values, held, p, Need(up, down))
-        if path is None:  # protection needs several cycles at once: hide everything
-            return everything - start, complete
-        held.update(path)
+        if path is None:
+            banded.append((p, Need(up, down)))
+        else:
+            held.update(path)
+    if banded:
+        # protection needs several cycles at once (a row of small cells whose total is small):
+        # hide the cell's row or column with the matching cells of a large line to balance it,
+        # and check with the programmes; only if that fails does the whole table go
+        lines = grid_lines(grid)
+        for p, need in banded:
+            held.update(_band(grid, values, held, p))
+        got = intervals(lines, [float(v) for v in values], held)  # type: ignore[arg-type]
+        for p, need in banded:
+            lo, hi = got[p]
+            value = _val(values, p)
+            if hi - value < need.upper - 1e-9 or value - lo < need.lower - 1e-9:
+                return everything - start, complete
+        # a band cell the totals still pin (a zero in a corner) is published: hiding it protects nothing
+        held -= {c for c, (lo, hi) in got.items() if hi - lo <= 1e-9 and c not in primary and c not in start}
     return held - start, complete
+
+
+def _band(grid: dict[tuple[Hashable, Hashable], int], values: Sequence[float | None], held: set[int], p: int) -> set[int]:
+    """The cheaper of two bands through *p*: its whole row with the same columns of the row
+    best able to balance it (the largest smallest cell there), or the same by column."""
+    where = {cell: key for key, cell in grid.items()}
+    i, j = where[p]
+    options = []
+    for axis in (0, 1):
+        line = {key: cell for key, cell in grid.items() if key[axis] == (i, j)[axis]}
+        across = [key[1 - axis] for key, cell in line.items() if cell == p or cell in held or _val(values, cell) > 0]
+        partners: dict[Hashable, list[int]] = {}
+        for key, cell in grid.items():
+            if key[axis] != (i, j)[axis] and key[1 - axis] in across:
+                partners.setdefault(key[axis], []).append(cell)
+        best = None
+        for other, cells in partners.items():
+            if len(cells) != len(across):
+                continue
+            floor = min(_val(values, c) for c in cells)
+            cost = sum(_val(values, c) for c in cells if c not in held)
+            if best is None or (floor, -cost) > (best[0], -best[1]):
+                best = (floor, cost, cells)
+        if best is None:
+            continue
+        band = set(line.values()) | set(best[2])
+        options.append((sum(_val(values, c) for c in band - held), len(band - held), band))
+    if not options:
+        return set(grid.values())
+    return min(options, key=lambda o: (o[0], o[1]))[2]
 
 
 def _cheapest_cycle(
