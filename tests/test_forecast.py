@@ -191,6 +191,19 @@ def test_smaller_units_are_grouped_beyond_max_units():
     assert other["actual"].to_list() == [a + b for a, b in zip(parts[0]["n"], parts[1]["n"])]
 
 
+def test_more_units_than_max_units_with_a_small_start_are_trimmed_and_grouped():
+    """FixMyStreet's councils, many more than max_units, each starting with a few reports."""
+    parts = []
+    for s in range(5):
+        values = trended_seasonal(s, 48) * (s + 1) / 3
+        values[:3] = [1, 2, 3]  # a council's first months on the site
+        parts.append(monthly(values, unit=f"U{s}"))
+    finding = run(pl.concat(parts), date="month", count="n", unit="unit", max_units=3, models=FAST)
+    units = finding.tables["series"].frame["unit"].unique(maintain_order=True).to_list()
+    assert units == ["U4", "U3", "Other units"]
+    assert any("are left out of the history" in c for c in finding.caveats)
+
+
 # --------------------------------------------------------------------------- scenarios
 
 

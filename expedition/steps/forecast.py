@@ -379,8 +379,8 @@ def _prepare(data: Any, params: ForecastParams, ctx: StepContext, *, keep: int) 
     names = names.sort(["total", "unit"], descending=[True, False])
     order = names["unit"].to_list()
     if len(order) > params.max_units:
-        keep = order[: params.max_units - 1] if params.max_units > 1 else []
-        rest = order[len(keep):]
+        kept = order[: params.max_units - 1] if params.max_units > 1 else []
+        rest = order[len(kept):]
         caveats.append(
             f"{len(rest)} smaller units are forecast together as '{OTHER}' (max_units is "
             f"{params.max_units}); list the ones you need in units to see them separately."
@@ -392,8 +392,8 @@ def _prepare(data: Any, params: ForecastParams, ctx: StepContext, *, keep: int) 
             .with_columns(pl.lit(OTHER).alias("unit"))
             .select("unit", "period", "value")
         )
-        totals = pl.concat([totals.filter(pl.col("unit").is_in(keep)), other])
-        order = keep + [OTHER]
+        totals = pl.concat([totals.filter(pl.col("unit").is_in(kept)), other])
+        order = kept + [OTHER]
     first = totals["period"].min()
     series = {}
     filled = 0
