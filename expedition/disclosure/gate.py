@@ -741,9 +741,9 @@ def _fixes(
     """The cheapest published count to hide so that *target* is no longer given away: in an
     equation with it, the smallest published count; a count only a sentence quotes goes first (its
     sentence falls back to words; a table cell costs its neighbours too), unless the published
-    numbers give it back anyway. When
-    the equations that give it away pass through totals nobody publishes (a team's records of
-    any sex, worked out from a crosstab), the search follows them, nearest first."""
+    numbers give it back anyway. When the equations that give it away pass through totals
+    nobody publishes (a team's records of any sex, worked out from a crosstab), the search
+    follows them, nearest first."""
     by_eq: dict[Key, list[Any]] = {}
     for eq in system.equations:
         for key in (*eq.parts, eq.total):
