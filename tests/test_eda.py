@@ -341,7 +341,7 @@ def test_awkward_data_gives_caveats_or_clear_errors():
     finding = run(data, outcome="outcome")
     assert any("identifiers, personal data or free text" in c for c in finding.caveats)
     assert finding.metrics["outcome_rate"] == 1.0
-    with pytest.raises(StepError, match="two values"):
+    with pytest.raises(StepError, match="3 values"):
         run(pl.DataFrame({"o": ["a", "b", "c"]}), outcome="o")
     with pytest.raises(StepError, match="outcome_value"):
         run(pl.DataFrame({"o": ["red", "blue"]}), outcome="o")
@@ -369,6 +369,18 @@ def test_a_column_recoded_away_is_not_described():
 def test_binary_outcome(values, expected):
     series, _ = binary_outcome(pl.Series("o", values), None, "o")
     assert series.to_list() == expected
+
+
+def test_a_many_valued_outcome_names_outcome_value_and_it_compares_one_with_the_rest():
+    """The Met's Outcome has six values: the message says how to pick one, and picking one
+    compares it with all the others together."""
+    outcomes = ["Arrest", "Caution", "Community resolution", "No further action"]
+    data = pl.DataFrame({"Outcome": outcomes * 30, "age": list(range(120))})
+    with pytest.raises(StepError) as raised:
+        raw(data, outcome="Outcome")
+    assert "4 values" in raised.value.what and "outcome_value: 'Arrest'" in raised.value.fix
+    series, label = binary_outcome(data["Outcome"], "Arrest", "Outcome")
+    assert label == "Arrest" and series.sum() == 30 and series.len() == 120
 
 
 def test_planted_signal_in_the_example_data_shows(referrals_csv):

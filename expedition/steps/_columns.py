@@ -310,10 +310,14 @@ def binary_outcome(series: Any, value: str | None, name: str) -> tuple[Any, str]
     else:
         lowered = {v.lower(): v for v in values}
         positives = [lowered[v] for v in lowered if v in POSITIVE]
-        if len(values) > 2 or not values:
+        if not values:
+            raise StepError(f"the outcome {name!r} has no values", "choose a column with two or more values")
+        if len(values) > 2:
+            shown = ", ".join(values[:8]) + (", ..." if len(values) > 8 else "")
             raise StepError(
-                f"the outcome {name!r} must have two values; it has {len(values)}",
-                "choose a binary column, or derive one before running the step",
+                f"the outcome {name!r} has {len(values)} values ({shown}), and the step needs a yes or no",
+                f"set outcome_value to the value that counts as the outcome, e.g. outcome_value: "
+                f"{values[0]!r} (it is compared with all the others together), or choose a two-valued column",
             )
         if len(positives) == 1:
             positive = positives[0]
