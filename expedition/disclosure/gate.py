@@ -616,11 +616,12 @@ def plan_findings(
             break
         progressed = False
         fresh: set[Key] = set()
+        by_eq = _equations_by_key(system)
         for exposure in exposures:
-            if fresh and _near(exposure.key, system) & fresh:
+            if fresh and _near(exposure.key, system, by_eq) & fresh:
                 progressed = True  # a count hidden this round already stands beside it: audit again first
                 continue
-            for key in _fixes(exposure.key, system, slots, forced, by_key):
+            for key in _fixes(exposure.key, system, slots, forced, by_key, by_eq):
                 if want(key, secondary_need(_value_of(key, by_key, slots), m)):
                     progressed = True
                     fresh.add(key)
@@ -711,15 +712,23 @@ def _exposures(live: list[TableState], slots: list[SlotCount], forced: dict[Key,
     return out, system, truth
 
 
-def _near(target: Key, system: System, depth: int = 3) -> set[Key]:
+def _equations_by_key(system: System) -> dict[Key, list[Any]]:
+    """The equations each key is in (built once per audit round, for `_near` and `_fixes`)."""
+    by_eq: dict[Key, list[Any]] = {}
+    for eq in system.equations:
+        for key in (*eq.parts, eq.total):
+            by_eq.setdefault(key, []).append(eq)
+    return by_eq
+
+
+def _near(target: Key, system: System, by_eq: dict[Key, list[Any]], depth: int = 3) -> set[Key]:
     """Every key in an equation with *target*, looking through totals nobody publishes."""
     seen, frontier = {target}, [target]
     for _ in range(depth):
         nxt = []
-        for eq in system.equations:
-            keys = (*eq.parts, eq.total)
-            if any(k in frontier for k in keys):
-                for k in keys:
+        for key in frontier:
+            for eq in by_eq.get(key, []):
+                for k in (*eq.parts, eq.total):
                     if k not in seen:
                         seen.add(k)
                         if k not in system.published and k not in system.hidden:
@@ -736,6 +745,7 @@ def _fixes(
     slots: list[SlotCount],
     forced: dict[Key, Need],
     by_key: dict[Key, list[tuple[TableState, str, int]]],
+    by_eq: dict[Key, list[Any]],
     depth: int = 3,
 ) -> list[Key]:
     """The cheapest published count to hide so that *target* is no longer given away: in an
@@ -744,10 +754,6 @@ def _fixes(
     numbers give it back anyway. When the equations that give it away pass through totals
     nobody publishes (a team's records of any sex, worked out from a crosstab), the search
     follows them, nearest first."""
-    by_eq: dict[Key, list[Any]] = {}
-    for eq in system.equations:
-        for key in (*eq.parts, eq.total):
-            by_eq.setdefault(key, []).append(eq)
     quoted_keys = {s.key for s in slots}
 
     def published(key: Key) -> bool:
@@ -791,12 +797,6 @@ def _fixes(
 
 
 # --------------------------------------------------------------------------- publishing
-
-
-def pl_string() -> Any:
-    import polars as pl
-
-    return pl.String
 
 
 def _format(value: float, spec: str) -> str:
@@ -854,8 +854,10 @@ class _Renderer:
                 return None
             lookup = self._rows.get((id(table), columns))
             if lookup is None:  # one index per table and label columns, not a filter per slot
+                import polars as pl
+
                 lookup = {}
-                values = [table.frame[c].cast(pl_string()).to_list() for c in columns]
+                values = [table.frame[c].cast(pl.String).to_list() for c in columns]
                 for i, labels in enumerate(zip(*values)):
                     lookup.setdefault(labels, []).append(i)
                 self._rows[(id(table), columns)] = lookup

@@ -485,7 +485,6 @@ class _Programme:
         import highspy
         import numpy as np
 
-        self._np = np
         self._status = highspy.HighsModelStatus
         csc = a_eq.tocsc()
         lp = highspy.HighsLp()
@@ -512,7 +511,9 @@ class _Programme:
         self._settled = {s.kOptimal, s.kInfeasible, s.kUnbounded, s.kUnboundedOrInfeasible}
 
     def solve(self, c: Any) -> _Result:
-        h, np, status = self._highs, self._np, self._status
+        import numpy as np
+
+        h, status = self._highs, self._status
         h.changeColsCost(len(self._columns), self._columns, np.asarray(c, dtype=float))
         h.run()
         got = h.getModelStatus()

@@ -1155,14 +1155,20 @@ def draw_series(d: Drawing) -> Any:
         ax.set_title(_panel_title(unit) + (" (forecast withheld)" if withheld else ""), fontsize=9)
         ax.set_ylabel(f"per {o['frequency']}")
         ax.tick_params(axis="x", labelsize=7)
-    if axes:
-        handles, labels = axes[0].get_legend_handles_labels()
-        if marked:
-            handles.append(suppressed_patch(d.rules.symbol))
-            labels.append(handles[-1].get_label())
-        if handles:
-            axes[0].legend(handles, labels, fontsize=6, loc="lower left")
+    _legend(axes, marked, d.rules.symbol)
     return fig
+
+
+def _legend(axes: list[Any], marked: bool, symbol: str) -> None:
+    """The first panel's legend, with the suppressed mark when any panel shows it."""
+    if not axes:
+        return
+    handles, labels = axes[0].get_legend_handles_labels()
+    if marked:
+        handles.append(suppressed_patch(symbol))
+        labels.append(handles[-1].get_label())
+    if handles:
+        axes[0].legend(handles, labels, fontsize=6, loc="lower left")
 
 
 @drawing("forecast.scenarios")
@@ -1191,11 +1197,5 @@ def draw_scenarios(d: Drawing) -> Any:
         ax.set_title(_panel_title(unit) + (" (withheld)" if withheld else ""), fontsize=9)
         ax.set_ylabel(f"per {o['frequency']}")
         ax.tick_params(axis="x", labelsize=7)
-    if axes:
-        handles, labels = axes[0].get_legend_handles_labels()
-        if marked:
-            handles.append(suppressed_patch(d.rules.symbol))
-            labels.append(handles[-1].get_label())
-        if handles:
-            axes[0].legend(handles, labels, fontsize=6, loc="lower left")
+    _legend(axes, marked, d.rules.symbol)
     return fig
