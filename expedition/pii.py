@@ -471,7 +471,11 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
     if bare in _PARTICLES and not first.text.isupper():
         # "Mr van der Berg": particles, then the capitalised name
         end = _continue_name(text, tokens, i + 1, after_given=True, upper=False)
-        return (i + 1, end) if end > i + 2 else None
+        if end > i + 2:
+            return i + 1, end
+        if not _capitalised(first.text):
+            return None
+        # "Mr Das at home": a capitalised particle with no name after it is the surname
     if bare in _STOP_AFTER_TITLE and not _initial(first.text):
         return None
     if kind == "capitalised" and (not _capitalised(first.text) or bare in PLACE_WORDS):

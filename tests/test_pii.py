@@ -40,6 +40,12 @@ def test_names_keep_their_context_word():
     assert redact("Mr Smith and a girl called Riley.")[0] == "Mr [NAME] and a girl called [NAME]."
 
 
+def test_a_surname_that_is_also_a_particle_is_redacted_after_a_title():
+    """"Das", "Van", "De" lead on to a surname in "Mr das Neves", but stand alone in "Mr Das"."""
+    assert redact("Seen by Mr Das at home.")[0] == "Seen by Mr [NAME] at home."
+    assert redact("Mrs van der Berg called")[0] == "Mrs [NAME] called"
+
+
 def test_nhs_check_digit():
     assert nhs_number_valid("943 476 5919")
     assert not nhs_number_valid("943 476 5918")
