@@ -278,10 +278,19 @@ class Delivery(_Model):
 
 
 class DatasetConfig(_Model):
-    """A dataset: its contract and its deliveries, oldest first."""
+    """A dataset: its contract and its deliveries, oldest first.
+
+    ``combine: all`` makes every delivery a period of one dataset: each is validated against the
+    contract and the dataset is their union (with a ``delivery`` column naming the file each row
+    came from). The default, ``latest``, reads only the latest delivery (earlier ones are
+    versions it replaces).
+    """
 
     description: str = ""
     schema_: str | None = Field(None, alias="schema", description="path of the data contract")
+    combine: Literal["latest", "all"] = Field(
+        "latest", description="latest: the newest delivery replaces the others; all: every delivery is a period, analysed together"
+    )
     deliveries: list[Delivery] = Field(default_factory=list)
 
     @field_validator("deliveries", mode="before")
@@ -292,6 +301,24 @@ class DatasetConfig(_Model):
     @property
     def latest(self) -> Delivery | None:
         return self.deliveries[-1] if self.deliveries else None
+
+    @property
+    def read(self) -> list[Delivery]:
+        """The deliveries the dataset is made of: all of them with ``combine: all``, else the latest."""
+        if self.combine == "all":
+            return list(self.deliveries)
+        return self.deliveries[-1:]
+
+
+class DerivedConfig(_Model):
+    """A dataset made with SQL from validated datasets and earlier derived ones (see
+    `expedition.prepare`); steps read it like any dataset."""
+
+    sql: str = Field(min_length=1, description="a SELECT over the datasets, named as tables")
+    description: str = ""
+    schema_: str | None = Field(
+        None, alias="schema", description="optional data contract the result is validated against"
+    )
 
 
 class StepConfig(_Model):
@@ -307,6 +334,10 @@ class StepConfig(_Model):
     recode: bool | None = Field(
         None, description="combine rare categories before the step tabulates (default: disclosure.recode_labels)"
     )
+    where: str | None = Field(
+        None, min_length=1,
+        description="a SQL condition on the dataset's rows: the step reads only the rows that meet it",
+    )
 
     @field_validator("params", mode="before")
     @classmethod
@@ -321,6 +352,7 @@ class Config(_Model):
     seed: int = Field(42, description=f"random seed for every step (0 to {SEED_MAX})")
     disclosure: DisclosureConfig = Field(default_factory=DisclosureConfig)
     datasets: dict[DatasetName, DatasetConfig] = Field(default_factory=dict)
+    derived: dict[DatasetName, DerivedConfig] = Field(default_factory=dict)
     steps: list[StepConfig] = Field(default_factory=list)
     transparency: TransparencyConfig = Field(default_factory=TransparencyConfig)
 
@@ -329,7 +361,7 @@ class Config(_Model):
     def _no_transparency_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("datasets", "steps", "disclosure", mode="before")
+    @field_validator("datasets", "derived", "steps", "disclosure", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any, info: Any) -> Any:
         if value is None:
@@ -353,12 +385,19 @@ class Config(_Model):
             if step.id in seen:
                 raise ValueError(f"step id {step.id!r} is used twice; step ids must be unique")
             seen.add(step.id)
-            if step.dataset is not None and step.dataset not in self.datasets:
-                known = ", ".join(sorted(self.datasets)) or "none yet"
+            if step.dataset is not None and step.dataset not in self.datasets \
+                    and step.dataset not in self.derived:
+                known = ", ".join(sorted([*self.datasets, *self.derived])) or "none yet"
                 raise ValueError(
                     f"step {step.id!r} reads dataset {step.dataset!r}, which is not declared "
-                    f"under 'datasets' (declared: {known})"
+                    f"under 'datasets' or 'derived' (declared: {known})"
                 )
+        both = sorted(set(self.datasets) & set(self.derived))
+        if both:
+            raise ValueError(
+                f"{', '.join(repr(b) for b in both)} is declared under both 'datasets' and "
+                "'derived'; a derived dataset needs a name of its own"
+            )
         return self
 
     def step(self, step_id: str) -> StepConfig:

@@ -88,6 +88,7 @@ def add_dataset(
     description: str = "",
     sheet: str | None = None,
     encoding: str | None = None,
+    combine: Literal["latest", "all"] | None = None,
 ) -> AddResult:
     """Copy a delivery into ``data/raw`` read-only and register it in ``expedition.yaml``.
 
@@ -96,6 +97,10 @@ def add_dataset(
     The delivery is read once, completely, to settle how every later stage reads it (see
     `expedition.reading.survey`); *sheet* picks a workbook's sheet (default: the first, with a
     warning when there are others) and *encoding* overrides the detected text encoding.
+
+    *combine* sets the dataset's ``combine`` (``all``: every delivery is a period, analysed
+    together). A delivery of a ``combine: all`` dataset that repeats one already added (same
+    SHA-256) is refused, since its rows would count twice.
     """
     path = Path(path).expanduser()
     name = name or default_name(path)
@@ -107,9 +112,18 @@ def add_dataset(
     digest = sha256_file(path)
     existing = project.config.datasets.get(name)
     deliveries = existing.deliveries if existing else []
+    mode = combine or (existing.combine if existing else "latest")
     for delivery in deliveries:
         if delivery.sha256 == digest and (sheet is None or delivery.read is None
                                           or delivery.read.sheet in (None, sheet)):
+            if mode == "all":
+                raise DataError(
+                    f"this file is the same as delivery v{delivery.version} of {name!r} "
+                    f"({delivery.source}, same SHA-256); {name!r} combines every delivery, so "
+                    "its rows would be counted twice",
+                    "add the file for another period instead; nothing was copied",
+                    path=path,
+                )
             return AddResult(name, delivery, "unchanged")
 
     found = survey(path, format=fmt, sheet=sheet, encoding=encoding)
@@ -134,6 +148,8 @@ def add_dataset(
                 "deliveries": [],
             }
         entry = datasets[name]
+        if combine is not None:
+            entry["combine"] = combine
         if entry.get("deliveries") is None:
             entry["deliveries"] = []
         record = plain(delivery.model_dump(exclude_none=True))
@@ -166,7 +182,14 @@ def add_dataset(
             read=found.options.to_record(),
         )
         update_config(project.config_path, change, unit=unit)
-    return AddResult(name, delivery, "versioned" if version > 1 else "added", tuple(found.warnings()))
+    warnings = list(found.warnings())
+    if version > 1 and mode == "latest":
+        warnings.append(
+            f"v{version} replaces v{version - 1} of {name!r}: validate and run read only the latest "
+            f"delivery. If each file is a period (a month, a year), set 'combine: all' for {name!r} "
+            "in expedition.yaml (or add with --combine all) to analyse them together"
+        )
+    return AddResult(name, delivery, "versioned" if version > 1 else "added", tuple(warnings))
 
 
 def delivery_path(

@@ -132,7 +132,7 @@ def check_readable(path: Path) -> None:
     if path.is_dir():
         raise DataError(
             "this is a folder, not a data file",
-            "pass one file at a time (for several monthly files, add each as a delivery)",
+            "pass one file at a time (for several monthly files, add each as a delivery of one dataset with --combine all)",
             path=path,
         )
     if path.stat().st_size == 0:

@@ -42,21 +42,45 @@ class StepInput:
     contract: Any = None
     roles: dict[str, str] | None = None
     personal: frozenset[str] = frozenset()
+    #: the step's ``where:``, once applied (see `expedition.subset`)
+    subset: Any = None
 
     @property
     def population(self) -> str:
-        """How the disclosure gate names these records (the dataset and its validated content)."""
+        """How the disclosure gate names these records (the dataset and its validated content;
+        a ``where:`` that is not a set of equalities makes a population of its own)."""
+        if self.subset is not None:
+            return self.subset.population
         digest = str(self.fingerprint.get("validated_sha256") or self.fingerprint.get("data_sha256") or "")
         return f"{self.fingerprint.get('dataset', '')}@{digest[:16]}"
 
+    def restricted(self, entry: StepConfig, min_count: int) -> StepInput:
+        """The rows the step reads: those meeting its ``where:`` (all of them without one)."""
+        if not entry.where:
+            return self
+        from dataclasses import replace
+
+        from expedition.subset import restrict
+
+        frame, subset = restrict(self.frame, entry.where, step_id=entry.id,
+                                 dataset=str(self.fingerprint.get("dataset", "")),
+                                 population=self.population, min_count=min_count)
+        return replace(self, frame=frame, subset=subset, fingerprint={**self.fingerprint, "where": entry.where})
+
 
 def load_input(project: Project, dataset: str) -> StepInput:
-    """The data a step runs on: the validated rows of *dataset* (``data/interim/NAME.parquet``).
+    """The data a step runs on: the validated rows of *dataset* (``data/interim/NAME.parquet``),
+    or a derived dataset (``data/processed/NAME.parquet``, prepared first when it is not current).
 
     Raises StepError when the dataset was never validated, or its latest delivery or contract
     changed since (`expedition validate NAME` or `expedition run --validate` fixes it).
     """
-    data = open_validated(project, dataset)
+    if dataset in project.config.derived:
+        from expedition.prepare import open_derived
+
+        data = open_derived(project, dataset)
+    else:
+        data = open_validated(project, dataset)
     return StepInput(
         frame=data.frame,
         fingerprint=data.fingerprint,
@@ -107,7 +131,12 @@ def plan(project: Project, ids: Sequence[str] | None = None) -> list[PlannedStep
             )
         planned.append(PlannedStep(entry, step_cls, params))
     for dataset in dict.fromkeys(p.config.dataset for p in planned):
-        require_validated(project, dataset)  # before any step runs, not half-way through
+        if dataset in project.config.derived:  # its SQL, and the datasets it reads
+            from expedition.prepare import check_inputs
+
+            check_inputs(project, dataset)
+        else:
+            require_validated(project, dataset)  # before any step runs, not half-way through
     return planned
 
 
@@ -134,7 +163,7 @@ def run(
         entry = planned.config
         notify("start", entry.id, {"index": index, "total": len(steps), "step": entry.step})
         started = time.perf_counter()
-        data = load_input(project, entry.dataset)
+        data = load_input(project, entry.dataset).restricted(entry, project.config.disclosure.min_count)
         key = cache_key(
             step=entry.step,
             step_version=planned.step.version,
@@ -198,7 +227,7 @@ def _run_one(
 ) -> Finding:
     entry = planned.config
     if data is None:
-        data = load_input(project, entry.dataset)
+        data = load_input(project, entry.dataset).restricted(entry, project.config.disclosure.min_count)
     ctx = StepContext(
         seed=project.config.seed,
         dataset=entry.dataset,
@@ -260,6 +289,10 @@ def _run_one(
     }
     if recoded:
         provenance["recoded"] = [r.to_dict() for r in recoded]
+    if data.subset is not None:
+        from expedition.subset import among
+
+        finding = among(finding, data.subset)
     return finding.with_(
         id=entry.id,
         title=entry.title or finding.title,

@@ -1754,7 +1754,8 @@ def is_unedited_draft(text: str) -> bool:
 
 @locked("schema infer")
 def draft_contract(project: Project, dataset: str, *, force: bool = False) -> DraftResult:
-    """Infer a contract from the dataset's latest delivery and write it to its contract path.
+    """Infer a contract from the dataset's latest delivery (every delivery, with ``combine:
+    all``) and write it to its contract path.
 
     An existing contract is replaced only if it is an unedited draft (its header hash still
     matches) or *force* is true. The dataset's 'schema:' in expedition.yaml is set when empty.
@@ -1774,7 +1775,14 @@ def draft_contract(project: Project, dataset: str, *, force: bool = False) -> Dr
         raise DataError(f"dataset {dataset!r} has no deliveries yet",
                         f"add one with `expedition data add FILE --name {dataset}`")
     path = contract_path(project, dataset)
-    contract = infer_schema(open_delivery(project, dataset, text=True), dataset=dataset,
+    data: Any = open_delivery(project, dataset, text=True)
+    if config.combine == "all" and len(config.deliveries) > 1:
+        import polars as pl
+
+        # every period the contract will check, drafted from together (not the latest alone)
+        data = pl.concat([open_delivery(project, dataset, d.version, text=True).frame.collect()
+                          for d in config.deliveries], how="diagonal_relaxed")
+    contract = infer_schema(data, dataset=dataset,
                             source={"file": delivery.file, "sha256": delivery.sha256})
     text = generated_text(contract.to_yaml())
     status: Literal["written", "replaced", "unchanged"] = "written"

@@ -127,6 +127,8 @@ class ValidationReport:
     masked_columns: list[str]
     #: the rows `data add` counted in the delivery (None for a file or frame outside a project)
     rows_expected: int | None = None
+    #: what the team should know that fails no row (deliveries whose periods overlap)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def accounted(self) -> bool:
@@ -178,6 +180,7 @@ class ValidationReport:
             },
             "checks": [c.to_dict() for c in self.checks],
             "dataset_checks": [c.to_dict() for c in self.dataset_checks],
+            "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
         }
 
@@ -699,10 +702,17 @@ class DatasetValidation:
     quarantine_sha256: str
     validated_at: str
     feedback: str | None = None
+    #: with ``combine: all``, each delivery's own validation (the report is their total)
+    parts: tuple[DeliveryPart, ...] = ()
 
     @property
     def exit_code(self) -> int:
         return self.report.exit_code
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """The deliveries validated: each of a combined dataset's, else the one."""
+        return [p.delivery for p in self.parts] or [self.delivery]
 
     def to_dict(self) -> dict[str, Any]:
         """What `validation.json` holds and `expedition validate --json` prints."""
@@ -724,7 +734,127 @@ class DatasetValidation:
                 "feedback": self.feedback,
             },
             "report": self.report.to_dict(),
+            **({"combine": "all", "deliveries": [p.to_dict() for p in self.parts]} if self.parts else {}),
         }
+
+
+#: The column naming the delivery each row of a combined dataset came from.
+DELIVERY_COLUMN = "delivery"
+
+
+@dataclass(frozen=True)
+class DeliveryPart:
+    """One delivery of a combined dataset (``combine: all``): its own accounting and period."""
+
+    delivery: Delivery
+    label: str
+    report: ValidationReport
+    period: tuple[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = self.report.to_dict()["rows"]
+        return {
+            "version": self.delivery.version,
+            "label": self.label,
+            "file": self.delivery.file,
+            "sha256": self.delivery.sha256,
+            "rows": {k: rows[k] for k in ("read", "valid", "quarantined", "accounted", "expected")},
+            "passed": self.report.passed,
+            "period": list(self.period) if self.period else None,
+        }
+
+
+def delivery_labels(deliveries: Sequence[Delivery]) -> dict[int, str]:
+    """The value of the ``delivery`` column for each delivery (by version): the file's name as
+    delivered, or ``vN name`` when two deliveries share a name."""
+    names = [d.source for d in deliveries]
+    return {d.version: d.source if names.count(d.source) == 1 else f"v{d.version} {d.source}"
+            for d in deliveries}
+
+
+def _combined_report(dataset: str, parts: list[DeliveryPart], max_invalid: float,
+                     warnings: list[str]) -> ValidationReport:
+    """The report of a combined dataset: each delivery's rows and failures added up."""
+    reports = [p.report for p in parts]
+    read = sum(r.rows_read for r in reports)
+    merged: dict[str, CheckOutcome] = {}
+    for report in reports:
+        for check in report.checks:
+            old = merged.get(check.id)
+            if old is None:
+                merged[check.id] = check
+                continue
+            merged[check.id] = CheckOutcome(
+                id=old.id, column=old.column, kind=old.kind, description=old.description,
+                failure=old.failure, fix=old.fix, failed=old.failed + check.failed, share=0.0,
+                examples=(old.examples + check.examples)[:EXAMPLES],
+            )
+    checks = [CheckOutcome(**{**c.__dict__, "share": c.failed / read if read else 0.0})
+              for c in merged.values()]
+    dataset_checks = [
+        DatasetCheck(c.id, c.description, c.passed, f"{p.label}: {c.detail}", c.fix)
+        for p in parts for c in p.report.dataset_checks
+    ]
+    expected = [r.rows_expected for r in reports]
+    return ValidationReport(
+        dataset=dataset,
+        rows_read=read,
+        rows_valid=sum(r.rows_valid for r in reports),
+        rows_quarantined=sum(r.rows_quarantined for r in reports),
+        checks=checks,
+        dataset_checks=dataset_checks,
+        missing_columns=sorted({c for r in reports for c in r.missing_columns}),
+        extra_columns=sorted({c for r in reports for c in r.extra_columns}),
+        renamed_columns={k: v for r in reports for k, v in r.renamed_columns.items()},
+        order_differs=any(r.order_differs for r in reports),
+        extra_columns_kept=any(r.extra_columns_kept for r in reports),
+        max_invalid=float(max_invalid),
+        seconds=sum(r.seconds for r in reports),
+        masked_columns=sorted({c for r in reports for c in r.masked_columns}),
+        rows_expected=None if any(e is None for e in expected) else sum(expected),  # type: ignore[misc]
+        warnings=warnings,
+    )
+
+
+def _period(frame: pl.DataFrame, contract: Contract) -> tuple[str, str] | None:
+    """The first and last date of a delivery's valid rows, by the contract's first date column."""
+    for name in contract.columns_with_role("date"):
+        if name in frame.columns and frame.height:
+            column = frame.get_column(name).drop_nulls()
+            if column.len():
+                return str(column.min()), str(column.max())
+    return None
+
+
+def _overlaps(parts: list[DeliveryPart], valid: list[pl.DataFrame], contract: Contract) -> list[str]:
+    """What the team should know about deliveries that cover the same ground: periods that
+    overlap, and rows whose unique key occurs in more than one delivery."""
+    import polars as pl
+
+    notes = []
+    dated = [p for p in parts if p.period]
+    for i, a in enumerate(dated):
+        for b in dated[i + 1:]:
+            if a.period[0] <= b.period[1] and b.period[0] <= a.period[1]:  # type: ignore[index]
+                notes.append(
+                    f"the periods of {a.label} ({a.period[0]} to {a.period[1]}) and {b.label} "  # type: ignore[index]
+                    f"({b.period[0]} to {b.period[1]}) overlap: check that no rows were "  # type: ignore[index]
+                    "delivered twice (combine: all adds every delivery's rows)"
+                )
+    keys = [list(k) for k in contract.unique] + [[n] for n, c in contract.columns.items() if c.unique]
+    for key in keys:
+        frames = [f.select(key).drop_nulls().unique().with_columns(pl.lit(i).alias("__part"))
+                  for i, f in enumerate(valid) if all(k in f.columns for k in key)]
+        if len(frames) < 2:
+            continue
+        both = pl.concat(frames).group_by(key).agg(pl.col("__part").n_unique().alias("n")).filter(pl.col("n") > 1)
+        if both.height:
+            notes.append(
+                f"{both.height:,} value{'s' if both.height != 1 else ''} of the unique key "
+                f"{', '.join(key)} {'occur' if both.height != 1 else 'occurs'} in more than one delivery: the deliveries overlap (the "
+                "contract checks the key within each delivery)"
+            )
+    return notes
 
 
 def quality_files(project: Project, dataset: str) -> dict[str, Path]:
@@ -798,15 +928,21 @@ def validate_dataset(
         raise DataError(f"dataset {dataset!r} has no deliveries yet",
                         f"add one with `expedition data add FILE --name {dataset}`")
     contract = contract or load_dataset_contract(project, dataset)
-    raw = delivery_path(project, dataset, full_check=True)
-    result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
-                      max_invalid=max_invalid, dataset=dataset, options=delivery_options(delivery),
-                      expected_rows=delivery.rows)
+    parts: tuple[DeliveryPart, ...] = ()
+    if config.combine == "all":
+        result, parts = _validate_combined(project, dataset, config.deliveries, contract,
+                                           max_invalid=max_invalid,
+                                           allow_extra_columns=allow_extra_columns)
+    else:
+        raw = delivery_path(project, dataset, full_check=True)
+        result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
+                          max_invalid=max_invalid, dataset=dataset,
+                          options=delivery_options(delivery), expected_rows=delivery.rows)
     valid_path = project.interim_dir / f"{dataset}.parquet"
     quarantine_path = project.quarantine_dir / f"{dataset}.parquet"
     with Unit(project.root, f"validate {dataset}") as unit:
         outcome = _write_outputs(project, dataset, delivery, contract, result, feedback, unit,
-                                 valid_path, quarantine_path)
+                                 valid_path, quarantine_path, parts)
     project.record(
         "validate", dataset=dataset, delivery=delivery.version, sha256=delivery.sha256,
         read=result.report.rows_read, valid=result.report.rows_valid,
@@ -815,9 +951,54 @@ def validate_dataset(
     return outcome
 
 
+def _validate_combined(
+    project: Project, dataset: str, deliveries: list[Delivery], contract: Contract, *,
+    max_invalid: float, allow_extra_columns: bool,
+) -> tuple[ValidationResult, tuple[DeliveryPart, ...]]:
+    """Validate every delivery of a ``combine: all`` dataset; return their union (with the
+    ``delivery`` column) and each delivery's own outcome."""
+    import polars as pl
+
+    from expedition.datasets import check_delivery, delivery_options
+
+    if DELIVERY_COLUMN in contract.columns:
+        raise ConfigError(
+            f"the contract of {dataset!r} has a column called {DELIVERY_COLUMN!r}, the name "
+            "combine: all gives the column naming each row's delivery",
+            f"rename that column in the contract (and the data), or set combine: latest for {dataset!r}",
+            path=contract.path,
+        )
+    seen: dict[str, Delivery] = {}
+    for d in deliveries:
+        if d.sha256 in seen:
+            raise DataError(
+                f"deliveries v{seen[d.sha256].version} and v{d.version} of {dataset!r} are the same "
+                "file (same SHA-256): with combine: all their rows would be counted twice",
+                f"remove one of them from {dataset!r} in expedition.yaml",
+            )
+        seen[d.sha256] = d
+    labels = delivery_labels(deliveries)
+    parts: list[DeliveryPart] = []
+    valid: list[pl.DataFrame] = []
+    quarantined: list[pl.DataFrame] = []
+    for d in deliveries:
+        raw = check_delivery(project, d, full=True)
+        one = validate(raw, contract, allow_extra_columns=allow_extra_columns,
+                       max_invalid=max_invalid, dataset=dataset, options=delivery_options(d),
+                       expected_rows=d.rows)
+        label = pl.lit(labels[d.version], dtype=pl.String).alias(DELIVERY_COLUMN)
+        valid.append(one.valid.with_columns(label))
+        quarantined.append(one.quarantine.with_columns(label))
+        parts.append(DeliveryPart(d, labels[d.version], one.report, _period(one.valid, contract)))
+    report = _combined_report(dataset, parts, max_invalid, _overlaps(parts, valid, contract))
+    union = pl.concat(valid, how="diagonal_relaxed")
+    quarantine = pl.concat(quarantined, how="diagonal_relaxed")
+    return ValidationResult(union, quarantine, report), tuple(parts)
+
+
 def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract: Contract,
                    result: ValidationResult, feedback: bool, unit: Unit, valid_path: Path,
-                   quarantine_path: Path) -> DatasetValidation:
+                   quarantine_path: Path, parts: tuple[DeliveryPart, ...] = ()) -> DatasetValidation:
     quarantine_sha = _atomic_parquet(result.quarantine, quarantine_path, unit)
     valid_sha = _atomic_parquet(result.valid, valid_path, unit)
     files = quality_files(project, dataset)
@@ -834,6 +1015,7 @@ def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract:
         quarantine_sha256=quarantine_sha,
         validated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         feedback=project.relative(files["feedback"]) if feedback else None,
+        parts=parts,
     )
     from expedition import _validation_render as render
 
@@ -904,7 +1086,12 @@ def stale_reason(project: Project, dataset: str) -> str | None:
     record = validation_record(project, dataset)
     if record is None:
         return f"dataset '{dataset}' has not been validated against its data contract"
-    if record["delivery"]["sha256"] != delivery.sha256:
+    if config.combine == "all" or record.get("combine") == "all":
+        validated = [d.get("sha256") for d in record.get("deliveries") or [record["delivery"]]]
+        if validated != [d.sha256 for d in config.read] or record.get("combine") != config.combine:
+            return (f"the deliveries of dataset '{dataset}' (combine: {config.combine}) changed "
+                    "since it was validated")
+    elif record["delivery"]["sha256"] != delivery.sha256:
         return (f"dataset '{dataset}' has a new delivery (v{delivery.version}) since it was "
                 f"validated (v{record['delivery']['version']})")
     path = contract_path(project, dataset)
@@ -935,7 +1122,8 @@ def require_validated(project: Project, dataset: str) -> None:
     if problem is None:
         from expedition.datasets import check_delivery
 
-        check_delivery(project, project.config.datasets[dataset].latest)  # the raw data behind it
+        for delivery in project.config.datasets[dataset].read:
+            check_delivery(project, delivery)  # the raw data behind it
         return
     if "no deliveries" in problem:
         raise StepError(problem, f"add one with `expedition data add FILE --name {dataset}`")
@@ -966,6 +1154,16 @@ def open_validated(project: Project, dataset: str) -> ValidatedData:
         "validated_sha256": record["outputs"]["valid"]["sha256"],
         "validation": {k: record["report"]["rows"][k] for k in ("read", "valid", "quarantined")},
     }
+    if record.get("combine") == "all":
+        import hashlib
+
+        hashes = [d["sha256"] for d in record["deliveries"]]
+        fingerprint["deliveries"] = [
+            {"version": d["version"], "file": d["file"], "sha256": d["sha256"]} for d in record["deliveries"]
+        ]
+        fingerprint["data_file"] = ", ".join(d["file"] for d in record["deliveries"])
+        # one hash for the raw data behind the union: of the deliveries' hashes, in order
+        fingerprint["data_sha256"] = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
     return ValidatedData(pl.scan_parquet(valid), contract, fingerprint)
 
 

@@ -27,16 +27,26 @@ def add(
         str | None,
         typer.Option("--encoding", help="The text encoding, when detection gets it wrong (e.g. cp1251)."),
     ] = None,
+    combine: Annotated[
+        str | None,
+        typer.Option("--combine", metavar="all|latest",
+                     help="all: each delivery is a period (a month), analysed together; "
+                          "latest (default): a new delivery replaces the last."),
+    ] = None,
     project: ProjectOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Copy a delivery into data/raw read-only and record its hash, rows, columns and how to read it."""
     from expedition.datasets import add_dataset
+    from expedition.errors import ConfigError
     from expedition.project import open_project
 
+    if combine not in (None, "all", "latest"):
+        raise ConfigError(f"--combine {combine!r} is not a choice",
+                          "use --combine all (every delivery a period) or --combine latest")
     result = add_dataset(open_project(project), path, name, description=description, sheet=sheet,
-                         encoding=encoding)
+                         encoding=encoding, combine=combine)
     if json_:
         _render.print_json(result.to_dict())
         return
@@ -78,6 +88,7 @@ def list_(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
                 name: {
                     "description": ds.description,
                     "schema": ds.schema_,
+                    "combine": ds.combine,
                     "deliveries": [plain(d.model_dump()) for d in ds.deliveries],
                 }
                 for name, ds in config.datasets.items()

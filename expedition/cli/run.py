@@ -37,9 +37,11 @@ def run(
 
     proj = open_project(project)
     if validate:
+        from expedition.prepare import base_datasets
         from expedition.validate import ensure_validated
 
-        datasets = [s.dataset for s in proj.config.steps if s.dataset and (not ids or s.id in ids)]
+        datasets = base_datasets(
+            proj, [s.dataset for s in proj.config.steps if s.dataset and (not ids or s.id in ids)])
         for checked in ensure_validated(proj, datasets):
             if not (quiet or json_):
                 _render.err_console.print(

@@ -34,7 +34,7 @@ def validate(
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Validate the latest delivery of each dataset against its contract.
+    """Validate the latest delivery of each dataset (every delivery, with combine: all) against its contract.
 
     Valid rows go to data/interim/NAME.parquet (what steps read); failing rows go to
     data/quarantine/NAME.parquet with their row number and every reason. Exit 0 when the
@@ -63,12 +63,23 @@ def show(result) -> None:
 
     r = result.report
     d = result.delivery
-    _render.console.print(
-        f"\n[bold]{result.dataset}[/bold]  delivery v{d.version} ({d.file.rsplit('/', 1)[-1]}, "
-        f"sha256 {d.sha256[:12]}…) · contract {result.contract_file}"
-    )
+    if result.parts:
+        _render.console.print(
+            f"\n[bold]{result.dataset}[/bold]  {len(result.parts)} deliveries combined "
+            f"(v{result.parts[0].delivery.version} to v{d.version}) · contract {result.contract_file}"
+        )
+        for part in result.parts:
+            period = f", {part.period[0]} to {part.period[1]}" if part.period else ""
+            _render.note(f"  v{part.delivery.version} {part.label}{period}: {part.report.summary()}")
+    else:
+        _render.console.print(
+            f"\n[bold]{result.dataset}[/bold]  delivery v{d.version} ({d.file.rsplit('/', 1)[-1]}, "
+            f"sha256 {d.sha256[:12]}…) · contract {result.contract_file}"
+        )
     colour = "green" if not r.rows_quarantined else ("yellow" if r.passed else "red")
-    _render.console.print(f"  [{colour}]{r.summary()}[/{colour}]")
+    _render.console.print(f"  [{colour}]{'in total: ' if result.parts else ''}{r.summary()}[/{colour}]")
+    for warning in r.warnings:
+        _render.warn(warning[0].upper() + warning[1:] + ".")
     for column in r.missing_columns:
         _render.note(f"  [red]missing column[/red] {column}")
     for old, new in r.renamed_columns.items():

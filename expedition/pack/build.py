@@ -30,6 +30,7 @@ from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_m
 from expedition.pack.quality import quality_findings, read_quality
 from expedition.pack.render import render_index, summary_md, table_csv, table_view
 from expedition.pack.transparency import build_record, parse_checklist
+from expedition.prepare import lineage
 from expedition.project import Project
 from expedition.review import ReviewStatus, review_status
 from expedition.runner import public_names, stored_findings
@@ -171,8 +172,10 @@ def build_pack(
         withheld = [e.where.removeprefix("figure ") for e in g.log if e.rule == "withheld" and e.finding == finding.id]
         if MODEL_CARD in finding.documents:
             model_cards[finding.id] = finding.documents[MODEL_CARD]
+        finding = finding.with_(provenance=_public_provenance(finding.provenance, allow))
         sections.append(
-            {"finding": finding, "gated": g, "figures": figures, "broken": broken, "withheld": withheld}
+            {"finding": finding, "gated": g, "figures": figures, "broken": broken, "withheld": withheld,
+             "lineage": lineage(finding.provenance)}
         )
 
     pngs = [figure.png for s in sections for _, figure, _ in s["figures"]]
@@ -327,6 +330,23 @@ def _rules_dict(rules: Any) -> dict[str, Any]:
 def _file_name(name: str) -> str:
     """A table, figure or document name made safe as part of a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "unnamed"
+
+
+def _public_provenance(provenance: dict[str, Any], allow: list[str]) -> dict[str, Any]:
+    """Provenance as the pack publishes it: the text a team wrote into expedition.yaml (a step's
+    ``where:``, a derived dataset's SQL) redacted like any other text, since a condition can
+    name a person (``WHERE name = '...'``)."""
+    from expedition.disclosure.text import redact
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: (redact(v, allow)[0] if k in {"where", "sql"} and isinstance(v, str) else clean(v))
+                    for k, v in item.items()}
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        return item
+
+    return clean(provenance)
 
 
 def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> list[dict[str, Any]]:

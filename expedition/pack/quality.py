@@ -78,6 +78,9 @@ class DatasetQuality:
     passed: bool | None = None
     validated_at: str | None = None
     failed_checks: list[dict[str, Any]] = field(default_factory=list)
+    #: with combine: all, each delivery's accounting as gated: {"label", "valid", "quarantined", "read"}
+    by_delivery: list[dict[str, Any]] = field(default_factory=list)
+    combined: bool = False
     feedback_html: str | None = None
     validation_html: str | None = None
     redactions: list[str] = field(default_factory=list)
@@ -115,6 +118,7 @@ class DatasetQuality:
                 "accounted": self.accounted,
                 "passed": self.passed,
                 "failed_checks": self.failed_checks,
+                **({"by_delivery": self.by_delivery} if self.combined else {}),
             },
         }
 
@@ -166,15 +170,18 @@ def quality_findings(project: Project, min_count: int) -> tuple[list[Finding], l
         headlines: list[Any] = []
         metrics: dict[str, Any] = {}
         latest = deliveries[-1] if deliveries else None
+        combined = project.config.datasets[name].combine == "all" and len(deliveries) > 1
         if latest is not None:
             read = _int((((validation or {}).get("report") or {}).get("rows") or {}).get("read"))
             rows = Count(read if read is not None else latest["rows"], {"validation": RECORDED}) if validation \
                 else Count(latest["rows"])
             metrics["delivery_rows"] = rows
+            which = (f"Deliveries v{deliveries[0]['version']} to v{latest['version']} of {{name}}, combined"
+                     if combined else "Delivery v{version} of {name}")
             headlines.append(say(
-                "Delivery v{version} of {name}: {rows} rows and {columns} columns.",
+                which + ": {rows} rows and {columns} columns.",
                 version=str(latest["version"]), name=name, rows=rows, columns=str(latest["columns"]),
-                fallback=say("Delivery v{version} of {name}: {columns} columns.", version=str(latest["version"]),
+                fallback=say(which + ": {columns} columns.", version=str(latest["version"]),
                              name=name, columns=str(latest["columns"])),
             ))
         if profile is not None:
@@ -311,6 +318,21 @@ def _validation_tables(validation: dict[str, Any]) -> dict[str, Table]:
             dimensions=["status"],
             keys=Keys(variables={"status": "validation"}, counts={"rows": {}}),
         )
+    parts = [d for d in validation.get("deliveries") or [] if isinstance(d, dict)]
+    if validation.get("combine") == "all" and parts:
+        from expedition.disclosure.text import redact
+
+        by = [(redact(str(d.get("label")))[0], status, _int((d.get("rows") or {}).get(status)))
+              for d in parts for status in ("valid", "quarantined")]
+        tables["validation_by_delivery"] = Table(
+            pl.DataFrame(by, schema={"delivery": pl.String, "status": pl.String, "rows": pl.Int64}, orient="row"),
+            {"delivery": "label", "status": "label", "rows": "count"},
+            title="Validation of each delivery",
+            description="The rows of each delivery that passed every check of the data contract, and those "
+                        "quarantined; the dataset is the valid rows of every delivery together.",
+            dimensions=["delivery", "status"],
+            keys=Keys(variables={"delivery": "delivery", "status": "validation"}, counts={"rows": {}}),
+        )
     failed = []
     for check in report.get("checks") or []:
         if not isinstance(check, dict):
@@ -364,6 +386,10 @@ def _fill(quality: DatasetQuality, finding: Finding, facts: dict[str, Any]) -> N
         quality.deliveries[-1] = {**quality.deliveries[-1], "rows": quality.rows}
         for d in quality.deliveries[:-1]:
             d["rows"] = None  # earlier deliveries' sizes are not gated: not published
+        if "validation_by_delivery" in finding.tables:  # combined: each delivery's rows, as gated
+            for d in quality.deliveries:
+                d["rows"] = None
+
     columns = finding.tables.get("columns")
     quality.columns = columns.frame.height if columns is not None else (
         quality.deliveries[-1]["columns"] if quality.deliveries else None)
@@ -376,6 +402,16 @@ def _fill(quality: DatasetQuality, finding: Finding, facts: dict[str, Any]) -> N
         quality.valid, quality.quarantined = by_status.get("valid"), by_status.get("quarantined")
         quality.read = quality.rows
         quality.passed = facts.get("passed") if isinstance(facts.get("passed"), bool) else None
+    by_delivery = finding.tables.get("validation_by_delivery")
+    if by_delivery is not None:
+        quality.combined = True
+        counts: dict[str, dict[str, Any]] = {}
+        for label, status, n in by_delivery.frame.select("delivery", "status", "rows").iter_rows():
+            counts.setdefault(str(label), {"label": label})[status] = n
+        for entry in counts.values():
+            valid, quarantined = entry.get("valid"), entry.get("quarantined")
+            entry["read"] = None if valid is None or quarantined is None else valid + quarantined
+        quality.by_delivery = list(counts.values())
         quality.validated_at = str(facts["validated_at"]) if facts.get("validated_at") else None
     failed = finding.tables.get("failed_checks")
     if failed is not None:
