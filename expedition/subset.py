@@ -84,7 +84,10 @@ def phrase(where: str, dataset: str, conditions: dict[str, Any] | None) -> str:
         value = next(iter(conditions.values()))
         if isinstance(value, str) and value.strip():
             words = value.strip()
-            if not (len(words) > 1 and words[:2].isupper()):
+            rest = words.split()[1:]
+            # a phrase in sentence case reads on in lower case ("anti-social behaviour crimes");
+            # a name stays as it is ("Epping Forest cases", "Brentwood cases")
+            if rest and all(w == w.lower() for w in rest) and not words.split()[0][1:2].isupper():
                 words = words[0].lower() + words[1:]
             return f"among {words} {noun}"
     return f"among {noun} where {' '.join(where.split())}"
