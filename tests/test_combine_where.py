@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from expedition import disclosure
+from _text import flat
 from expedition.config import update_config
 from expedition.datasets import add_dataset
 from expedition.errors import DataError, StepError
@@ -197,7 +198,7 @@ def test_bad_where_gets_a_message_not_a_traceback(cased, cli, where, words):
                                   "params": {"variables": ["outcome"]}}])
     result = cli("run", "--project", str(project.root))
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert words in " ".join(result.output.split()), result.output
+    assert words in flat(result.output), result.output
 
 
 def test_a_condition_that_is_not_equalities_is_a_population_of_its_own(cased):

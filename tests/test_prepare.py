@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _text import flat
 from expedition.config import update_config
 from expedition.datasets import add_dataset
 from expedition.errors import ConfigError, ExpeditionError
@@ -153,7 +154,7 @@ def test_bad_sql_is_refused_with_what_and_where(ready, cli, sql, words):
     configure(ready, {"odd": {"sql": sql}})
     result = cli("prepare", "--project", str(ready.root))
     assert result.exit_code != 0
-    assert words in " ".join(result.output.split()), result.output
+    assert words in flat(result.output), result.output
     assert "Traceback" not in result.output
     assert not (ready.root / "data" / "processed" / "odd.parquet").exists()
 
