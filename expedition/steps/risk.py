@@ -180,7 +180,7 @@ class Risk(Step):
 
     name = "risk"
     summary = "Risk model vs simple baselines: leakage checks, calibration, tiers, fairness, model card."
-    version = "2"
+    version = "3"
     Params = RiskParams
     outputs = {
         "features": "each candidate feature: missing values, single-feature AUC, used or why not",
@@ -617,7 +617,6 @@ def _feature_kind(dtype: Any) -> str | None:
 
 def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext, caveats: list[Any]):
     """Check each feature alone; build the model's FeatureSpec from the ones that pass."""
-    import numpy as np
     import polars as pl
 
     from expedition.steps import _models as m
@@ -658,12 +657,10 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
         elif kind == "categorical" and n > 50 and distinct > 0.5 * n:
             status, used = "almost every value is different (an identifier?)", False
         if used:
-            auc = m.single_feature_auc(values, y, "categorical" if kind == "categorical" else "numeric")
-            if np.isfinite(auc) and auc >= params.leakage_auc:
-                status = (
-                    f"predicts the outcome almost perfectly on its own (AUC {auc:.2f}): probably "
-                    "recorded after the outcome"
-                )
+            auc, flagged = m.leak_check(values, y, "categorical" if kind == "categorical" else "numeric",
+                                        params.leakage_auc)
+            if flagged is not None:
+                status = flagged
                 leaky.append((column, status))
                 used = params.keep_leaky
         if used:
@@ -687,13 +684,7 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
             + "."
         )
     if leaky:
-        action = "kept, as keep_leaky is set — the results below are not to be trusted" if params.keep_leaky else "left out"
-        caveats.append(
-            "Leakage check: "
-            + "; ".join(f"{c} {why}" for c, why in leaky)
-            + f". {'It was' if len(leaky) == 1 else 'They were'} {action}. A feature recorded after "
-            "the prediction point makes a model look far better than it can be in use."
-        )
+        caveats.append(m.leakage_caveat(leaky, params.keep_leaky))
     caveats.extend(dated_after)
     if date is not None:
         for column in plan["dates_in_data"]:
@@ -1461,13 +1452,9 @@ def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], par
             out.append(f"Predicted risks are too cautious (calibration slope {slope:.2f}, 95% CI {low:.2f}–{high:.2f}; 1 is ideal): treat them as a ranking, not as probabilities.")
     out.extend(_fairness_headlines(fair))
     if leaky:
-        they = len(leaky) != 1
-        out.append(say(
-            "The leakage check flagged {names}: " + ("they" if they else "it") + " would have made the model "
-            "look far better than it can be, and " + ("were" if they else "was") + " "
-            + ("kept on request." if params.keep_leaky else "left out."),
-            names=", ".join(c for c, _ in leaky),
-        ))
+        from expedition.steps._models import leakage_headline
+
+        out.append(leakage_headline(leaky, params.keep_leaky))
     return out
 
 
