@@ -14,7 +14,7 @@ import json
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -1414,19 +1414,15 @@ def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], par
         tail += ", and guessing from the overall rate 0.50."
         out.append(say("On {n} " + which + "," + tail, n=sizes.test, **slots,
                        fallback=say("On " + which + "," + tail, **slots)))
-        if rule in gains:
-            g = gains[rule]
-            verdict = "better than" if g.low > 0 else "not clearly better than"
-            out.append(
-                f"The model is {verdict} the simple rule: AUC difference {g.estimate:+.2f} (95% CI "
-                f"{g.low:+.2f} to {g.high:+.2f})."
-            )
     label = _share_label(params.review_share)
 
     def at(method: str, column: str) -> Cell:
         # the capacity's figures sit on its last band's row
         last = [b for b in rankings[method].upto(params.review_share)][-1]
         return Cell("capacity", column, {"method": method, "capacity": label, "band": last.label}, ".0%")
+
+    if p.low > 0.5 and rule in gains:
+        out.append(_rule_comparison(gains[rule], rankings, primary, rule, label, params.review_share, outcome, at))
 
     template = ("If the team can review the {label} of cases by risk, the model catches {recall} of those "
                 "{outcome} (95% CI {low}–{high}) with precision {precision}")
@@ -1456,6 +1452,40 @@ def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], par
 
         out.append(leakage_headline(leaky, params.keep_leaky))
     return out
+
+
+def _caught(ranking: Ranking, share: float) -> int:
+    """The outcomes among the top *share* of a ranking, as the capacity table adds them up."""
+    return sum(b.caught for b in ranking.upto(share))
+
+
+def _rule_comparison(g: Any, rankings: dict[str, Ranking], primary: str, rule: str, label: str, share: float,
+                     outcome: str, at: Any) -> Any:
+    """The model against the simple rule, overall (the AUC difference) and at the review share
+    (the capacity table's recall of each): when the two disagree, the sentence says so rather
+    than calling the model better where the rule catches more."""
+    verdict = "better than" if g.low > 0 else "not clearly better than"
+    overall = (f"Ranking all cases, the model is {verdict} the simple rule (AUC difference {g.estimate:+.2f}, "
+               f"95% CI {g.low:+.2f} to {g.high:+.2f})")
+    model, simple = _caught(rankings[primary], share), _caught(rankings[rule], share)
+    positives = sum(b.caught for b in rankings[primary].bands)
+    cells = (at(primary, "recall"), at(rule, "recall"))
+    for digits in (1, 2):  # enough digits that two different recalls read differently
+        if model == simple or f"{model / positives:{cells[0].format}}" != f"{simple / positives:{cells[0].format}}":
+            break
+        cells = tuple(replace(c, format=f".{digits}%") for c in cells)
+    slots: dict[str, Any] = {"label": label, "outcome": outcome, "recall": cells[0], "r_recall": cells[1]}
+    if simple > model:
+        clause = ("; but reviewing the {label} of cases by risk, the simple rule catches {more} of those {outcome} "
+                  "({r_recall} against the model's {recall})")
+        slots["more"] = Value("more", sources=cells)
+    elif model > simple:
+        clause = ("; reviewing the {label} of cases by risk, the model " + ("also " if g.low > 0 else "")
+                  + "catches {more} of those {outcome} ({recall} against the rule's {r_recall})")
+        slots["more"] = Value("more", sources=cells)
+    else:
+        clause = "; reviewing the {label} of cases by risk, both catch {recall} of those {outcome}"
+    return say(overall + clause + ".", **slots, fallback=overall + ".")
 
 
 def fairness_gaps(row: dict[str, Any], ref: dict[str, Any]) -> list[tuple[str, float, float]]:
