@@ -132,11 +132,81 @@ def test_awkward_data_gets_caveats_or_clear_errors():
         run(data, outcome="yy")
 
 
-def test_perfect_separation_is_a_caveat_not_a_crash():
-    data = synthetic(800).with_columns(pl.when(pl.col("y") == "yes").then(pl.lit("flag")).otherwise(pl.lit("none")).alias("leak"))
-    finding = run(data, outcome="y", variables=["x1", "leak"])
-    assert any("predicts the outcome" in c or "separation" in c for c in finding.caveats)
-    assert importance(finding)["leak"]["rank"] == 1
+def test_a_copy_of_the_outcome_is_left_out_by_the_leakage_check():
+    """The issue's case: a copy of the outcome among the inputs gave an importance of millions
+    of per cent and an AUC of 1. The leakage check (risk's) flags it and leaves it out."""
+    data = synthetic(1500).with_columns(pl.col("y").alias("y_copy"))
+    finding = run(data, outcome="y")
+    assert "y_copy" not in importance(finding)
+    assert max(r["importance"] for r in importance(finding).values()) < 100  # no absurd values
+    assert finding.tables["model"].frame["estimate"][0] < 0.9
+    leakage = {r["variable"]: r for r in finding.tables["leakage"].frame.iter_rows(named=True)}
+    assert leakage["y_copy"]["single_variable_score"] == 1.0
+    assert (leakage["y_copy"]["flagged"], leakage["y_copy"]["used"]) == ("yes", "no")
+    assert all(r["flagged"] == "no" for v, r in leakage.items() if v != "y_copy")
+    # each score is the AUC of the variable alone (either direction for a number), as scikit-learn's
+    from sklearn.metrics import roc_auc_score
+
+    yes = (data["y"] == "yes").to_numpy()
+    auc = roc_auc_score(yes, data["x1"].to_numpy())
+    assert leakage["x1"]["single_variable_score"] == pytest.approx(max(auc, 1 - auc))
+    assert any(c.startswith("Leakage check: y_copy predicts the outcome almost perfectly") and "left out" in c
+               for c in finding.caveats)
+    assert finding.headlines[-1] == ("The leakage check flagged y_copy: it would have made the prediction "
+                                     "model look far better than it can be, and was left out.")
+    # a lower threshold flags a real driver too; a copy alone is refused with what to do
+    with pytest.raises(StepError, match="every candidate driver .* was flagged by the leakage check"):
+        run(data, outcome="y", variables=["y_copy"])
+
+
+def test_a_kept_leak_is_loudly_caveated():
+    data = synthetic(1500).with_columns(pl.col("y").alias("y_copy"))
+    finding = run(data, outcome="y", keep_leaky=True)
+    assert importance(finding)["y_copy"]["rank"] == 1
+    assert finding.tables["leakage"].frame.filter(pl.col("variable") == "y_copy")["used"][0] == "yes"
+    assert finding.headlines[0].startswith("The leakage check flagged y_copy")
+    assert "kept on request, so the results are not to be trusted" in finding.headlines[0]
+    assert any("kept, as keep_leaky is set — the results below are not to be trusted" in c for c in finding.caveats)
+
+
+def test_a_numeric_copy_of_a_numeric_outcome_is_flagged_by_its_concordance():
+    from scipy.stats import kendalltau
+
+    from expedition.steps._models import single_feature_concordance
+
+    data = synthetic(1500).with_columns((pl.col("amount") * 2 + 1).alias("amount_again"))
+    finding = run(data, outcome="amount", variables=["x1", "noise", "group", "amount_again"])
+    leakage = {r["variable"]: r for r in finding.tables["leakage"].frame.iter_rows(named=True)}
+    assert leakage["amount_again"]["flagged"] == "yes" and "amount_again" not in importance(finding)
+    # the concordance index of a number (no ties) is (1 + Kendall's tau) / 2, either direction
+    tau = kendalltau(data["x1"].to_numpy(), data["amount"].to_numpy()).statistic
+    assert leakage["x1"]["single_variable_score"] == pytest.approx((1 + abs(tau)) / 2)
+    negative = single_feature_concordance(-data["noise"], data["amount"].to_numpy(), "numeric")
+    tau = kendalltau(data["noise"].to_numpy(), data["amount"].to_numpy()).statistic
+    assert negative == pytest.approx((1 + abs(tau)) / 2)
+
+
+def test_a_regression_that_cannot_be_fitted_is_said_and_publishes_no_empty_table():
+    # x1 and x2 together separate the outcome perfectly, neither alone does (no leak is flagged)
+    rng = np.random.default_rng(8)
+    n = 1200
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    data = pl.DataFrame({"x1": x1, "x2": x2, "noise": rng.normal(size=n),
+                         "y": np.where(x1 + x2 > 0, "yes", "no")})
+    finding = run(data, outcome="y")
+    assert finding.tables["leakage"].frame["flagged"].to_list() == ["no", "no", "no"]
+    assert "coefficients" not in finding.tables and "coefficients" not in finding.figures
+    # statsmodels' Logit stops at its iteration limit: the issue's silent empty table
+    assert finding.headlines[1].startswith("The regression of y on the variables did not converge, as a "
+                                           "variable or a combination of them predicts the outcome")
+    assert "no coefficients are reported" in finding.headlines[1]
+    assert all(r["p_adjusted"] is None for r in finding.tables["importance"].frame.iter_rows(named=True))
+    # a kept leak separates it too
+    kept = run(synthetic(800).with_columns(pl.col("y").alias("leak")), outcome="y", variables=["x1", "leak"],
+               keep_leaky=True)
+    assert "coefficients" not in kept.tables
+    assert any(h.startswith("The regression of y on the variables could not be fitted, as the variables "
+                            "together predict the outcome perfectly") for h in kept.headlines)
 
 
 # --------------------------------------------------------------------------- the one gate

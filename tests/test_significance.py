@@ -235,10 +235,79 @@ def test_a_small_category_is_suppressed_with_the_tests_that_rest_on_it():
 def test_groups_and_categories_are_listed_in_an_order_that_tells_nothing():
     data = pl.DataFrame({"g": ["zeta"] * 300 + ["alpha"] * 20 + ["mid"] * 100,
                          "c": (["q", "b", "k"] * 140)[:420], "x": np.arange(420.0)})
-    finding = raw(data, group="g", group_value="mid")
-    assert finding.tables["numeric_groups"].frame["group"].to_list() == ["mid", "alpha", "zeta"]
+    finding = raw(data, group="g")
+    assert finding.tables["numeric_groups"].frame["group"].to_list() == ["alpha", "mid", "zeta"]
     cross = finding.tables["crosstab"].frame
     assert cross["category"].unique(maintain_order=True).to_list() == ["b", "k", "q"]
+    # the described value first, then the others together
+    described = raw(data, group="g", group_value="mid")
+    assert described.tables["numeric_groups"].frame["group"].to_list() == ["mid", "other than mid"]
+
+
+def test_group_value_of_a_many_valued_group_is_compared_with_all_the_others():
+    """The issue's case: Outcome has several values and group_value names one; the step compares
+    that value with all the others together, and says so (it used to test every value)."""
+    rng = np.random.default_rng(21)
+    n = 3000
+    outcome = rng.choice(["Arrest", "No further action", "Caution", "Community resolution"], n,
+                         p=[0.15, 0.6, 0.1, 0.15])
+    arrest = outcome == "Arrest"
+    age = rng.normal(30, 8, n) + 3 * arrest
+    gender = np.where(rng.random(n) < np.where(arrest, 0.9, 0.8), "Male", "Female")
+    data = pl.DataFrame({"Outcome": outcome, "age": age, "Gender": gender})
+    finding = raw(data, group="Outcome", group_value="Arrest", variables=["age", "Gender"],
+                  tests={"age": "welch"})
+    tests = rows(finding)
+    # age: Welch's t-test of Arrest against the rest, as SciPy
+    t = sps.ttest_ind(age[arrest], age[~arrest], equal_var=False)
+    assert tests["age"]["test"].startswith("Welch")
+    assert tests["age"]["statistic"] == pytest.approx(t.statistic)
+    assert tests["age"]["p_value"] == pytest.approx(t.pvalue)
+    assert tests["age"]["df"] == pytest.approx(t.df)
+    # Gender: a 2x2 table of Gender by (Arrest, not Arrest), as SciPy's chi-square without correction
+    table = np.array([[np.sum((gender == g) & arrest), np.sum((gender == g) & ~arrest)] for g in ("Male", "Female")])
+    chi = sps.chi2_contingency(table, correction=False)
+    assert tests["Gender"]["test"] == "two-proportion z-test"
+    assert tests["Gender"]["statistic"] ** 2 == pytest.approx(chi.statistic)
+    assert tests["Gender"]["p_value"] == pytest.approx(chi.pvalue)
+    assert finding.tables["numeric_groups"].frame["group"].to_list() == ["Arrest", "other than Arrest"]
+    cross = finding.tables["crosstab"].frame.filter(pl.col("variable") == "Gender")
+    assert dict(zip(zip(cross["category"], cross["group"]), cross["n"])) == {
+        ("Female", "Arrest"): table[1, 0], ("Female", "other than Arrest"): table[1, 1],
+        ("Male", "Arrest"): table[0, 0], ("Male", "other than Arrest"): table[0, 1]}
+    assert finding.metrics["groups"] == 2
+    # and it says so, in the first headline and a caveat naming the values taken together
+    shown = publish(finding.with_(id="arrests", population="stops"), RULES)
+    assert shown.headlines[0].startswith("Arrest compared with all 3 other values of Outcome together")
+    assert any("Arrest is compared with the other 3 together (shown as 'other than Arrest': Caution, "
+               "Community resolution and No further action)" in c for c in shown.caveats)
+    assert attacked(finding) == []
+    # a two-valued group is compared as before: its two values
+    two = raw(data.filter(pl.col("Outcome").is_in(["Arrest", "Caution"])), group="Outcome",
+              group_value="Arrest", variables=["age"])
+    assert two.tables["numeric_groups"].frame["group"].to_list() == ["Arrest", "Caution"]
+    # without group_value every value is compared
+    every = raw(data, group="Outcome", variables=["age"])
+    assert every.metrics["groups"] == 4
+    assert rows(every)["age"]["test"] in {"one-way ANOVA", "Welch's ANOVA", "Kruskal–Wallis test"}
+
+
+def test_group_value_lifts_the_limit_on_the_number_of_groups():
+    rng = np.random.default_rng(3)
+    data = pl.DataFrame({"g": [f"unit {i}" for i in rng.integers(0, 30, 1500)], "x": rng.normal(size=1500)})
+    with pytest.raises(StepError, match="set group_value to compare one value with all the others"):
+        raw(data, group="g")
+    finding = raw(data, group="g", group_value="unit 7")
+    assert finding.tables["numeric_groups"].frame["group"].to_list() == ["unit 7", "other than unit 7"]
+
+
+def test_the_group_is_recoded_only_when_no_value_is_described():
+    columns = ["Outcome", "Gender"]
+    described = Significance.parse_params({"group": "Outcome", "group_value": "Arrest"})
+    assert Significance.recode_columns(described, columns) == ["Gender"]
+    assert Significance.recode_keep(described) == ["Arrest"]
+    every = Significance.parse_params({"group": "Outcome"})
+    assert Significance.recode_columns(every, columns) == ["Outcome", "Gender"]
 
 
 def test_the_charts_mark_suppressed_values():
@@ -414,8 +483,8 @@ def test_four_other_gender_records_no_longer_hide_the_female_figures(cli, tmp_pa
     met_like().write_csv(csv)
     recoded = project_with(cli, tmp_path / "recoded", csv, recode=True)
     row, total, findings = female(recoded)
-    assert row == {"Arrest": 140, "A no further action disposal": 750, "Community resolution": 80,
-                   "Penalty Notice for Disorder": 20, "Summons / charged by post": 10}
+    # group_value: Arrest against the other four outcomes together
+    assert row == {"Arrest": 140, "other than Arrest": 750 + 80 + 20 + 10}
     assert total == 1_000
     assert attack(findings, DisclosureConfig(min_count=10)) == []
     arrests = next(f for f in findings if f.id == "arrests")
@@ -425,9 +494,12 @@ def test_four_other_gender_records_no_longer_hide_the_female_figures(cli, tmp_pa
     # the large Female counts stay; the penalty-notice and summons cells may go, as beside eda's
     # counts by outcome they would give away the few searches with no gender in those outcomes.
     packed = packed_female(cli, recoded)
-    assert {k: packed[k] for k in ("Arrest", "A no further action disposal", "Community resolution")} == {
-        "Arrest": "140", "A no further action disposal": "750", "Community resolution": "80"}
-    assert all(packed[k] in (str(row[k]), "c") for k in row)
+    assert packed == {"Arrest": "140", "other than Arrest": "860"}
+    arrests_test = {r["variable"]: r for r in arrests.tables["tests"].frame.iter_rows(named=True)}["Gender"]
+    table = np.array([[2_240, 10_080 + 1_220 + 330 + 130], [140, 860]])  # Male, Female by Arrest, not
+    chi = sps.chi2_contingency(table, correction=False)
+    assert arrests_test["statistic"] ** 2 == pytest.approx(chi.statistic)
+    assert arrests_test["p_value"] == pytest.approx(chi.pvalue)
 
     as_is = project_with(cli, tmp_path / "as-is", csv, recode=False)
     row, total, findings = female(as_is)
@@ -458,18 +530,29 @@ def test_the_described_group_value_is_never_recoded(cli, tmp_path):
 
 def test_the_met_file_keeps_its_female_arrest_figures(cli, tmp_path, shared_data):
     """The real December 2018 file: 4 'Other' gender records (and 2 'under 10' ages) are
-    recoded, and the Female arrest, no-further-action and community-resolution counts are
-    published; a Female count too small on its own (3 cautions) stays suppressed."""
+    recoded, and the Female counts of Arrest and of the other outcomes together are published,
+    with the test of Arrest against the rest as SciPy's."""
     csv = shared_data / "police-met-stop-and-search-2018-12" / "2018-12-metropolitan-stop-and-search.csv"
     if not csv.is_file():
         pytest.skip("the Met stop and search file is not in the shared data")
     root = project_with(cli, tmp_path / "met", csv, recode=True,
                         extra="    params: {outcome: Outcome, outcome_value: Arrest}\n")
     row, total, findings = female(root)
-    assert row["Arrest"] == 140 and row["A no further action disposal"] == 794
-    assert row["Community resolution"] == 96
-    assert row["Caution (simple or conditional)"] is None
+    # group_value: Arrest against the other outcomes together (the issue's case, which used to
+    # test all six outcomes); the 3 Female cautions are counted with the other outcomes
+    stops = pl.read_csv(csv, infer_schema_length=0).filter(pl.col("Gender").is_in(["Male", "Female"])
+                                                          & pl.col("Outcome").is_not_null())
+    arrest = stops["Outcome"] == "Arrest"
+    table = np.array([[int((arrest & (stops["Gender"] == g)).sum()), int((~arrest & (stops["Gender"] == g)).sum())]
+                      for g in ("Female", "Male")])
+    assert table[0, 0] == 140
+    assert row == {"Arrest": 140, "other than Arrest": int(table[0, 1])}
     assert total == 1_057
     assert attack(findings, DisclosureConfig(min_count=10)) == []
+    arrests = next(f for f in findings if f.id == "arrests")
+    gender = {r["variable"]: r for r in arrests.tables["tests"].frame.iter_rows(named=True)}["Gender"]
+    chi = sps.chi2_contingency(table, correction=False)
+    assert gender["statistic"] ** 2 == pytest.approx(chi.statistic)
+    assert gender["p_value"] == pytest.approx(chi.pvalue)
     packed = packed_female(cli, root)
-    assert packed["Arrest"] == "140" and packed["A no further action disposal"] == "794"
+    assert packed["Arrest"] == "140" and packed["other than Arrest"] == str(table[0, 1])

@@ -1,6 +1,6 @@
-"""Shared by the `text` and `risk` steps and `expedition score`: text preparation, feature
-preparation, model pipelines, ranking metrics with fast bootstraps, fairness tables and the saved
-model (`RiskModel`).
+"""Shared by the `text`, `risk` and `drivers` steps and `expedition score`: text preparation,
+feature preparation, model pipelines, ranking metrics with fast bootstraps, the leakage check,
+fairness tables and the saved model (`RiskModel`).
 
 Everything that touches a model's *input* lives here, so training (in the `risk` step) and
 scoring (in `expedition score`) prepare data with the same code. The fitted pipelines hold
@@ -504,6 +504,84 @@ def single_feature_auc(values: pl.Series, y: np.ndarray, kind: str) -> float:
     if kind != "categorical" and np.isfinite(auc):
         auc = max(auc, 1.0 - auc)
     return auc
+
+
+def single_feature_concordance(values: pl.Series, y: np.ndarray, kind: str, *, limit: int = 2000,
+                               seed: int = 0) -> float:
+    """How well one feature alone ranks a numeric outcome: the concordance index (the share of
+    pairs of records with different outcomes that the feature puts in the same order, ties
+    counting half; for a yes/no outcome it is the AUC). Numbers rank either way, missing values
+    at the median; categories rank by their own mean outcome. Computed over every pair of a
+    random sample of at most *limit* records."""
+    import numpy as np
+    import polars as pl
+
+    y = np.asarray(y, dtype=float)
+    if kind == "categorical":
+        frame = pl.DataFrame({"x": values.cast(pl.String).fill_null(MISSING_CATEGORY), "y": y})
+        means = frame.group_by("x").agg(pl.col("y").mean().alias("r"))
+        x = frame.join(means, on="x", how="left", maintain_order="left")["r"].to_numpy()
+    else:
+        x = values.cast(pl.Float64).to_numpy()
+        if np.all(np.isnan(x)):
+            return math.nan
+        x = np.where(np.isnan(x), np.nanmedian(x), x)
+    if len(y) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(len(y), size=limit, replace=False))
+        x, y = x[rows], y[rows]
+    dx = np.sign(x[:, None] - x[None, :]).astype(np.int8)
+    dy = np.sign(y[:, None] - y[None, :]).astype(np.int8)
+    pairs = int(np.count_nonzero(dy))
+    if not pairs:
+        return math.nan
+    agree = int(np.count_nonzero((dx * dy) > 0))
+    tied = int(np.count_nonzero((dx == 0) & (dy != 0)))
+    c = (agree + 0.5 * tied) / pairs
+    return c if kind == "categorical" else max(c, 1.0 - c)
+
+
+# --------------------------------------------------------------------------- leakage
+
+
+def leak_check(values: pl.Series, y: np.ndarray, kind: str, threshold: float, *, binary: bool = True,
+               seed: int = 0) -> tuple[float, str | None]:
+    """A feature's score on its own (the AUC for a yes/no outcome, the concordance index for a
+    numeric one) and, when it is at least *threshold*, why the feature is flagged as a leak."""
+    import numpy as np
+
+    if binary:
+        score = single_feature_auc(values, y, kind)
+    else:
+        score = single_feature_concordance(values, y, kind, seed=seed)
+    if np.isfinite(score) and score >= threshold:
+        measure = "AUC" if binary else "concordance"
+        return score, (f"predicts the outcome almost perfectly on its own ({measure} {score:.2f}): "
+                       "probably recorded after the outcome")
+    return score, None
+
+
+def leakage_caveat(leaky: list[tuple[str, str]], keep_leaky: bool) -> str:
+    """The caveat for the features the leakage check flagged: (name, why) pairs."""
+    action = "kept, as keep_leaky is set — the results below are not to be trusted" if keep_leaky else "left out"
+    return (
+        "Leakage check: "
+        + "; ".join(f"{c} {why}" for c, why in leaky)
+        + f". {'It was' if len(leaky) == 1 else 'They were'} {action}. A feature recorded after "
+        "the prediction point makes a model look far better than it can be in use."
+    )
+
+
+def leakage_headline(leaky: list[tuple[str, str]], keep_leaky: bool, *, what: str = "the model") -> Any:
+    """The headline for the features the leakage check flagged (their names in a slot)."""
+    from expedition.finding import say
+
+    they = len(leaky) != 1
+    return say(
+        "The leakage check flagged {names}: " + ("they" if they else "it") + f" would have made {what} "
+        "look far better than it can be, and " + ("were" if they else "was") + " "
+        + ("kept on request, so the results are not to be trusted." if keep_leaky else "left out."),
+        names=", ".join(c for c, _ in leaky),
+    )
 
 
 # --------------------------------------------------------------------------- fairness

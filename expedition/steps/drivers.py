@@ -49,6 +49,12 @@ class DriversParams(StepParams):
     repeats: int = Field(3, ge=1, le=50, description="shuffles per variable for permutation importance")
     bootstrap: int = Field(200, ge=0, le=2000, description="bootstrap resamples of the held-out records for intervals")
     max_categories: int = Field(15, ge=2, le=100, description="categories kept per variable; the rest become 'Other'")
+    leakage_auc: float = Field(
+        0.9, gt=0.5, le=1.0,
+        description="a variable that alone ranks the outcome with at least this AUC (the concordance "
+        "index for a numeric outcome) is flagged as a leak and left out",
+    )
+    keep_leaky: bool = Field(False, description="keep flagged variables among the drivers (not advised)")
 
     @field_validator("variables")
     @classmethod
@@ -93,20 +99,29 @@ class Drivers(Step):
     disclosure threshold gets no coefficient of its own: the regression counts it with its
     variable's most common category, as an estimate for so few records would describe them.
 
+    Leakage check: before any model is fitted, each variable alone ranks the outcome (the AUC
+    for a binary outcome, the concordance index for a numeric one, as the risk step does); one at
+    or above leakage_auc (a copy of the outcome, or something recorded after it) is flagged and
+    left out, or kept with a warning when keep_leaky is set. When the regression cannot be fitted
+    or does not converge, the finding says so and publishes no coefficients.
+
     These are associations in observational data, not effects of changing a variable: a driver
     may stand in for something not measured.
     """
 
     name = "drivers"
     summary = "Key-driver analysis: which variables are associated with an outcome, with intervals."
-    version = "2"
+    version = "3"
     Params = DriversParams
     outputs = {
         "importance": "permutation importance of each variable on held-out records, with a "
         "bootstrap 95% interval and rank",
         "coefficients": "standardised regression coefficients (odds ratios for a binary outcome) "
-        "with 95% CIs and p-values",
+        "with 95% CIs and p-values (left out, with a headline saying why, when the regression "
+        "cannot be fitted or does not converge)",
         "model": "held-out performance of the importance model (AUC or R-squared) with 95% CI",
+        "leakage": "each variable's AUC (concordance for a numeric outcome) on its own, and whether "
+        "the leakage check flagged it",
         "figure importance": "permutation importance with 95% intervals",
         "figure coefficients": "regression coefficients with 95% CIs",
     }
@@ -218,10 +233,17 @@ class Drivers(Step):
             ))
         design = _design(data, chosen.numeric, chosen.categorical, y)
 
+        ctx.report(0.15, "checking for leakage")
+        design, leaky, leakage_table = _leakage(design, data, kind, params, ctx)
+        if leaky:
+            from expedition.steps._models import leakage_caveat
+
+            caveats.append(leakage_caveat(leaky, params.keep_leaky))
+
         ctx.report(0.2, "fitting the importance model")
         importance, performance = _importance(design, kind, params, ctx)
         ctx.report(0.75, "fitting the regression")
-        coefficients, tests, coef_caveats = _regression(design, kind, ctx.min_count)
+        coefficients, tests, coef_caveats, failure = _regression(design, kind, ctx.min_count)
         caveats.extend(coef_caveats)
         _attach_tests(importance, tests)
 
@@ -230,6 +252,22 @@ class Drivers(Step):
         model_table = _model_table(performance, kind)
 
         headlines = _headlines(importance, coefficients, performance, kind, params.outcome, label, len(y))
+        if failure is not None:
+            # said where a reader looks first, and no empty table of coefficients is published
+            headlines.insert(1, say(
+                "The regression of {outcome} on the variables " + failure + ", so no coefficients are "
+                "reported: the direction of each association is not estimated, and the variables are "
+                "ranked by permutation importance alone.",
+                outcome=params.outcome,
+            ))
+        if leaky:
+            from expedition.steps._models import leakage_headline
+
+            line = leakage_headline(leaky, params.keep_leaky, what="the prediction model")
+            if params.keep_leaky:
+                headlines.insert(0, line)
+            else:
+                headlines.append(line)
         caveats.append(
             "These are associations in observational data: a variable that drives predictions is "
             "not shown to cause the outcome, and changing it may not change the outcome."
@@ -274,7 +312,8 @@ class Drivers(Step):
             step=self.name,
             title=f"What is associated with {params.outcome}",
             headlines=headlines,
-            tables={"importance": importance_table, "coefficients": coef_table, "model": model_table},
+            tables={"importance": importance_table, **({"coefficients": coef_table} if coef_table.frame.height else {}),
+                    "model": model_table, "leakage": leakage_table},
             figures=figures,
             metrics=metrics,
             caveats=caveats,
@@ -347,6 +386,61 @@ def _design(data: Any, numeric: list[str], categorical: list[str], y: Any) -> De
         columns.append(codes.to_numpy().astype(float))
     x = np.column_stack(columns) if columns else np.zeros((len(y), 0))
     return Design(numeric, categorical, levels, x, np.asarray(y, dtype=float))
+
+
+# --------------------------------------------------------------------------- leakage
+
+
+def _leakage(design: Design, data: Any, kind: str, params: DriversParams, ctx: StepContext):
+    """Score each variable alone against the outcome with the risk step's leakage check; the
+    design without the flagged variables (unless keep_leaky), the (variable, why) pairs and
+    the table of scores."""
+    import numpy as np
+    import polars as pl
+
+    from expedition.steps._models import leak_check
+
+    names = [*design.numeric, *design.categorical]
+    rows, leaky = [], []
+    for name in names:
+        var_kind = "numeric" if name in design.numeric else "categorical"
+        score, why = leak_check(data[name], design.y, var_kind, params.leakage_auc,
+                                binary=kind == "binary", seed=ctx.seed)
+        if why is not None:
+            leaky.append((name, why))
+        rows.append({"variable": name, "single_variable_score": score,
+                     "flagged": "yes" if why is not None else "no",
+                     "used": "no" if why is not None and not params.keep_leaky else "yes"})
+    measure = "AUC" if kind == "binary" else "concordance index"
+    table = Table(
+        pl.DataFrame(rows, schema={"variable": pl.String, "single_variable_score": pl.Float64,
+                                   "flagged": pl.String, "used": pl.String}).with_columns(
+            pl.col(pl.Float64).fill_nan(None)),
+        {"variable": "label", "single_variable_score": "statistic", "flagged": "label", "used": "label"},
+        title="The leakage check",
+        description=f"How well each variable alone ranks the outcome ({measure}; 0.5 is chance, 1 is "
+        f"perfect), whether it reaches leakage_auc ({params.leakage_auc:g}) and is flagged as a probable "
+        "leak (a copy of the outcome, or recorded after it), and whether the models use it.",
+        dimensions=[],
+    )
+    dropped = [] if params.keep_leaky else [name for name, _ in leaky]
+    if dropped and len(dropped) == len(names):
+        raise StepError(
+            f"step 'drivers': every candidate driver of {params.outcome!r} was flagged by the leakage check "
+            f"({', '.join(dropped)}): each alone predicts the outcome almost perfectly",
+            "leave these columns out (exclude: [...]) and name other drivers, raise leakage_auc, or set "
+            "keep_leaky: true to analyse them anyway (not advised)",
+        )
+    if not dropped:
+        return design, leaky, table
+    keep = [j for j, name in enumerate(names) if name not in dropped]
+    return Design(
+        numeric=[c for c in design.numeric if c not in dropped],
+        categorical=[c for c in design.categorical if c not in dropped],
+        levels={c: v for c, v in design.levels.items() if c not in dropped},
+        x=design.x[:, keep] if keep else np.zeros((len(design.y), 0)),
+        y=design.y,
+    ), leaky, table
 
 
 # --------------------------------------------------------------------------- importance
@@ -461,8 +555,11 @@ def _attach_tests(importance: list[dict[str, Any]], tests: dict[str, dict[str, f
 # --------------------------------------------------------------------------- regression
 
 
-def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], list[str]]:
-    """Logistic or linear regression on the standardised numbers and the categories' indicators.
+def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[
+        list[dict[str, Any]], dict[str, dict[str, float]], list[str], str | None]:
+    """Logistic or linear regression on the standardised numbers and the categories' indicators:
+    (coefficient rows, Wald tests per variable, caveats, and why the regression failed — None
+    when it was fitted and converged).
 
     A category with fewer than *min_count* records gets no indicator of its own: it is counted
     with its variable's most common category, so no estimate rests on (or describes) so few
@@ -511,7 +608,7 @@ def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[list[dic
             "variable's most common category (no estimate rests on so few records): " + join_names(list(folded)) + "."
         )
     if not columns:
-        return [], {}, [*caveats, "No variable could enter the regression."]
+        return [], {}, caveats, "could not be fitted, as no variable could enter it"
     x = np.column_stack(columns)
     # drop terms that are exact combinations of earlier ones (they have no separate coefficient)
     keep = _independent_columns(x)
@@ -525,6 +622,7 @@ def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[list[dic
         with warnings.catch_warnings():
             warnings.simplefilter("error", PerfectSeparationWarning)
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to not converging
             if kind == "binary":
                 fit = sm.Logit(design.y, design_matrix).fit(disp=0, maxiter=100)
                 converged = bool(fit.mle_retvals.get("converged", True))
@@ -532,15 +630,15 @@ def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[list[dic
                 fit = sm.OLS(design.y, design_matrix).fit()
                 converged = True
     except (PerfectSeparationError, PerfectSeparationWarning, np.linalg.LinAlgError) as exc:
-        reason = "a variable predicts the outcome perfectly" if "eparation" in type(exc).__name__ else str(exc)
-        return [], {}, caveats + [
-            f"The regression could not be fitted ({reason}); only permutation importance is reported."
-        ]
+        if "eparation" in type(exc).__name__:
+            reason = "the variables together predict the outcome perfectly (perfect separation)"
+        else:
+            reason = "its terms are linearly dependent"
+        return [], {}, caveats, f"could not be fitted, as {reason}"
     if not converged:
-        return [], {}, caveats + [
-            "The regression did not converge (a category may predict the outcome almost perfectly); "
-            "only permutation importance is reported."
-        ]
+        return [], {}, caveats, (
+            "did not converge, as a variable or a combination of them predicts the outcome almost perfectly"
+        )
     params = np.asarray(fit.params)[1:]
     ci = np.asarray(fit.conf_int())[1:]
     pvalues = np.asarray(fit.pvalues)[1:]
@@ -569,7 +667,7 @@ def _regression(design: Design, kind: str, min_count: int = 1) -> tuple[list[dic
         holm = multipletests([t["p_value"] for t in tests.values()], method="holm")[1]
         for t, p_adj in zip(tests.values(), holm):
             t["p_adjusted"] = float(p_adj)
-    return rows, tests, caveats
+    return rows, tests, caveats, None
 
 
 def _independent_columns(x: Any, tolerance: float = 1e-9) -> list[int]:

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -180,7 +180,7 @@ class Risk(Step):
 
     name = "risk"
     summary = "Risk model vs simple baselines: leakage checks, calibration, tiers, fairness, model card."
-    version = "2"
+    version = "3"
     Params = RiskParams
     outputs = {
         "features": "each candidate feature: missing values, single-feature AUC, used or why not",
@@ -617,7 +617,6 @@ def _feature_kind(dtype: Any) -> str | None:
 
 def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: StepContext, caveats: list[Any]):
     """Check each feature alone; build the model's FeatureSpec from the ones that pass."""
-    import numpy as np
     import polars as pl
 
     from expedition.steps import _models as m
@@ -658,12 +657,10 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
         elif kind == "categorical" and n > 50 and distinct > 0.5 * n:
             status, used = "almost every value is different (an identifier?)", False
         if used:
-            auc = m.single_feature_auc(values, y, "categorical" if kind == "categorical" else "numeric")
-            if np.isfinite(auc) and auc >= params.leakage_auc:
-                status = (
-                    f"predicts the outcome almost perfectly on its own (AUC {auc:.2f}): probably "
-                    "recorded after the outcome"
-                )
+            auc, flagged = m.leak_check(values, y, "categorical" if kind == "categorical" else "numeric",
+                                        params.leakage_auc)
+            if flagged is not None:
+                status = flagged
                 leaky.append((column, status))
                 used = params.keep_leaky
         if used:
@@ -687,13 +684,7 @@ def _leakage(train: Any, y: Any, plan: dict[str, Any], params: RiskParams, ctx: 
             + "."
         )
     if leaky:
-        action = "kept, as keep_leaky is set — the results below are not to be trusted" if params.keep_leaky else "left out"
-        caveats.append(
-            "Leakage check: "
-            + "; ".join(f"{c} {why}" for c, why in leaky)
-            + f". {'It was' if len(leaky) == 1 else 'They were'} {action}. A feature recorded after "
-            "the prediction point makes a model look far better than it can be in use."
-        )
+        caveats.append(m.leakage_caveat(leaky, params.keep_leaky))
     caveats.extend(dated_after)
     if date is not None:
         for column in plan["dates_in_data"]:
@@ -1423,19 +1414,15 @@ def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], par
         tail += ", and guessing from the overall rate 0.50."
         out.append(say("On {n} " + which + "," + tail, n=sizes.test, **slots,
                        fallback=say("On " + which + "," + tail, **slots)))
-        if rule in gains:
-            g = gains[rule]
-            verdict = "better than" if g.low > 0 else "not clearly better than"
-            out.append(
-                f"The model is {verdict} the simple rule: AUC difference {g.estimate:+.2f} (95% CI "
-                f"{g.low:+.2f} to {g.high:+.2f})."
-            )
     label = _share_label(params.review_share)
 
     def at(method: str, column: str) -> Cell:
         # the capacity's figures sit on its last band's row
         last = [b for b in rankings[method].upto(params.review_share)][-1]
         return Cell("capacity", column, {"method": method, "capacity": label, "band": last.label}, ".0%")
+
+    if p.low > 0.5 and rule in gains:
+        out.append(_rule_comparison(gains[rule], rankings, primary, rule, label, params.review_share, outcome, at))
 
     template = ("If the team can review the {label} of cases by risk, the model catches {recall} of those "
                 "{outcome} (95% CI {low}–{high}) with precision {precision}")
@@ -1461,14 +1448,44 @@ def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], par
             out.append(f"Predicted risks are too cautious (calibration slope {slope:.2f}, 95% CI {low:.2f}–{high:.2f}; 1 is ideal): treat them as a ranking, not as probabilities.")
     out.extend(_fairness_headlines(fair))
     if leaky:
-        they = len(leaky) != 1
-        out.append(say(
-            "The leakage check flagged {names}: " + ("they" if they else "it") + " would have made the model "
-            "look far better than it can be, and " + ("were" if they else "was") + " "
-            + ("kept on request." if params.keep_leaky else "left out."),
-            names=", ".join(c for c, _ in leaky),
-        ))
+        from expedition.steps._models import leakage_headline
+
+        out.append(leakage_headline(leaky, params.keep_leaky))
     return out
+
+
+def _caught(ranking: Ranking, share: float) -> int:
+    """The outcomes among the top *share* of a ranking, as the capacity table adds them up."""
+    return sum(b.caught for b in ranking.upto(share))
+
+
+def _rule_comparison(g: Any, rankings: dict[str, Ranking], primary: str, rule: str, label: str, share: float,
+                     outcome: str, at: Any) -> Any:
+    """The model against the simple rule, overall (the AUC difference) and at the review share
+    (the capacity table's recall of each): when the two disagree, the sentence says so rather
+    than calling the model better where the rule catches more."""
+    verdict = "better than" if g.low > 0 else "not clearly better than"
+    overall = (f"Ranking all cases, the model is {verdict} the simple rule (AUC difference {g.estimate:+.2f}, "
+               f"95% CI {g.low:+.2f} to {g.high:+.2f})")
+    model, simple = _caught(rankings[primary], share), _caught(rankings[rule], share)
+    positives = sum(b.caught for b in rankings[primary].bands)
+    cells = (at(primary, "recall"), at(rule, "recall"))
+    for digits in (1, 2):  # enough digits that two different recalls read differently
+        if model == simple or f"{model / positives:{cells[0].format}}" != f"{simple / positives:{cells[0].format}}":
+            break
+        cells = tuple(replace(c, format=f".{digits}%") for c in cells)
+    slots: dict[str, Any] = {"label": label, "outcome": outcome, "recall": cells[0], "r_recall": cells[1]}
+    if simple > model:
+        clause = ("; but reviewing the {label} of cases by risk, the simple rule catches {more} of those {outcome} "
+                  "({r_recall} against the model's {recall})")
+        slots["more"] = Value("more", sources=cells)
+    elif model > simple:
+        clause = ("; reviewing the {label} of cases by risk, the model " + ("also " if g.low > 0 else "")
+                  + "catches {more} of those {outcome} ({recall} against the rule's {r_recall})")
+        slots["more"] = Value("more", sources=cells)
+    else:
+        clause = "; reviewing the {label} of cases by risk, both catch {recall} of those {outcome}"
+    return say(overall + clause + ".", **slots, fallback=overall + ".")
 
 
 def fairness_gaps(row: dict[str, Any], ref: dict[str, Any]) -> list[tuple[str, float, float]]:

@@ -49,8 +49,8 @@ class SignificanceParams(StepParams):
     )
     group_value: str | None = Field(
         None,
-        description="for a two-valued group, the value to describe (e.g. 'yes'); "
-        "default: yes/true/1 when present",
+        description="the value to describe (e.g. 'yes'); when the group has more than two values, "
+        "this value is compared with all the others together; default: yes/true/1 when present",
     )
     variables: list[str] | None = Field(
         None,
@@ -68,7 +68,11 @@ class SignificanceParams(StepParams):
         "(Benjamini–Hochberg false discovery rate)",
     )
     alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level for adjusted p-values")
-    max_groups: int = Field(20, ge=2, le=100, description="most values the group column may have")
+    max_groups: int = Field(
+        20, ge=2, le=100,
+        description="most values the group column may have (not limited when group_value is given: "
+        "that value is compared with the rest together)",
+    )
     max_categories: int = Field(
         20, ge=2, le=200, description="categories kept per variable; the rest are grouped as 'Other'"
     )
@@ -102,6 +106,10 @@ class Significance(Step):
     as a difference. Statistics come from SciPy and statsmodels and agree with R's t.test,
     wilcox.test, aov, oneway.test, kruskal.test, chisq.test, fisher.test and prop.test.
 
+    With group_value set on a group column of more than two values, that value is compared with
+    all the other values together (a two-level group: the value, and "other than" it), and the
+    headline says so; records with no value for the group are left out of both.
+
     Each test's statistics are published with the smallest group (or table cell) it rests on:
     when that count is too small to publish, so are they, since a difference or a test
     statistic together with the larger groups' figures would give the small group's away. The
@@ -112,7 +120,7 @@ class Significance(Step):
 
     name = "significance"
     summary = "Tests whether each variable differs across groups, with effect sizes and adjusted p-values."
-    version = "2"
+    version = "3"
     Params = SignificanceParams
     outputs: ClassVar[dict[str, str]] = {
         "tests": "one row per variable: test, records, the smallest group or cell it rests on, statistic, "
@@ -136,9 +144,12 @@ class Significance(Step):
     @classmethod
     def recode_columns(cls, params: SignificanceParams, columns: list[str]) -> list[str]:
         """The grouping column and the variables it may tabulate (every other column by
-        default; the runner recodes only text and categorical columns)."""
+        default; the runner recodes only text and categorical columns). With group_value the
+        group is tabulated as that value against all the others together, so its rare values
+        are not recoded: they belong with the others, not with the records missing a value."""
         tested = params.variables if params.variables is not None else columns
-        return [params.group, *[c for c in tested if c != params.group]]
+        group = [] if params.group_value is not None else [params.group]
+        return [*group, *[c for c in tested if c != params.group]]
 
     @classmethod
     def recode_keep(cls, params: SignificanceParams) -> list[Any]:
@@ -222,13 +233,29 @@ class Significance(Step):
                 "there is nothing to compare",
                 "choose a column with two or more values",
             )
-        if len(groups) > params.max_groups:
+        focus = _focus_level(groups, params.group_value, group)
+        if len(groups) > params.max_groups and params.group_value is None:
             raise StepError(
                 f"step '{self.name}': the group column {group!r} has {len(groups):,} values "
                 f"(at most {params.max_groups} are compared)",
-                "choose a column with fewer values, group its values first, or raise max_groups",
+                "choose a column with fewer values, group its values first, raise max_groups, or "
+                "set group_value to compare one value with all the others",
             )
-        focus = _focus_level(groups, params.group_value, group)
+        # one value against all the others together: the group recoded to two levels
+        others: list[str] = []
+        if params.group_value is not None and len(groups) > 2:
+            others = sorted(g for g in groups if g != focus)
+            rest = other_than(focus)
+            data = data.with_columns(
+                pl.when(pl.col("__group__") == focus).then(pl.lit(focus)).otherwise(pl.lit(rest)).alias("__group__")
+            )
+            groups = [focus, rest]
+            caveats.append(say(
+                "{group} has {k} values: {value} is compared with the other {others} together "
+                "(shown as '{rest}': {names}).",
+                group=group, k=str(len(others) + 1), value=focus, others=str(len(others)), rest=rest,
+                names=join_names(others),
+            ))
         # the described value first, then the others alphabetically (an order by size would let
         # a reader bound a suppressed group's count by its neighbours)
         groups = sorted(groups) if focus is None else [focus] + sorted(g for g in groups if g != focus)
@@ -301,17 +328,21 @@ class Significance(Step):
             f"{len(significant)} differ{'s' if len(significant) == 1 else ''}",
             f"{tested} test{'s' if tested != 1 else ''}",
         )
+        tail = "{significant} at the {alpha} level after adjusting for {tests} with {correction}."
+        words = dict(variables=counts_words[0], group=group, significant=counts_words[1], alpha=alpha,
+                     tests=counts_words[2], correction=correction)
+        if others:
+            # the comparison named first: one value against all the others together
+            what = ("{value} compared with all {others} other values of {group} together: "
+                    "{variables} compared")
+            words.update(value=str(focus), others=str(len(others)))
+        else:
+            what = "{variables} compared across {group}"
+            words.update(groups=str(len(groups)))
+        sizes = " ({n} records); " if others else " ({groups} groups, {n} records); "
         headlines: list[Any] = [say(
-            "{variables} compared across {group} ({groups} groups, {n} records); {significant} at the "
-            "{alpha} level after adjusting for {tests} with {correction}.",
-            variables=counts_words[0], group=group, groups=str(len(groups)), n=compared,
-            significant=counts_words[1], alpha=alpha, tests=counts_words[2], correction=correction,
-            fallback=say(
-                "{variables} compared across {group} ({groups} groups); {significant} at the {alpha} level "
-                "after adjusting for {tests} with {correction}.",
-                variables=counts_words[0], group=group, groups=str(len(groups)), significant=counts_words[1],
-                alpha=alpha, tests=counts_words[2], correction=correction,
-            ),
+            what + sizes + tail, n=compared, **words,
+            fallback=say(what + ("; " if others else " ({groups} groups); ") + tail, **words),
         )]
         index = {r["variable"]: i for i, r in enumerate(rows)}
         ordered = sorted(significant, key=lambda r: (r["p_adjusted"], -abs(r["effect_size"] or 0), r["variable"]))
@@ -322,9 +353,9 @@ class Significance(Step):
         not_significant = [r["variable"] for r in rows if r["significant"] == "no"]
         if not_significant:
             headlines.append(say(
-                "No difference across {group} was detected for {names} (adjusted p ≥ {alpha}); this does "
+                "No difference {across} was detected for {names} (adjusted p ≥ {alpha}); this does "
                 "not show that there is none, only that the data cannot tell it apart from chance.",
-                group=group, names=join_names(not_significant), alpha=alpha,
+                across=_across(group, groups, focus), names=join_names(not_significant), alpha=alpha,
             ))
         untested = [r["variable"] for r in rows if r["significant"] == "not tested"]
         if untested:
@@ -370,7 +401,8 @@ class Significance(Step):
         ctx.report(1.0, "done")
         return Finding(
             step=self.name,
-            title=f"Which variables differ across {group}",
+            title=f"Which variables differ between {group} = {focus} and the rest" if others
+            else f"Which variables differ across {group}",
             headlines=headlines,
             tables=tables,
             figures=figures,
@@ -416,6 +448,11 @@ def _category_expr(column: str, top: list[str], other: str | None) -> Any:
     if other is None:
         return text.alias(column)
     return pl.when(text.is_null()).then(None).when(text.is_in(top)).then(text).otherwise(pl.lit(other)).alias(column)
+
+
+def other_than(value: str) -> str:
+    """The label of all the group's values but *value*, taken together."""
+    return f"other than {value}"
 
 
 def _focus_level(groups: list[str], value: str | None, name: str) -> str | None:
@@ -805,6 +842,14 @@ def _crosstab_table(rows: list[dict[str, Any]], group: str) -> Table:
 # --------------------------------------------------------------------------- headlines
 
 
+def _across(group: str, groups: list[str], focus: str | None) -> str:
+    """'across Outcome', or 'between Outcome = Arrest and its other values' when the group was
+    recoded to one value against the rest."""
+    if focus is not None and groups == [focus, other_than(focus)]:
+        return f"between {group} = {focus} and its other values together"
+    return f"across {group}"
+
+
 def _shown(text: str, *cells: Cell) -> Value:
     """*text* (a number written by the step) when every cell it comes from is published."""
     return Value(text, sources=cells)
@@ -820,8 +865,9 @@ def _headline(row: dict[str, Any], i: int, extra: dict[str, Any], params: Signif
     def test(column: str) -> Cell:
         return Cell("tests", column, i)
 
-    plain = say("{variable} differs across {group} ({test}; adjusted p below {alpha}).",
-                variable=variable, group=group, test=row["test"], alpha=alpha)
+    across = _across(group, groups, focus)
+    plain = say("{variable} differs {across} ({test}; adjusted p below {alpha}).",
+                variable=variable, across=across, test=row["test"], alpha=alpha)
     p = _shown(fmt_p(row["p_adjusted"]), test("p_adjusted"))
     slots = {
         "effect": row["effect"], "test": row["test"], "p": p,
@@ -830,7 +876,7 @@ def _headline(row: dict[str, Any], i: int, extra: dict[str, Any], params: Signif
         "ci_high": _shown(fmt_num(row["effect_high"], 2), test("effect_high")),
     }
     tail = "{effect} = {estimate}, 95% CI {ci_low} to {ci_high}; {test}, adjusted {p}"
-    generic = say("{variable} differs across {group} (" + tail + ").", variable=variable, group=group,
+    generic = say("{variable} differs {across} (" + tail + ").", variable=variable, across=across,
                   **slots, fallback=plain)
     if row["kind"] == "numeric":
         return _numeric_headline(row, i, extra, params, tail, slots, generic, min_count)
