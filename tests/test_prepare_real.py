@@ -242,3 +242,28 @@ def test_flytipping_joined_to_all_reports_benchmarks_and_packs(cli, tmp_path, sh
     from expedition._io import sha256_file
 
     assert sha256_file(everything)[:12] in lineage and sha256_file(flytipping)[:12] in lineage
+
+
+# --------------------------------------------------------------------------- the example
+
+
+def test_public_data_example_builds_and_verifies(tmp_path, shared_data):
+    import subprocess
+    import sys
+
+    need(shared_data, *ESSEX, MET, FMS_ALL, FMS_FLY)
+    script = Path(__file__).resolve().parents[1] / "examples" / "public-data" / "setup.py"
+    done = subprocess.run([sys.executable, str(script), str(shared_data), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "$ expedition data add" in done.stdout and "--combine all" in done.stdout
+    root = tmp_path / "public-data"
+    from expedition.project import Project
+
+    config = Project.load(root).config
+    assert [d.rows for d in config.datasets["crimes"].deliveries] == ESSEX_ROWS
+    (pack,) = [p for p in (root / "findings").iterdir() if p.is_dir()]
+    findings = {f["id"]: f for f in json.loads((pack / "findings.json").read_text())["findings"]}
+    assert set(findings) == {"crimes-overview", "asb-outcomes", "arrests-by-ethnicity", "flytipping-share"}
+    assert findings["asb-outcomes"]["headlines"][0].startswith("Among anti-social behaviour crimes")
+    assert "Lineage" in (pack / "index.html").read_text(encoding="utf-8")

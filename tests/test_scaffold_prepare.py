@@ -1,8 +1,10 @@
-"""Recipe cards that prepare real deliveries: `combine: all`, `derived:` and `where:` carried
-from a card into a new project (issue 15)."""
+"""Recipe cards and the example expedition that prepare real deliveries: `combine: all`,
+`derived:` and `where:` carried from a card into a new project, and the public-data example's
+expedition.yaml (issue 15)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,23 @@ def test_a_card_step_on_an_undeclared_dataset_is_refused():
         Recipe.model_validate({"name": "bad", "title": "Bad", "summary": "x",
                                "datasets": {"main": {"combine": "sometimes"}}})
 
+
+def test_the_public_data_example_is_a_valid_expedition(tmp_path):
+    example = ROOT / "examples" / "public-data"
+    assert not [p for p in example.rglob("*") if p.suffix in {".csv", ".parquet", ".xlsx"}]
+    config = load_config(example / "expedition.yaml")
+    assert config.datasets["crimes"].combine == "all"
+    assert set(config.derived) == {"stops_arrests", "flytipping_share"}
+    assert [s.where for s in config.steps if s.where] == ["crime_type = 'Anti-social behaviour'"]
+    for step in config.steps:
+        get_step(step.step).parse_params(step.params)
+    project_dir = tmp_path / "public-data"
+    project_dir.mkdir()
+    shutil.copy(example / "expedition.yaml", project_dir / "expedition.yaml")
+    project = Project.load(project_dir)
+    assert inputs_of(project, "stops_arrests") == ["stops"]
+    assert inputs_of(project, "flytipping_share") == ["all_reports", "flytipping"]
+    readme = (example / "README.md").read_text(encoding="utf-8")
+    for name in ("data.police.uk", "Open Government Licence", "ODC-By", "setup.py", "--combine all"):
+        assert name in readme
+    assert "`public-data/`" in (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
