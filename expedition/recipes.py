@@ -9,26 +9,33 @@ A card is a YAML file in ``recipes/``::
     guidance: |
       Markdown written into the new project's RECIPE.md.
     datasets:
-      main: {description: "..."}
+      main: {description: "...", combine: all}   # combine: optional (all: every delivery a period)
+    derived:                                      # optional: datasets made with SQL (`expedition prepare`)
+      main_flagged: {sql: "SELECT *, ... AS flag FROM main"}
     steps:
       - {id: first-look, step: eda, dataset: main, params: {}}
+      - {id: subset, step: eda, dataset: main_flagged, where: "flag = 'yes'"}
+
+Every step reads one of the card's datasets or derived datasets; a derived dataset's SQL names
+the card's datasets (checked when the new project's SQL is first read).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from expedition._resources import resource_path
-from expedition.config import StepConfig
+from expedition.config import DerivedConfig, StepConfig
 from expedition.errors import ConfigError, ScaffoldError
 
 
 class RecipeDataset(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str = ""
+    combine: Literal["latest", "all"] | None = None
 
 
 class Recipe(BaseModel):
@@ -40,7 +47,17 @@ class Recipe(BaseModel):
     question: str = ""
     guidance: str = ""
     datasets: dict[str, RecipeDataset] = Field(default_factory=dict)
+    derived: dict[str, DerivedConfig] = Field(default_factory=dict)
     steps: list[StepConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _steps_read_declared_datasets(self) -> Recipe:
+        known = [*self.datasets, *self.derived]
+        for step in self.steps:
+            if step.dataset is not None and step.dataset not in known:
+                raise ValueError(f"step {step.id!r} reads {step.dataset!r}, which the card does "
+                                 f"not declare ({', '.join(known)})")
+        return self
 
 
 def recipes_dir() -> Path:

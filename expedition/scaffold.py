@@ -376,11 +376,23 @@ def apply_recipe(root: Path, card: Recipe) -> None:
     def change(document: Any) -> None:
         datasets = document.get("datasets") or {}
         for name, spec in card.datasets.items():
-            datasets.setdefault(
-                name,
-                {"description": spec.description, "schema": f"schemas/{name}.yaml", "deliveries": []},
-            )
+            entry: dict[str, Any] = {"description": spec.description, "schema": f"schemas/{name}.yaml"}
+            if spec.combine is not None:
+                entry["combine"] = spec.combine
+            datasets.setdefault(name, {**entry, "deliveries": []})
         document["datasets"] = datasets
+        if card.derived:
+            derived = document.get("derived") or {}
+            for name, spec in card.derived.items():
+                entry = spec.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+                if "\n" in spec.sql.strip():  # a query of several lines stays readable: a | block
+                    from ruamel.yaml.scalarstring import LiteralScalarString
+
+                    entry["sql"] = LiteralScalarString(spec.sql.rstrip("\n") + "\n")
+                else:
+                    entry["sql"] = spec.sql.strip()
+                derived.setdefault(name, entry)
+            document["derived"] = derived
         steps = document.get("steps") or []
         for step in card.steps:
             steps.append(step.model_dump(exclude_none=True))
