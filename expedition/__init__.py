@@ -50,6 +50,7 @@ _API = {
     "draft_contract": "expedition.schema",
     "validate_datasets": "expedition.validate",
     "ensure_validated": "expedition.validate",
+    "prepare_datasets": "expedition.prepare",
     "score": "expedition.scoring",
     "ExpeditionError": "expedition.errors",
 }

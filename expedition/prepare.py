@@ -17,7 +17,9 @@ What holds, whoever writes the SQL:
   table functions (``read_csv('...')``), statements other than one ``SELECT`` and unknown
   names are refused with the position in the SQL.
 - **Cached by what made it**: the SQL, the hashes of its inputs and of the optional contract.
-  An unchanged derived dataset is not computed again.
+  An unchanged derived dataset is not computed again; made again, it is the same file (rows
+  sorted by every column unless the SQL has its own ``ORDER BY``, since a join or ``GROUP BY``
+  otherwise comes out in a different order each run).
 - **Lineage.** ``.expedition/derived/NAME.json`` records the SQL, every input's hash and the
   output's; every finding on a derived dataset carries that chain back to the raw deliveries.
 - **Personal data stays flagged.** A column that passes through unchanged (same name and type
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 PREPARE_VERSION = 1
 #: Rows of non-personal columns shown in a preview.
 PREVIEW_ROWS = 5
+#: Rows per Parquet row group of a derived dataset: fixed, so the same rows make the same file.
+ROW_GROUP = 1_000_000
 
 _KEYWORDS = {
     "select", "where", "group", "order", "having", "limit", "offset", "join", "left", "right",
@@ -378,6 +382,10 @@ def prepare(
                 for name in order(project, wanted)]
 
 
+#: `prepare` under the name the package exports (``expedition.prepare`` is this module).
+prepare_datasets = prepare
+
+
 def ensure_prepared(project: Project, name: str) -> Prepared:
     """*name* materialised and current (prepared now if it was not)."""
     results = prepare(project, [name])
@@ -473,8 +481,12 @@ def _materialise(project: Project, name: str, frame: pl.LazyFrame, inputs: list[
     validation = None
     with Unit(project.root, f"prepare {name}") as unit:
         tmp = unit.file(out)
+        if not _ordered(config.sql):
+            # a join or GROUP BY comes out in a different order each run: sorted by every column,
+            # the same SQL and inputs give the same rows in the same order, and the same file
+            frame = frame.sort(_sortable(frame), nulls_last=True)
         try:
-            frame.sink_parquet(tmp, compression="lz4", statistics=False)
+            frame.sink_parquet(tmp, compression="lz4", statistics=False, row_group_size=ROW_GROUP)
         except pl.exceptions.PolarsError as exc:
             raise DataError(f"derived dataset {name!r} could not be computed: {str(exc).splitlines()[0]}",
                             "check the SQL's types (e.g. a text column compared with a number) in "
@@ -507,6 +519,28 @@ def _materialise(project: Project, name: str, frame: pl.LazyFrame, inputs: list[
     return prepared
 
 
+def _ordered(sql: str) -> bool:
+    """Whether the query orders its result (an ORDER BY outside every parenthesis)."""
+    depth = 0
+    text = _blank(sql)
+    for m in re.finditer(r"[()]|\bORDER\s+BY\b", text, re.I):
+        token = m.group(0)
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth == 0:
+            return True
+    return False
+
+
+def _sortable(frame: pl.LazyFrame) -> list[str]:
+    import polars as pl
+
+    return [c for c, t in frame.collect_schema().items()
+            if not isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object))]
+
+
 def _validate(project: Project, name: str, frame: pl.DataFrame, contract_file: Path, unit: Any,
               tmp: Path) -> tuple[dict[str, Any], Contract]:
     """Validate the result against its contract: the valid rows become the derived dataset, the
@@ -516,7 +550,7 @@ def _validate(project: Project, name: str, frame: pl.DataFrame, contract_file: P
 
     contract = load_contract(contract_file)
     result = validate(frame, contract, dataset=name)
-    result.valid.write_parquet(tmp, compression="lz4", statistics=False)
+    result.valid.write_parquet(tmp, compression="lz4", statistics=False, row_group_size=ROW_GROUP)
     quarantine = project.quarantine_dir / f"{name}.parquet"
     _atomic_parquet(result.quarantine, quarantine, unit)
     report = result.report.to_dict()

@@ -452,7 +452,8 @@ def _context(
     items = parse_checklist(ethics or "")
     commands = sorted({str(s["finding"].provenance.get("command", "")) for s in sections} - {""})
     # the deliveries as the data-quality section publishes them: names redacted, sizes gated
-    datasets = [{"name": q.name, **d} for q in quality for d in q.deliveries]
+    datasets = [{"name": q.name, "combine": project.config.datasets[q.name].combine, **d}
+                for q in quality for d in q.deliveries]
     transparency_body = transparency_md.split("\n", 1)[1] if "\n" in transparency_md else transparency_md
     finished = sorted(str(s["finding"].provenance.get("finished", "")) for s in sections)
     return {
@@ -479,6 +480,7 @@ def _context(
         "reviews": review.covering,
         "commands": commands,
         "datasets": datasets,
+        "derived": list(project.config.derived),
         "packages": package_versions(),
         "caveats": [(s["finding"], c) for s in sections for c in s["finding"].caveats],
     }
