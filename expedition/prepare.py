@@ -613,17 +613,17 @@ def _check_subset(project: Project, name: str, sql: str, inputs: list[_Input], r
     import polars as pl
 
     total = int(inputs[0].frame.select(pl.len()).collect().item())
-    problem = small_complement(project, total, rows)
+    problem = small_complement(total, rows, project.config.disclosure.min_count)
     if problem:
         raise ConfigError(f"derived dataset {name!r}: {problem}",
                           "leave out no rows, or enough rows that the difference is not a small "
                           "count (see `disclosure.min_count`)", path=project.config_path)
 
 
-def small_complement(project: Project, total: int, kept: int) -> str | None:
-    """Why keeping *kept* of *total* rows would disclose the rows left out (None when it would not)."""
+def small_complement(total: int, kept: int, threshold: int) -> str | None:
+    """Why keeping *kept* of *total* rows would disclose the rows left out (None when it would
+    not): a few left out, but some, are given away by results for all beside results for the rest."""
     left = total - kept
-    threshold = project.config.disclosure.min_count
     if 0 < left < threshold:
         return (f"it leaves out {left} of {total:,} rows, fewer than the disclosure threshold "
                 f"({threshold}): results for all the rows beside results for the rest would give "

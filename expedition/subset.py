@@ -94,11 +94,10 @@ def phrase(where: str, dataset: str, conditions: dict[str, Any] | None) -> str:
 
 
 def _position(where: str, message: str) -> str:
-    m = re.search(r"Line: \d+, Column: (\d+)", message)
-    if not m:
-        return ""
-    column = int(m.group(1))
-    return f" (at column {column}: {where}\n    {' ' * (column - 1)}^)"
+    from expedition.prepare import _offset_of, position
+
+    m = re.search(r"Line: (\d+), Column: (\d+)", message)
+    return f" at {position(where, _offset_of(where, int(m.group(1)), int(m.group(2))))}" if m else ""
 
 
 def restrict(frame: pl.LazyFrame, where: str, *, step_id: str, dataset: str, population: str,
@@ -143,14 +142,12 @@ def restrict(frame: pl.LazyFrame, where: str, *, step_id: str, dataset: str, pop
     if kept == 0:
         raise StepError(f"step '{step_id}': no row of {dataset!r} meets where: {where}",
                         "check the values in the condition (the comparison is exact, case included)")
-    left = rows - kept
-    if 0 < left < min_count:
-        raise StepError(
-            f"step '{step_id}': where: leaves out {left} of {rows:,} rows, fewer than the disclosure "
-            f"threshold ({min_count}): results for every row beside results for the rest would give "
-            "those rows away",
-            "leave out more rows (or none): widen or drop the condition",
-        )
+    from expedition.prepare import small_complement
+
+    problem = small_complement(rows, kept, min_count)
+    if problem:
+        raise StepError(f"step '{step_id}': where: {problem}",
+                        "leave out more rows (or none): widen or drop the condition")
     conditions = equalities(where)
     if conditions is not None and any(c not in columns for c in conditions):
         conditions = None
