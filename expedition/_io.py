@@ -115,6 +115,53 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+#: a file changed less than this long before it was hashed may change again within the file
+#: system's timestamp resolution unseen: its hash is not remembered (git's "racily clean")
+_RACY_SECONDS = 2.0
+
+
+def sha256_remembered(path: str | Path, state_dir: str | Path) -> str:
+    """`sha256_file`, remembered between commands for a file whose inode, size, modification
+    and change times are all as they were when it was hashed.
+
+    For files the tool checks on every command (a validated dataset, a derived one): re-hashing
+    a large file each time costs more than the command's own work. The change time (``ctime``)
+    is set by the kernel on every write, rename or ``touch`` and cannot be set back by a user, so
+    an edit is always seen, even one that restores the size and modification time. A file
+    hashed within two seconds of its last change is not remembered (an edit within the
+    timestamp resolution could otherwise go unseen). Windows, whose ``st_ctime`` is the creation
+    time, always re-hashes. The store (``.expedition/cache/hashes.json``) holds hashes only,
+    never data; if it is damaged or missing the file is hashed again.
+    """
+    import json
+    import time
+
+    path = Path(path)
+    if os.name == "nt":
+        return sha256_file(path)
+    info = path.stat()
+    stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+    store = Path(state_dir) / "cache" / "hashes.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    key = str(path.resolve())
+    entry = known.get(key)
+    if isinstance(entry, dict) and entry.get("stat") == stamp and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
+    digest = sha256_file(path)
+    if time.time() - info.st_ctime_ns / 1e9 >= _RACY_SECONDS and path.stat().st_ctime_ns == info.st_ctime_ns:
+        known = {k: v for k, v in known.items() if k != key and Path(k).exists()}
+        known[key] = {"stat": stamp, "sha256": digest}
+        with contextlib.suppress(OSError):
+            store.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(store, json.dumps(known, indent=0) + "\n")
+    return digest
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

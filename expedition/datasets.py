@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from expedition._io import copy_hashing, read_only_mode, sha256_file
+from expedition._io import copy_hashing, read_only_mode, sha256_file, sha256_remembered
 from expedition._lock import locked
 from expedition._store import Unit
 from expedition.config import Delivery, flow_list, flow_map, name_problem, plain, update_config
@@ -247,7 +247,7 @@ def check_delivery(project: Project, delivery: Delivery, *, full: bool = False) 
         and info.st_mtime_ns == delivery.mtime_ns
     ):
         return path
-    current = sha256_file(path)
+    current = sha256_file(path) if full else sha256_remembered(path, project.state_dir)
     if current != delivery.sha256:
         raise DataError(
             f"the raw delivery {delivery.file} (v{delivery.version}) was changed after it was "

@@ -17,9 +17,12 @@ What holds, whoever writes the SQL:
   table functions (``read_csv('...')``), statements other than one ``SELECT`` and unknown
   names are refused with the position in the SQL.
 - **Cached by what made it**: the SQL, the hashes of its inputs and of the optional contract.
-  An unchanged derived dataset is not computed again; made again, it is the same file (rows
-  sorted by every column unless the SQL has its own ``ORDER BY``, since a join or ``GROUP BY``
-  otherwise comes out in a different order each run).
+  An unchanged derived dataset is not computed again; made again, it is the same file. A join
+  or ``GROUP BY`` comes out in a different order each run, so unless the SQL has its own
+  ``ORDER BY`` the rows are put in the order of the input rows they came from (each input is
+  read with a hidden row number; a query whose result keeps every input's row number is
+  sorted by those numbers alone) or, when it does not keep them (``GROUP BY``, ``DISTINCT``,
+  a chosen list of columns), by every column.
 - **Lineage.** ``.expedition/derived/NAME.json`` records the SQL, every input's hash and the
   output's; every finding on a derived dataset carries that chain back to the raw deliveries.
 - **Personal data stays flagged.** A column that passes through unchanged (same name and type
@@ -50,11 +53,13 @@ if TYPE_CHECKING:
     from expedition.schema import Contract
 
 #: Bumped when what `prepare` writes for the same SQL and inputs changes.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 #: Rows of non-personal columns shown in a preview.
 PREVIEW_ROWS = 5
 #: Rows per Parquet row group of a derived dataset: fixed, so the same rows make the same file.
 ROW_GROUP = 1_000_000
+#: the hidden row number each input is read with (``ROW_KEY + name``); never in an output
+ROW_KEY = "__expedition_row__"
 
 _KEYWORDS = {
     "select", "where", "group", "order", "having", "limit", "offset", "join", "left", "right",
@@ -402,7 +407,7 @@ def _prepare_one(project: Project, name: str, *, force: bool,
                  on_progress: Callable[[str, str], None] | None) -> Prepared:
     import time
 
-    from expedition._io import sha256_file
+    from expedition._io import sha256_file, sha256_remembered
 
     started = time.perf_counter()
     config = project.config.derived[name]
@@ -414,7 +419,7 @@ def _prepare_one(project: Project, name: str, *, force: bool,
     out = output_path(project, name)
     record = _record(project, name)
     if (not force and record is not None and record.get("key") == key and out.exists()
-            and sha256_file(out) == record.get("sha256")):
+            and sha256_remembered(out, project.state_dir) == record.get("sha256")):
         notify("cached", name)
         return _from_record(record, cached=True)
     notify("start", name)
@@ -439,7 +444,9 @@ def _query(project: Project, name: str, sql: str, inputs: list[_Input]) -> pl.La
     """The derived dataset as a lazy query, its SQL checked against its inputs' columns."""
     import polars as pl
 
-    context = pl.SQLContext({i.name: i.frame for i in inputs}, eager=False)
+    keyed = _keyed(sql)
+    context = pl.SQLContext({i.name: i.frame.with_row_index(ROW_KEY + i.name) if keyed else i.frame
+                             for i in inputs}, eager=False)
     try:
         frame = context.execute(sql)
         frame.collect_schema()
@@ -481,12 +488,8 @@ def _materialise(project: Project, name: str, frame: pl.LazyFrame, inputs: list[
     validation = None
     with Unit(project.root, f"prepare {name}") as unit:
         tmp = unit.file(out)
-        if not _ordered(config.sql):
-            # a join or GROUP BY comes out in a different order each run: sorted by every column,
-            # the same SQL and inputs give the same rows in the same order, and the same file
-            frame = frame.sort(_sortable(frame), nulls_last=True)
         try:
-            frame.sink_parquet(tmp, compression="lz4", statistics=False, row_group_size=ROW_GROUP)
+            _sink(config.sql, frame, tmp)
         except pl.exceptions.PolarsError as exc:
             raise DataError(f"derived dataset {name!r} could not be computed: {str(exc).splitlines()[0]}",
                             "check the SQL's types (e.g. a text column compared with a number) in "
@@ -538,7 +541,56 @@ def _sortable(frame: pl.LazyFrame) -> list[str]:
     import polars as pl
 
     return [c for c, t in frame.collect_schema().items()
-            if not isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object))]
+            if not isinstance(t, (pl.List, pl.Array, pl.Struct, pl.Object)) and not c.startswith(ROW_KEY)]
+
+
+def _keyed(sql: str) -> bool:
+    """Whether the inputs can be read with a hidden row number without changing what the query
+    means: not when it removes duplicate rows (``DISTINCT``, ``UNION``, ``INTERSECT``,
+    ``EXCEPT``), joins on every shared column (``NATURAL``), or reads one dataset twice (the
+    two row numbers would share a name)."""
+    if re.search(r"\b(DISTINCT|UNION|INTERSECT|EXCEPT|NATURAL)\b", _blank(sql), re.I):
+        return False
+    found, _ = references(sql)
+    names = [r.name for r in found]
+    return len(names) == len(set(names))
+
+
+def _sink(sql: str, frame: pl.LazyFrame, path: Path) -> None:
+    """Write *frame* to *path* in an order fixed by the SQL and its inputs, without the hidden
+    row numbers.
+
+    A join or ``GROUP BY`` comes out of the engine in a different order each run; the same SQL
+    and inputs must give the same file. The rows are sorted by the row numbers of the input
+    rows they came from (whole numbers, in the inputs' order: cheap). When a table's row number
+    did not survive (``SELECT a.*, b.name``), one input row may give several output rows, so
+    while the file is written the sorted numbers are checked for repeats (in the same pass);
+    only if one repeats, or no number survived, are the rows sorted by every column. An
+    ``ORDER BY`` of the query's own is kept.
+    """
+    import polars as pl
+
+    keys = [c for c in frame.collect_schema().names() if c.startswith(ROW_KEY)]
+
+    def write(lazy: pl.LazyFrame, *, now: bool = True) -> Any:
+        return lazy.drop(keys).sink_parquet(path, compression="lz4", statistics=False,
+                                            row_group_size=ROW_GROUP, lazy=not now)
+
+    if _ordered(sql):
+        write(frame)
+        return
+    if keys:
+        ordered = frame.sort(keys)
+        found, _ = references(sql)
+        if len(keys) == len(found):
+            write(ordered)  # every input row number kept: each output row has its own
+            return
+        repeats = pl.any_horizontal([pl.col(k).is_null() for k in keys]) | pl.all_horizontal(
+            [pl.col(k).diff().fill_null(1) == 0 for k in keys])
+        _, check = pl.collect_all([write(ordered, now=False), ordered.select(repeats.any())])
+        if not check.item():
+            return
+    write(frame.sort([*keys, *_sortable(frame)], nulls_last=True))
 
 
 def _validate(project: Project, name: str, frame: pl.DataFrame, contract_file: Path, unit: Any,

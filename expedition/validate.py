@@ -32,7 +32,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition._io import sha256_file
+from expedition._io import sha256_file, sha256_remembered
 from expedition._lock import locked
 from expedition._store import Unit
 from expedition.config import Delivery
@@ -1101,7 +1101,7 @@ def stale_reason(project: Project, dataset: str) -> str | None:
         return (f"the data contract of '{dataset}' ({project.relative(path)}) changed since the "
                 "data was validated")
     valid = project.root / record["outputs"]["valid"]["file"]
-    if not valid.exists() or sha256_file(valid) != record["outputs"]["valid"]["sha256"]:
+    if not valid.exists() or sha256_remembered(valid, project.state_dir) != record["outputs"]["valid"]["sha256"]:
         return (f"the validated data of '{dataset}' ({record['outputs']['valid']['file']}) is "
                 "missing or was changed after validation")
     return None

@@ -220,3 +220,57 @@ def test_key_material_in_a_manifest_is_not_read_as_personal_data():
                            "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHGMZ4p9t+lGUodQT3cU6ncR3DLxnfO/6wszb+s2k5xq"},
                 "sha256": "0" * 64, "note": "seen at M1 1AE", "comment": "ssh-ed25519 AAAA Jane Smith"}
     assert _json_strings(manifest) == ["seen at M1 1AE", "ssh-ed25519 AAAA Jane Smith"]
+
+
+def test_a_join_keeping_every_row_number_comes_out_in_the_inputs_order(ready):
+    """Made again, a join is the same file, its rows in the order of the first table's rows."""
+    project = configure(ready, {
+        "sizes": {"sql": "SELECT district, COUNT(*) AS n FROM referrals GROUP BY district"},
+        "with_size": {"sql": "SELECT r.*, s.n FROM referrals r JOIN sizes s ON r.district = s.district"},
+    })
+    hashes = {prepare(project, force=True)[-1].sha256 for _ in range(3)}
+    assert len(hashes) == 1
+    out = pl.read_parquet(project.root / "data/processed/with_size.parquet")
+    raw = pl.read_parquet(project.root / "data/interim/referrals.parquet")
+    assert out["referral_id"].to_list() == raw["referral_id"].to_list()
+    assert not any(c.startswith("__") for c in out.columns)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT DISTINCT district, sex FROM referrals",
+    "SELECT * FROM referrals NATURAL JOIN referrals r2",
+    "SELECT a.referral_id, b.age FROM referrals a JOIN referrals b ON a.referral_id = b.referral_id",
+    "SELECT district FROM referrals UNION ALL SELECT district FROM referrals",
+    "SELECT district, sex FROM referrals UNION SELECT district, sex FROM referrals",
+    "SELECT * FROM referrals WHERE district IN (SELECT district FROM referrals WHERE age > 15)",
+    "WITH t AS (SELECT * FROM referrals) SELECT * FROM t WHERE age > 10",
+])
+def test_the_hidden_row_numbers_never_change_what_a_query_means(ready, sql):
+    """The row numbers that fix the output's order must not make duplicate rows distinct, join
+    on themselves or show in the result: each query gives the rows Polars gives without them."""
+    project = configure(ready, {"q": {"sql": sql}})
+    [made] = prepare(project)
+    out = pl.read_parquet(project.root / made.file)
+    raw = pl.scan_parquet(project.root / "data/interim/referrals.parquet")
+    want = pl.SQLContext({"referrals": raw}, eager=False).execute(sql).collect()
+    assert out.columns == want.columns
+    assert made.rows == want.height
+    assert out.sort(out.columns, nulls_last=True).equals(want.sort(want.columns, nulls_last=True))
+
+
+def test_a_join_that_repeats_input_rows_is_still_the_same_file(ready):
+    """One input row joined to several rows whose row numbers are dropped: the numbers kept
+    repeat, so the rows are sorted by every column instead (and still come out the same)."""
+    project = configure(ready, {
+        "twice": {"sql": "SELECT district, sex FROM referrals UNION ALL SELECT district, sex FROM referrals"},
+        "fanned": {"sql": "SELECT r.*, t.sex AS other_sex FROM referrals r JOIN twice t "
+                          "ON r.district = t.district WHERE r.age < 4"},
+    })
+    hashes = {prepare(project, force=True)[-1].sha256 for _ in range(3)}
+    assert len(hashes) == 1
+    out = pl.read_parquet(project.root / "data/processed/fanned.parquet")
+    assert out.height > out["referral_id"].n_unique() > 0
+    # in the order of the referrals' rows, then by the other columns
+    raw = pl.read_parquet(project.root / "data/interim/referrals.parquet").with_row_index("row")
+    order = out.join(raw.select("referral_id", "row"), on="referral_id", how="left", maintain_order="left")
+    assert order.equals(order.sort(["row", *out.columns], nulls_last=True))
