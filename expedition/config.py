@@ -277,6 +277,16 @@ class Delivery(_Model):
     read: DeliveryRead | None = Field(None, description="how every stage reads it")
 
 
+class Agreement(_Model):
+    """The data-sharing agreement a dataset was received under (see `expedition.governance`)."""
+
+    reference: str = Field(min_length=1, description="the agreement's reference, e.g. DSA-2026-014")
+    provider: str = Field(min_length=1, description="who shares the data")
+    lawful_basis: str = Field(min_length=1, description="e.g. UK GDPR Article 6(1)(e) public task")
+    retain_until: date = Field(description="the date by which the data must be deleted")
+    dpia: str | None = Field(None, description="the data protection impact assessment's reference")
+
+
 class DatasetConfig(_Model):
     """A dataset: its contract and its deliveries, oldest first.
 
@@ -291,6 +301,7 @@ class DatasetConfig(_Model):
     combine: Literal["latest", "all"] = Field(
         "latest", description="latest: the newest delivery replaces the others; all: every delivery is a period, analysed together"
     )
+    agreement: Agreement | None = Field(None, description="the data-sharing agreement it was received under")
     deliveries: list[Delivery] = Field(default_factory=list)
 
     @field_validator("deliveries", mode="before")

@@ -183,6 +183,13 @@ def add_dataset(
         )
         update_config(project.config_path, change, unit=unit)
     warnings = list(found.warnings())
+    from expedition.governance import fill_data_sharing, missing_agreement_warning
+
+    project = project.reload()
+    fill_data_sharing(project)
+    missing = missing_agreement_warning(project, name)
+    if missing:
+        warnings.append(missing)
     if version > 1 and mode == "latest":
         warnings.append(
             f"v{version} replaces v{version - 1} of {name!r}: validate and run read only the latest "

@@ -104,6 +104,11 @@ def model_finding(project: Project, finding_id: str = "risk-model") -> Finding:
     )
 
 
+#: a data-sharing agreement for the synthetic referrals (a final pack needs one per dataset)
+AGREEMENT = {"reference": "DSA-TEST-001", "provider": "Example County Council",
+             "lawful_basis": "UK GDPR Article 6(1)(e) public task", "retain_until": "2099-12-31"}
+
+
 def make_packable(project: Project, csv: Path, findings=None) -> Project:
     """Register a dataset, declare steps for the findings and store them."""
     add_dataset(project, csv, "referrals")
@@ -112,6 +117,7 @@ def make_packable(project: Project, csv: Path, findings=None) -> Project:
 
     def declare(doc):
         doc["steps"] = [{"id": f.id, "step": "eda", "dataset": "referrals"} for f in findings]
+        doc["datasets"]["referrals"]["agreement"] = AGREEMENT
 
     update_config(project.config_path, declare)
     project = project.reload()

@@ -188,6 +188,10 @@ def test_final_needs_a_sign_off_that_still_covers_the_findings(packable):
 
 
 def test_transparency_record_lists_gaps_and_fills_what_it_can(packable):
+    from expedition.config import update_config
+
+    update_config(packable.config_path, lambda doc: doc["datasets"]["referrals"].pop("agreement"))
+    packable = packable.reload()
     result = build_pack(packable, when=WHEN)
     record = (result.path / "transparency.md").read_text()
     assert "## Tier 1: summary" in record and "## Tier 2: owner and responsibility" in record
@@ -208,8 +212,6 @@ def test_transparency_record_lists_gaps_and_fills_what_it_can(packable):
     sharing.write_text(sharing.read_text().replace(
         "| Agreement (title, reference, date signed) | |",
         "| Agreement (title, reference, date signed) | DSA-2026-07, signed 2026-11-01 |"))
-    from expedition.config import update_config
-
     update_config(packable.config_path, lambda doc: doc.__setitem__(
         "transparency", {"contact": "insight@example.gov.uk", "team": "Insight team",
                          "senior_responsible_owner": "Director of Children's Services"}))

@@ -109,3 +109,62 @@ def list_(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     _render.console.print(
         _render.table("Datasets", ["dataset", "version", "file", "rows", "cols", "added", "sha256"], rows)
     )
+
+
+@app.command("purge")
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (for scripts).")] = False,
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete every dataset whose agreement's retain_until has passed, and everything made from it.
+
+    Raw deliveries, validated and quarantined rows, derived datasets and scores, stored findings,
+    quality reports and caches go; what was deleted (dataset, delivery, hashes, date, user) is
+    recorded in the project history. Packs already built are listed, not deleted.
+    """
+    from rich.markup import escape
+
+    from expedition.governance import PurgeResult
+    from expedition.governance import purge as run_purge
+    from expedition.project import open_project
+
+    def show(plan: PurgeResult) -> None:
+        for item in plan.purged:
+            _render.note(f"[bold]{escape(item.dataset)}[/bold]: agreement {escape(item.reference)} "
+                         f"ended {item.retain_until}; {len(item.deliveries)} deliver"
+                         f"{'y' if len(item.deliveries) == 1 else 'ies'}")
+            for rel in item.files:
+                _render.note(f"  {escape(rel)}")
+        if plan.packs:
+            _render.note("Packs already built are kept (delete or recall them by hand if the agreement "
+                         "says so): " + ", ".join(escape(p) for p in plan.packs))
+
+    def confirm(plan: PurgeResult) -> bool:
+        if yes:
+            return True
+        if json_:
+            return False  # --json prints the plan: deleting needs --yes as well
+        show(plan)
+        return typer.confirm("Delete all of this for good?", default=False, err=True)
+
+    result = run_purge(open_project(project), dry_run=dry_run, confirm=confirm)
+    if json_:
+        _render.print_json(result.to_dict())
+        return
+    if not result.purged:
+        _render.ok("nothing is past its retention date")
+        return
+    if dry_run:
+        show(result)
+        _render.note("[dim](dry run: nothing was deleted)[/dim]")
+        return
+    if not result.deleted:
+        _render.note("Nothing was deleted.")
+        raise typer.Exit(1)
+    for item in result.purged:
+        _render.ok(f"{item.dataset}: deleted {len(item.files)} files and folders "
+                   "(recorded in .expedition/history.jsonl)")
+    if yes and result.packs:
+        _render.note("Packs already built are kept: " + ", ".join(escape(p) for p in result.packs))

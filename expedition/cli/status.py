@@ -12,6 +12,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
+    from expedition.governance import retention
     from expedition.project import open_project
     from expedition.review import review_status
 
@@ -24,6 +25,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     stored = {
         step.id: (proj.results_dir / step.id / "finding.json").exists() for step in config.steps
     }
+    kept = {r.dataset: r for r in retention(proj)}
     if json_:
         _render.print_json(
             {
@@ -31,7 +33,8 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
                 "expedition": info.model_dump(mode="json"),
                 "disclosure": config.disclosure.model_dump(),
                 "datasets": {
-                    name: {"deliveries": len(ds.deliveries), "latest": ds.latest.file if ds.latest else None}
+                    name: {"deliveries": len(ds.deliveries), "latest": ds.latest.file if ds.latest else None,
+                           "retention": kept[name].to_dict()}
                     for name, ds in config.datasets.items()
                 },
                 "steps": [{"id": s.id, "step": s.step, "has_finding": stored[s.id]} for s in config.steps],
@@ -57,7 +60,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     head.append(" · ".join(details))
 
     datasets = _render.table(
-        "Datasets", ["name", "deliveries", "latest", "rows", "cols"], [], expand=False
+        "Datasets", ["name", "deliveries", "latest", "rows", "cols", "retention"], [], expand=False
     )
     for name, ds in config.datasets.items():
         latest = ds.latest
@@ -67,6 +70,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
             latest.file if latest else "— (add one with `expedition data add`)",
             f"{latest.rows:,}" if latest else "",
             str(len(latest.columns)) if latest else "",
+            kept[name].describe(),
         )
     steps = _render.table("Steps", ["id", "step", "dataset", "finding"], [], expand=False)
     for step in config.steps:

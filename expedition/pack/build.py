@@ -128,6 +128,13 @@ def build_pack(
             "have a reviewer check the findings and sign off with `expedition review --by NAME`, "
             "then run `expedition pack --final` (or build a draft with `expedition pack`)",
         )
+    if final:
+        from expedition.governance import require_agreements
+
+        require_agreements(project, when)
+    from expedition.governance import fill_data_sharing
+
+    fill_data_sharing(project)
     status = _status(final, review)
     from expedition.signing import signing_key
 

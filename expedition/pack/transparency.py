@@ -340,31 +340,43 @@ def build_record(
         data_lines.append(line)
     add(RecordField(2, section, "Datasets", True, "\n".join(data_lines), "expedition.yaml",
                     "add the data with `expedition data add`"))
-    provider = _table_value(table, "provider")
+    # the agreements recorded per dataset in expedition.yaml come first (`expedition.governance`)
+    agreements = {n: ds.agreement for n, ds in config.datasets.items() if ds.agreement is not None}
+    per = (lambda f: "\n".join(f"- {n}: {f(a)}" for n, a in agreements.items())) if agreements else None
+    provider = ", ".join(dict.fromkeys(a.provider for a in agreements.values())) or _table_value(table, "provider")
     add(RecordField(2, section, "Data provider(s)", True, provider or organisation,
-                    "DATA_SHARING.md" if provider else "expedition.yaml", sharing_fix))
-    add(RecordField(2, section, "Data-sharing agreement", True, _table_value(table, "agreement ("),
-                    "DATA_SHARING.md", sharing_fix))
-    lawful = _table_value(table, "lawful basis")
+                    "expedition.yaml (agreements)" if agreements else "DATA_SHARING.md" if provider else "expedition.yaml",
+                    sharing_fix))
+    add(RecordField(2, section, "Data-sharing agreement", True,
+                    per(lambda a: a.reference) if per else _table_value(table, "agreement ("),
+                    "expedition.yaml (agreements)" if per else "DATA_SHARING.md",
+                    "record each dataset's agreement under it in expedition.yaml (agreement: reference, provider, "
+                    "lawful_basis, retain_until)"))
+    lawful = per(lambda a: a.lawful_basis) if per else _table_value(table, "lawful basis")
     add(RecordField(2, section, "Lawful basis", True, lawful or _answer(items, "lawful basis"),
-                    "DATA_SHARING.md" if lawful else "ETHICS.md", f"{sharing_fix} (Lawful basis)"))
+                    "expedition.yaml (agreements)" if per else "DATA_SHARING.md" if lawful else "ETHICS.md",
+                    f"{sharing_fix} (Lawful basis)"))
     add(RecordField(2, section, "Fields used and why (data minimisation)", False,
                     _answer(items, "only the fields"), "ETHICS.md"))
     add(RecordField(2, section, "Special category data", False, _answer(items, "special category"), "ETHICS.md"))
     add(RecordField(2, section, "Storage and access", False,
                     "; ".join(v for v in (_table_value(table, "stored"), _table_value(table, "who may access")) if v),
                     "DATA_SHARING.md"))
-    retention = "; ".join(
+    retention = per(lambda a: f"kept until {a.retain_until}, then deleted (`expedition data purge`)") if per else ""
+    retention = retention or "; ".join(
         v for v in (_table_value(table, "retention period"), _table_value(table, "deletion date")) if v
     )
-    add(RecordField(2, section, "Retention and deletion", True, retention, "DATA_SHARING.md",
+    add(RecordField(2, section, "Retention and deletion", True, retention,
+                    "expedition.yaml (agreements)" if per else "DATA_SHARING.md",
                     f"{sharing_fix} (Retention period, Deletion date)"))
     add(RecordField(2, section, "Known data-quality problems", False, _answer(items, "quality problems"), "ETHICS.md"))
 
     # tier 2: risks, mitigations and impact assessments -----------------------------------
     section = "risks, mitigations and impact assessments"
+    dpias = "\n".join(f"- {n}: {a.dpia}" for n, a in agreements.items() if a.dpia)
     add(RecordField(2, section, "Impact assessments (DPIA)", True,
-                    _answer(items, "impact assessment", "dpia"), "ETHICS.md", ethics_fix))
+                    dpias or _answer(items, "impact assessment", "dpia"),
+                    "expedition.yaml (agreements)" if dpias else "ETHICS.md", ethics_fix))
     risks = [r for r in (harm, _answer(items, "represented"), _answer(items, "quality problems")) if r]
     for finding_id, card in sorted(model_cards.items()):
         for heading, text in _sections(card).items():

@@ -1,0 +1,143 @@
+"""Data-sharing agreements held to: a final pack needs one per dataset, in date; status counts
+the days left; DATA_SHARING.md and the transparency record are filled from them; `data purge`
+deletes an expired dataset and everything made from it (and only that), and records it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from _packs import AGREEMENT, make_packable
+from _text import flat
+
+from expedition.config import update_config
+from expedition.datasets import add_dataset
+from expedition.errors import ConfigError
+from expedition.governance import agreement_problems, purge, retention
+from expedition.pack import build_pack
+from expedition.review import sign_off
+
+WHEN = date(2026, 12, 1)
+
+
+def agree(project, dataset: str, **changes):
+    update_config(project.config_path,
+                  lambda doc: doc["datasets"][dataset].__setitem__("agreement", {**AGREEMENT, **changes}))
+    return project.reload()
+
+
+@pytest.fixture
+def packable(project, tmp_path):
+    csv_path = tmp_path / "referrals.csv"
+    csv_path.write_text("id,district,age\n1,Basildon,4\n2,Harlow,7\n3,Maldon,12\n")
+    return make_packable(project, csv_path)
+
+
+def test_data_add_warns_without_an_agreement(cli, project_dir, referrals_csv):
+    result = cli("data", "add", str(referrals_csv), "--name", "referrals", "-p", str(project_dir))
+    assert result.exit_code == 0
+    assert "no data-sharing agreement" in flat(result.stderr)
+
+
+def test_a_final_pack_is_refused_without_agreements_and_accepted_with_them(cli, packable, tmp_path):
+    sign_off(packable, "A. Reviewer")
+    other = tmp_path / "police.csv"
+    other.write_text("id,force\n1,Essex\n")
+    add_dataset(packable, other, "police")
+    project = packable.reload()
+    p = str(project.root)
+    refused = cli("pack", "--final", "-p", p)
+    assert refused.exit_code == 2
+    assert "'police' has no data-sharing agreement" in flat(refused.stderr)
+    assert "'referrals'" not in flat(refused.stderr)
+    project = agree(project, "police", retain_until="2026-11-30")
+    refused = cli("pack", "--final", "-p", p)
+    assert refused.exit_code == 2 and "'police' is past its retention date" in flat(refused.stderr)
+    project = agree(project, "police", reference="DSA-TEST-002", retain_until="2099-01-01")
+    built = cli("pack", "--final", "--json", "-p", p)
+    assert built.exit_code == 0, built.output
+    pack = Path(json.loads(built.stdout)["path"])
+    record = (pack / "transparency.md").read_text()
+    assert "DSA-TEST-001" in record and "DSA-TEST-002" in record and "kept until 2099-01-01" in record
+    sharing = (project.root / "DATA_SHARING.md").read_text()
+    assert "| police |" in sharing and "DSA-TEST-002; UK GDPR Article 6(1)(e) public task; retain until 2099-01-01" in sharing
+
+
+def test_status_shows_the_days_left(cli, packable):
+    project = agree(packable, "referrals", retain_until=(date.today() + timedelta(days=40)).isoformat())
+    [kept] = retention(project)
+    assert kept.days_left == 40
+    doc = json.loads(cli("status", "--json", "-p", str(project.root)).stdout)
+    assert doc["datasets"]["referrals"]["retention"]["days_left"] == 40
+    assert "40 days left" in flat(cli("status", "-p", str(project.root)).stdout)
+
+
+def test_a_bad_agreement_is_a_config_error(project, referrals_csv):
+    add_dataset(project, referrals_csv, "referrals")
+    with pytest.raises(ConfigError):
+        agree(project.reload(), "referrals", retain_until="next spring")
+
+
+def test_purge_deletes_the_expired_dataset_and_only_that(cli, project, tmp_path, validated):
+    """Two datasets, one past its date: its raw copy, validated and quarantined rows, quality
+    reports, the derived dataset made from it and the finding that read it go; the other
+    dataset's files, and the pack already built, stay."""
+    from expedition.examples.referrals import write
+    from expedition.prepare import prepare
+    from expedition.runner import run
+
+    add_dataset(project, write(tmp_path / "old.csv", rows=300, seed=3), "old")
+    add_dataset(project, write(tmp_path / "new.csv", rows=300, seed=4), "new")
+    project = validated(validated(project.reload(), "old"), "new")
+    project = agree(project, "old", reference="DSA-OLD", retain_until="2026-01-31")
+    project = agree(project, "new", reference="DSA-NEW", retain_until="2099-01-31")
+
+    def steps(doc):
+        doc["derived"] = {"old_girls": {"sql": "SELECT * FROM old WHERE age >= 8"}}
+        doc["steps"] = [{"id": "old-look", "step": "eda", "dataset": "old_girls"},
+                        {"id": "new-look", "step": "eda", "dataset": "new"}]
+
+    update_config(project.config_path, steps)
+    project = project.reload()
+    prepare(project)
+    run(project)
+    pack = build_pack(project, when=WHEN).path
+    before = {p for p in project.root.rglob("*") if p.is_file()}
+    old_files = {p for p in before if "old" in p.relative_to(project.root).as_posix()
+                 and ".expedition/history" not in p.as_posix() and p.parent != project.root
+                 and "findings" not in p.relative_to(project.root).parts[:1]
+                 and "schemas" not in p.relative_to(project.root).parts[:1]}
+    assert any("data/raw/old" in p.as_posix() for p in old_files)
+
+    plan = json.loads(cli("data", "purge", "--dry-run", "--json", "-p", str(project.root)).stdout)
+    assert [d["dataset"] for d in plan["purged"]] == ["old"] and not plan["deleted"]
+    assert {p for p in project.root.rglob("*") if p.is_file()} == before  # a dry run deletes nothing
+    assert cli("data", "purge", "-p", str(project.root), input="n\n").exit_code == 1
+    assert {p for p in project.root.rglob("*") if p.is_file()} == before
+
+    done = cli("data", "purge", "-y", "-p", str(project.root))
+    assert done.exit_code == 0, done.output
+    after = {p for p in project.root.rglob("*") if p.is_file()}
+    assert not (old_files & after), sorted(map(str, old_files & after))[:5]
+    for rel in ("data/raw/new", "data/interim/new.parquet", ".expedition/quality/new",
+                ".expedition/findings/new-look"):
+        assert (project.root / rel).exists(), rel
+    assert pack.exists() and "findings/" in done.stdout  # listed, kept
+    project = project.reload()
+    assert project.config.datasets["old"].deliveries == []
+    assert project.config.datasets["old"].agreement.reference == "DSA-OLD"
+    history = [json.loads(line) for line in (project.state_dir / "history.jsonl").read_text().splitlines()]
+    [entry] = [h for h in history if h["event"] == "purge"]
+    assert entry["dataset"] == "old" and entry["agreement"] == "DSA-OLD" and entry["user"]
+    assert entry["retain_until"] == "2026-01-31" and entry["date"] == date.today().isoformat()
+    assert [d["version"] for d in entry["deliveries"]] == [1] and len(entry["deliveries"][0]["sha256"]) == 64
+    assert any(f.startswith("data/raw/old") for f in entry["files"])
+    assert not agreement_problems(project)  # nothing left to publish from it
+    assert purge(project).purged == []
+
+
+def test_purge_with_nothing_expired_says_so(cli, packable):
+    result = cli("data", "purge", "-y", "-p", str(packable.root))
+    assert result.exit_code == 0 and "nothing is past its retention date" in flat(result.stdout)
