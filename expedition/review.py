@@ -1,5 +1,10 @@
 """Quality-assurance review and sign-off, after the UK Government's Aqua Book.
 
+The Aqua Book's three roles sign off, each against its own checklist (`ROLE_CHECKS`): the
+commissioner (the question, scope and limitations), the analyst (the plan, assumptions, own
+checks and documentation) and the assurer (the independent quality assurance below, which a
+final pack needs). ``expedition review --by NAME --as commissioner|analyst|assurer``.
+
 ``sign_off(project, by="A. Reviewer")`` records that a named reviewer has assured the stored
 findings: assumptions checked, methods reviewed, numbers verified, the analysis validated against
 the question, and the outputs checked for disclosure. The record goes into the expedition's
@@ -38,6 +43,25 @@ AQUA_BOOK_CHECKS: tuple[tuple[str, str], ...] = (
     ("disclosure", "The published outputs have been checked for small counts and personal data."),
 )
 
+#: The Aqua Book's roles that sign an analysis off, and what each attests. The assurer's
+#: sign-off is the one ``pack --final`` needs; the commissioner's and the analyst's are recorded
+#: and shown beside it.
+ROLE_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "commissioner": (
+        ("question", "The question is the one the decision needs, and the analysis answers it."),
+        ("scope", "The scope, timing and the quality needed were agreed with the analysts."),
+        ("limitations", "The limitations and uncertainty are understood, and the findings are used within them."),
+    ),
+    "analyst": (
+        ("plan", "The analysis was done as planned, and changes to the plan are recorded."),
+        ("assumptions", "The assumptions and the data's limitations are recorded in the pack."),
+        ("checks", "The analyst's own checks were done: the numbers reproduce from the data and the code."),
+        ("documentation", "The methods, parameters and data are documented so another analyst could repeat the work."),
+    ),
+    "assurer": AQUA_BOOK_CHECKS,
+}
+AQUA_ROLES = tuple(ROLE_CHECKS)
+
 #: Provenance that changes with every run without changing a result.
 _VOLATILE = ("started", "finished", "command")
 
@@ -56,10 +80,12 @@ class Review:
     findings: dict[str, str]
     checks: list[str] = field(default_factory=lambda: [k for k, _ in AQUA_BOOK_CHECKS])
     note: str = ""
+    aqua_role: str = "assurer"  # commissioner | analyst | assurer (the Aqua Book's roles)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "by": self.by,
+            "as": self.aqua_role,
             "role": self.role,
             "time": self.time,
             "findings": dict(self.findings),
@@ -73,7 +99,7 @@ class Review:
 
     @property
     def attested(self) -> list[str]:
-        text = dict(AQUA_BOOK_CHECKS)
+        text = dict(ROLE_CHECKS.get(self.aqua_role, AQUA_BOOK_CHECKS))
         return [text.get(key, key) for key in self.checks]
 
 
@@ -112,8 +138,14 @@ def sign_off(
     role: str = "analytical assurer",
     note: str = "",
     ids: Sequence[str] | None = None,
+    aqua_role: str = "assurer",
 ) -> Review:
-    """Record *by*'s quality-assurance sign-off of the stored findings (or those in *ids*)."""
+    """Record *by*'s sign-off of the stored findings (or those in *ids*) in one of the Aqua
+    Book's roles: the assurer's quality-assurance sign-off (the default, which ``pack --final``
+    needs), or the commissioner's or the analyst's, each attesting its own checklist."""
+    if aqua_role not in ROLE_CHECKS:
+        raise ReviewError(f"{aqua_role!r} is not one of the Aqua Book's roles",
+                          f"sign off as one of: {', '.join(AQUA_ROLES)} (e.g. --as commissioner)")
     by = " ".join(by.split())
     if not by:
         raise ReviewError(
@@ -132,11 +164,12 @@ def sign_off(
             "there are no findings to review",
             "run the steps first with `expedition run`, then review what they found",
         )
-    checks = [key for key, _ in AQUA_BOOK_CHECKS]
+    checks = [key for key, _ in ROLE_CHECKS[aqua_role]]
     allow = public_names(project, [by])
     project.record(
         "review",
         by=by,
+        **{"as": aqua_role},
         role=redact(" ".join(role.split()), allow)[0],
         note=redact(note.strip(), allow)[0],
         findings=prints,
@@ -172,6 +205,7 @@ def _from_entry(entry: dict[str, Any], allow: list[str] | None = None) -> Review
         findings=dict(entry.get("findings") or {}),
         checks=list(entry.get("checks") or []),
         note=note,
+        aqua_role=str(entry.get("as") or "assurer"),
     )
 
 
@@ -189,6 +223,8 @@ class ReviewStatus:
     reviews: list[Review]
     covering: list[Review]
     uncovered: list[str]
+    #: the latest commissioner's and analyst's sign-offs (shown beside the assurer's)
+    roles: list[Review] = field(default_factory=list)
 
     @property
     def signed(self) -> bool:
@@ -215,6 +251,7 @@ class ReviewStatus:
             "status": self.describe(),
             "uncovered": list(self.uncovered),
             "reviews": [r.to_dict() for r in self.covering],
+            "roles": [r.to_dict() for r in self.roles],
             "latest": self.latest.to_dict() if self.latest else None,
         }
 
@@ -225,7 +262,10 @@ def review_status(project: Project, ids: Sequence[str] | None = None) -> ReviewS
     A finding is covered by the latest review that fingerprinted it, if its stored content
     has not changed since.
     """
-    everything = reviews(project)
+    signed = reviews(project)
+    everything = [r for r in signed if r.aqua_role == "assurer"]
+    roles = [next(r for r in reversed(signed) if r.aqua_role == role)
+             for role in ("commissioner", "analyst") if any(r.aqua_role == role for r in signed)]
     prints = stored_fingerprints(project, ids)
     wanted = list(ids) if ids is not None else list(prints)
     covering: dict[int, Review] = {}
@@ -241,4 +281,4 @@ def review_status(project: Project, ids: Sequence[str] | None = None) -> ReviewS
             uncovered.append(finding_id)
         else:
             covering[hit] = everything[hit]
-    return ReviewStatus(everything, [covering[n] for n in sorted(covering)], uncovered)
+    return ReviewStatus(everything, [covering[n] for n in sorted(covering)], uncovered, roles)

@@ -141,3 +141,29 @@ def test_purge_deletes_the_expired_dataset_and_only_that(cli, project, tmp_path,
 def test_purge_with_nothing_expired_says_so(cli, packable):
     result = cli("data", "purge", "-y", "-p", str(packable.root))
     assert result.exit_code == 0 and "nothing is past its retention date" in flat(result.stdout)
+
+
+def test_the_aqua_book_roles_sign_their_own_checklists_and_the_pack_shows_them(cli, packable):
+    p = str(packable.root)
+    commissioner = cli("review", "--by", "C. Commissioner", "--as", "commissioner", "--role",
+                       "Head of Service", "-y", "--json", "-p", p)
+    assert commissioner.exit_code == 0, commissioner.output
+    assert json.loads(commissioner.stdout)["as"] == "commissioner"
+    # the commissioner's sign-off is not quality assurance: a final pack still needs the assurer
+    refused = cli("pack", "--final", "-p", p)
+    assert refused.exit_code == 2 and "review sign-off" in flat(refused.stderr)
+    assert cli("review", "--by", "A. Analyst", "--as", "analyst", "-y", "-p", p).exit_code == 0
+    assert cli("review", "--by", "Q. Assurer", "-y", "-p", p).exit_code == 0
+    built = cli("pack", "--final", "--json", "-p", p)
+    assert built.exit_code == 0, built.output
+    page = (Path(json.loads(built.stdout)["path"]) / "index.html").read_text()
+    section = page[page.index('id="review"'):]
+    for text in ("C. Commissioner", "Head of Service", "The question is the one the decision needs",
+                 "A. Analyst", "the numbers reproduce from the data and the code", "Q. Assurer",
+                 "The numbers have been checked"):
+        assert text in section, text
+    status = json.loads(cli("status", "--json", "-p", p).stdout)["review"]
+    assert [r["as"] for r in status["roles"]] == ["commissioner", "analyst"]
+    bad = cli("review", "--by", "X", "--as", "approver", "-y", "-p", p)
+    assert bad.exit_code == 2 and "commissioner, analyst, assurer" in flat(bad.stderr)
+    assert "Traceback" not in bad.output
