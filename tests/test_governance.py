@@ -167,3 +167,27 @@ def test_the_aqua_book_roles_sign_their_own_checklists_and_the_pack_shows_them(c
     bad = cli("review", "--by", "X", "--as", "approver", "-y", "-p", p)
     assert bad.exit_code == 2 and "commissioner, analyst, assurer" in flat(bad.stderr)
     assert "Traceback" not in bad.output
+
+
+def test_the_ethics_submission_is_filled_from_the_records_and_lists_its_gaps(cli, packable):
+    p = str(packable.root)
+    first = cli("ethics", "-p", p)
+    assert first.exit_code == 0, first.output
+    text = (packable.root / "ETHICS-SUBMISSION.md").read_text()
+    for heading in ("Purpose and public benefit", "Data and lawful basis", "Risks and mitigations",
+                    "Human oversight", "Retention", "Gaps"):
+        assert heading in text
+    assert "DSA-TEST-001" in text and "kept until 2099-12-31" in text  # from the agreement
+    assert "Fairness plan" in text and "referrals: v1" in text  # the datasets, from expedition.yaml
+    assert "Datasets —" not in flat(first.stderr + first.stdout)
+    ethics = packable.root / "ETHICS.md"
+    ethics.write_text(ethics.read_text().replace(
+        "- [ ] Protected characteristics in the data, and how results will be checked across them:",
+        "- [x] Protected characteristics in the data, and how results will be checked across them: "
+        "sex and ethnicity; every rate is compared across them. Ring 07700 900123 with questions."))
+    doc = json.loads(cli("ethics", "--json", "-p", p).stdout)
+    assert {"question": "Impact assessments (DPIA)", "fix": "answer it in ETHICS.md"} in doc["gaps"]
+    assert "Fairness plan" not in [g["question"] for g in doc["gaps"]]
+    answers = {a["question"]: a["answer"] for s in doc["sections"] for a in s["answers"]}
+    fairness = next(v for q, v in answers.items() if q.startswith("Fairness plan"))
+    assert "sex and ethnicity" in fairness and "07700 900123" not in fairness  # redacted

@@ -105,7 +105,7 @@ def root(
 
 
 def _register() -> None:
-    from expedition.cli import data, demo, guard, new, pack, run, status, steps
+    from expedition.cli import data, demo, ethics, guard, new, pack, run, status, steps
     from expedition.cli import review as review_cmd
     from expedition.cli import schema, validate
     from expedition.cli import profile as profile_cli
@@ -126,6 +126,7 @@ def _register() -> None:
     app.command("review")(review_cmd.review)
     app.command("score")(score.score)
     app.command("guard")(guard.guard)
+    app.command("ethics")(ethics.ethics)
 
 
 _register()
