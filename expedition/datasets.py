@@ -183,13 +183,13 @@ def add_dataset(
         )
         update_config(project.config_path, change, unit=unit)
     warnings = list(found.warnings())
-    from expedition.governance import fill_data_sharing, missing_agreement_warning
-
-    project = project.reload()
-    fill_data_sharing(project)
-    missing = missing_agreement_warning(project, name)
-    if missing:
-        warnings.append(missing)
+    existing = project.config.datasets.get(name)
+    if existing is None or existing.agreement is None:
+        warnings.append(
+            f"dataset {name!r} has no data-sharing agreement recorded: add 'agreement:' (reference, "
+            "provider, lawful_basis, retain_until) under it in expedition.yaml; a final pack is "
+            "refused without one"
+        )
     if version > 1 and mode == "latest":
         warnings.append(
             f"v{version} replaces v{version - 1} of {name!r}: validate and run read only the latest "

@@ -12,7 +12,7 @@ Each dataset in ``expedition.yaml`` may name its agreement::
           retain_until: 2027-03-31
           dpia: DPIA-2026-009          # optional
 
-- `data add` warns when a dataset has none; ``pack --final`` is refused while a dataset with
+- `data add` warns when a dataset has none (`expedition.datasets`); ``pack --final`` is refused while a dataset with
   deliveries has none or is past its ``retain_until`` (`agreement_problems`);
 - `expedition status` shows the days left to each retention date (`retention`);
 - ``DATA_SHARING.md``'s dataset table (between its ``expedition:datasets`` markers) and the
@@ -100,15 +100,6 @@ def retention(project: Project, today: date | None = None) -> list[Retention]:
         out.append(Retention(name, a.reference if a else None, a.retain_until if a else None,
                              (a.retain_until - today).days if a else None))
     return out
-
-
-def missing_agreement_warning(project: Project, dataset: str) -> str | None:
-    ds = project.config.datasets.get(dataset)
-    if ds is not None and ds.agreement is not None:
-        return None
-    return (f"dataset {dataset!r} has no data-sharing agreement recorded: add 'agreement:' "
-            "(reference, provider, lawful_basis, retain_until) under it in expedition.yaml; a final "
-            "pack is refused without one")
 
 
 # --------------------------------------------------------------------------- DATA_SHARING.md

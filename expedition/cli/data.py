@@ -45,8 +45,12 @@ def add(
     if combine not in (None, "all", "latest"):
         raise ConfigError(f"--combine {combine!r} is not a choice",
                           "use --combine all (every delivery a period) or --combine latest")
-    result = add_dataset(open_project(project), path, name, description=description, sheet=sheet,
+    proj = open_project(project)
+    result = add_dataset(proj, path, name, description=description, sheet=sheet,
                          encoding=encoding, combine=combine)
+    from expedition.governance import fill_data_sharing
+
+    fill_data_sharing(proj.reload())
     if json_:
         _render.print_json(result.to_dict())
         return
