@@ -191,3 +191,22 @@ def test_the_ethics_submission_is_filled_from_the_records_and_lists_its_gaps(cli
     answers = {a["question"]: a["answer"] for s in doc["sections"] for a in s["answers"]}
     fairness = next(v for q, v in answers.items() if q.startswith("Fairness plan"))
     assert "sex and ethnicity" in fairness and "07700 900123" not in fairness  # redacted
+
+
+def test_every_pack_has_a_datasheet_per_dataset_with_its_gaps_and_no_values(packable):
+    from expedition.pack import verify_pack
+
+    result = build_pack(packable, when=WHEN)
+    sheet = (result.path / "datasheets" / "referrals.md").read_text()
+    for section in ("Motivation", "Composition", "Collection process", "Preprocessing and cleaning",
+                    "Uses", "Distribution", "Maintenance", "Gaps"):
+        assert f"## {section}" in sheet
+    assert "Example County Council" in sheet and "Until 2099-12-31 under agreement DSA-TEST-001" in sheet
+    assert "by-district (eda)" in sheet  # what used it
+    # the contract is missing and there is no description: said, not invented
+    assert "Not answered: describe it in expedition.yaml" in sheet
+    for value in ("Basildon", "Harlow", "Maldon"):
+        assert value not in sheet
+    page = (result.path / "index.html").read_text()
+    assert 'href="datasheets/referrals.md"' in page
+    assert verify_pack(result.path).ok

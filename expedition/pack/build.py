@@ -227,6 +227,7 @@ def build_pack(
         records = _write_findings(tmp, sections, rules.symbol)
         quality_records = _write_quality(tmp, quality, quality_sections, rules.symbol)
         (tmp / "transparency.md").write_text(transparency_md, encoding="utf-8")
+        datasheets = _write_datasheets(tmp, project, quality, ethics_raw, allow)
         if ethics is not None:
             (tmp / "ETHICS.md").write_text(ethics, encoding="utf-8")
         pack_info = {"name": name, "date": when.isoformat(), "status": status["kind"], "label": status["label"]}
@@ -251,6 +252,7 @@ def build_pack(
                            status, when, name, record)
         context["info"] = info
         context["rules_text"] = rules_text
+        context["datasheets"] = datasheets
         (tmp / "summary.md").write_text(redact(summary_md(context), allow)[0], encoding="utf-8")
         html = render_index(context)
         (tmp / "index.html").write_text(html, encoding="utf-8")
@@ -406,6 +408,24 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
         if not any((root / folder).iterdir()):
             (root / folder).rmdir()
     return records
+
+
+def _write_datasheets(root: Path, project: Project, quality: list[Any], ethics: str | None,
+                      allow: list[str]) -> dict[str, int]:
+    """``datasheets/<dataset>.md`` for each dataset with a delivery; dataset -> unanswered questions."""
+    from expedition.pack.datasheet import datasheet
+
+    by_name = {q.name: q for q in quality}
+    written: dict[str, int] = {}
+    for name, ds in project.config.datasets.items():
+        if not ds.deliveries:
+            continue
+        text, gaps = datasheet(project, name, by_name.get(name), ethics)
+        folder = root / "datasheets"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{name}.md").write_text(redact(text, allow)[0], encoding="utf-8")
+        written[name] = len(gaps)
+    return written
 
 
 def _write_quality(root: Path, quality: list[Any], gated: dict[str, Any], symbol: str) -> list[dict[str, Any]]:
