@@ -210,3 +210,32 @@ def test_every_pack_has_a_datasheet_per_dataset_with_its_gaps_and_no_values(pack
     page = (result.path / "index.html").read_text()
     assert 'href="datasheets/referrals.md"' in page
     assert verify_pack(result.path).ok
+
+
+def test_every_pack_has_a_plain_english_public_summary(packable):
+    import textstat
+
+    from expedition.pack.public import JARGON
+
+    result = build_pack(packable, when=WHEN)
+    text = (result.path / "public-summary.md").read_text()
+    for heading in ("What we were asked", "What we found", "What it means", "The data we used",
+                    "How we kept the data safe"):
+        assert f"## {heading}" in text
+    assert "Example County Council" in text and "31 December 2099" in text
+    assert not JARGON.search(text.split("## What we found", 1)[1].split("## What it means")[0])
+    assert textstat.flesch_reading_ease(text) >= 60
+    page = (result.path / "index.html").read_text()
+    assert 'id="public-summary"' in page and 'href="public-summary.md"' in page
+
+
+@pytest.mark.parametrize("headline, plain", [
+    ("Re-referral was higher in Harlow (32% against 21%, p < 0.001).", "Re-referral was higher in Harlow."),
+    ("Arrests differed by ethnicity (chi-square 32.4, 3 df, p < 0.001).", "Arrests differed by ethnicity."),
+    ("The model's AUC was 0.81.", None),
+    ("Demand will rise by about 12 % next year (95 % CI 8 % to 16 %).", "Demand will rise by about 12 % next year."),
+])
+def test_headlines_lose_their_statistical_asides_or_are_left_out(headline, plain):
+    from expedition.pack.public import plain_headline
+
+    assert plain_headline(headline) == plain

@@ -228,6 +228,11 @@ def build_pack(
         quality_records = _write_quality(tmp, quality, quality_sections, rules.symbol)
         (tmp / "transparency.md").write_text(transparency_md, encoding="utf-8")
         datasheets = _write_datasheets(tmp, project, quality, ethics_raw, allow)
+        from expedition.pack.public import public_summary
+
+        public_md = redact(public_summary(project, [s["finding"] for s in sections], quality, rules.min_count,
+                                          len(model_cards)), allow)[0]
+        (tmp / "public-summary.md").write_text(public_md, encoding="utf-8")
         if ethics is not None:
             (tmp / "ETHICS.md").write_text(ethics, encoding="utf-8")
         pack_info = {"name": name, "date": when.isoformat(), "status": status["kind"], "label": status["label"]}
@@ -253,6 +258,7 @@ def build_pack(
         context["info"] = info
         context["rules_text"] = rules_text
         context["datasheets"] = datasheets
+        context["public_summary"] = render_markdown(public_md.split("\n", 1)[1].replace("\n## ", "\n### "))
         (tmp / "summary.md").write_text(redact(summary_md(context), allow)[0], encoding="utf-8")
         html = render_index(context)
         (tmp / "index.html").write_text(html, encoding="utf-8")
