@@ -302,3 +302,53 @@ def test_every_preset_publishes_nothing_the_auditor_can_pin(preset, referrals):
                 assert all(v >= rules.min_count or (v == 0 and not rules.zeros_disclosive) for v in values)
                 if rules.round_to:
                     assert all(v % rules.round_to == 0 for v in values)
+
+
+# --------------------------------------------------------------------------- sentiment
+
+def complaints(seed: int = 5) -> pl.DataFrame:
+    """Consultation responses from three areas, the first planted as more negative."""
+    rng = np.random.default_rng(seed)
+    bad = ["The service was terrible and slow.", "Awful, rude staff and nobody helped.",
+           "I am very unhappy with the delays."]
+    good = ["Great service, thank you so much.", "The staff were kind and helpful.",
+            "Very happy with the new bins."]
+    plain = ["The bins are collected on Tuesday.", "I live near the park.", "We moved here in May."]
+    rows = []
+    for area, p_bad in (("Basildon", 0.6), ("Harlow", 0.2), ("Colchester", 0.2)):
+        for _ in range(120):
+            kind = rng.choice(["bad", "good", "plain"], p=[p_bad, (1 - p_bad) / 2, (1 - p_bad) / 2])
+            rows.append({"area": area, "response": rng.choice({"bad": bad, "good": good, "plain": plain}[kind])})
+    return pl.DataFrame(rows)
+
+
+def test_sentiment_shares_match_vader_and_find_the_planted_area():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    data = complaints()
+    found = raw(data, text=["response"], outcome="area", sentiment=True, topics=0, cv_folds=0)
+    table = found.tables["sentiment"].frame
+    analyser = SentimentIntensityAnalyzer()
+    scores = [analyser.polarity_scores(t)["compound"] for t in data["response"]]
+    expected = data.with_columns(pl.Series("neg", [s <= -0.05 for s in scores])).group_by("area").agg(
+        pl.col("neg").mean())
+    for area, share in expected.iter_rows():
+        row = table.filter((pl.col("group") == area) & (pl.col("tone") == "negative"))
+        assert row["share"].item() == pytest.approx(share)
+        assert row["share_low"].item() < share < row["share_high"].item()
+    # each group's tones add up to its documents
+    sums = table.group_by("group").agg(pl.col("share").sum())["share"].to_list()
+    assert sums == pytest.approx([1.0] * 3)
+    published = publish(found.with_(id="text", population="p"), RULES)
+    text = " ".join(str(h) for h in published.headlines)
+    assert "area = Basildon read as negative most often" in text
+    assert any("VADER" in str(c) for c in published.caveats)
+
+
+def test_a_small_groups_sentiment_is_protected():
+    data = complaints().filter(~((pl.col("area") == "Harlow") & (pl.int_range(pl.len()).over("area") >= 6)))
+    published = run(data, text=["response"], outcome="area", sentiment=True, topics=0, cv_folds=0)
+    harlow = published.tables["sentiment"].frame.filter(pl.col("group") == "Harlow")
+    assert harlow["documents"].to_list() == [None] * 3 and harlow["share"].to_list() == [None] * 3
+    scores = published.tables["sentiment_scores"].frame.filter(pl.col("group") == "Harlow")
+    assert scores["mean_compound"].to_list() == [None]  # six documents: nothing said about them

@@ -57,6 +57,12 @@ class TextParams(StepParams):
     cv_folds: int = Field(
         5, ge=0, le=10, description="folds for the text-only classifier's cross-validated AUC (0: skip)"
     )
+    sentiment: bool = Field(
+        False,
+        description="score each document's tone with VADER (a lexicon of English sentiment words) and "
+        "compare the shares that read as negative, neutral and positive across groups, with 95% intervals "
+        "(for consultation responses and complaints)",
+    )
 
 
 class Text(Step):
@@ -84,7 +90,7 @@ class Text(Step):
 
     name = "text"
     summary = "Free text: redact personal data, then distinguishing terms, topics and lengths."
-    version = "2"
+    version = "3"
     Params = TextParams
     outputs = {
         "redactions": "documents in which each kind of personal data was found and removed",
@@ -94,6 +100,9 @@ class Text(Step):
         "topic_prevalence": "each topic's expected share of each group's documents",
         "figure terms": "odds ratios of the distinguishing terms",
         "figure topic_prevalence": "topic prevalence by group",
+        "sentiment": "with sentiment: true, the share of each group's documents that read as negative, "
+        "neutral and positive (VADER), with 95% intervals",
+        "sentiment_scores": "with sentiment: true, each group's mean VADER compound score with a 95% interval",
     }
 
     @classmethod
@@ -240,6 +249,18 @@ class Text(Step):
             keys=Keys(variables=group_keys, counts={"documents": with_text}),
         )
         metrics["median_words"] = float(words.median() or 0.0)
+
+        # sentiment ---------------------------------------------------------------------------
+        if params.sentiment:
+            ctx.report(0.2, "sentiment")
+            tables.update(sentiment_tables(docs, groups, with_text, group_keys, text_var))
+            headlines.extend(_sentiment_headlines(tables["sentiment"], group_label, outcome is not None))
+            caveats.append(
+                "Tone is scored by VADER, a list of English words rated for sentiment with rules for "
+                "negation, intensity and capitals, built for short informal text: it misses sarcasm, "
+                "domain words (a 'positive' test result) and context, and scores what was written, not "
+                "how satisfied the writer is. Compare groups with it rather than reading one share alone."
+            )
 
         # terms -----------------------------------------------------------------------------
         ctx.report(0.3, "counting terms")
@@ -394,6 +415,103 @@ class Text(Step):
 
 
 # --------------------------------------------------------------------------- helpers
+
+#: VADER's own cut-offs on the compound score (Hutto and Gilbert, 2014)
+TONES = ("negative", "neutral", "positive")
+
+
+def tone_of(compound: float) -> str:
+    return "negative" if compound <= -0.05 else "positive" if compound >= 0.05 else "neutral"
+
+
+def sentiment_scores(docs: Any) -> Any:
+    """VADER's compound score (-1 to 1) of each document."""
+    import numpy as np
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyser = SentimentIntensityAnalyzer()
+    return np.array([analyser.polarity_scores(d or "")["compound"] for d in docs.to_list()], dtype=float)
+
+
+def sentiment_tables(docs: Any, groups: Any, with_text: dict[str, Any], group_keys: dict[str, Any],
+                     text_var: str) -> dict[str, Table]:
+    """The share of each group's documents that read as negative, neutral and positive (Wilson
+    95% intervals), and each group's mean compound score with a t interval."""
+    import numpy as np
+    import polars as pl
+    from scipy import stats
+
+    from expedition.steps._stats import wilson_interval
+
+    compound = sentiment_scores(docs)
+    work = pl.DataFrame({"group": groups, "compound": compound}).with_columns(
+        pl.col("compound").map_elements(tone_of, return_dtype=pl.String).alias("tone"))
+    sizes = work.group_by("group").len().rename({"len": "of_documents"})
+    grid = sizes.join(pl.DataFrame({"tone": list(TONES)}), how="cross")
+    counted = work.group_by("group", "tone").len().rename({"len": "documents"})
+    long = (grid.join(counted, on=["group", "tone"], how="left")
+            .with_columns(pl.col("documents").fill_null(0).cast(pl.Int64))
+            .with_columns(pl.col("tone").replace_strict({t: i for i, t in enumerate(TONES)}).alias("_order"))
+            .sort("group", "_order"))
+    low, high = wilson_interval(long["documents"].to_numpy(), long["of_documents"].to_numpy())
+    long = long.with_columns((pl.col("documents") / pl.col("of_documents")).alias("share"),
+                             pl.Series("share_low", np.asarray(low, dtype=float)),
+                             pl.Series("share_high", np.asarray(high, dtype=float)))
+    tone_var = f"tone of {text_var} (VADER)"
+    shares = Table(
+        long.select("group", "tone", "documents", "share", "share_low", "share_high"),
+        {"group": "label", "tone": "label", "documents": "count", "share": "rate",
+         "share_low": "rate", "share_high": "rate"},
+        title="Tone of the documents, by group",
+        description="Documents whose VADER compound score is -0.05 or below (negative), 0.05 or above "
+        "(positive) or between (neutral), as a share of the group's documents, with Wilson 95% intervals.",
+        denominators={c: "documents" for c in ("share", "share_low", "share_high")},
+        dimensions=["group", "tone"],
+        keys=Keys(variables={**group_keys, "tone": tone_var}, counts={"documents": with_text}),
+    )
+    rows = []
+    for (g,), part in work.group_by(["group"], maintain_order=False):
+        values = part["compound"].to_numpy()
+        mean = float(values.mean())
+        half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))) \
+            if len(values) > 1 else float("nan")
+        rows.append({"group": g, "documents": len(values), "mean_compound": mean,
+                     "ci_low": mean - half, "ci_high": mean + half})
+    means = pl.DataFrame(rows, schema={"group": groups.dtype, "documents": pl.Int64, "mean_compound": pl.Float64,
+                                       "ci_low": pl.Float64, "ci_high": pl.Float64}).sort("group")
+    scores = Table(
+        means,
+        {"group": "label", "documents": "count", "mean_compound": "statistic", "ci_low": "statistic",
+         "ci_high": "statistic"},
+        title="Mean tone score, by group",
+        description="The mean VADER compound score (-1 most negative, 1 most positive) of each group's "
+        "documents, with a 95% t interval.",
+        denominators={c: "documents" for c in ("mean_compound", "ci_low", "ci_high")},
+        dimensions=["group"],
+        keys=Keys(variables=group_keys, counts={"documents": with_text}),
+    )
+    return {"sentiment": shares, "sentiment_scores": scores}
+
+
+def _sentiment_headlines(table: Table, label: str, grouped: bool) -> list[Any]:
+    frame = table.frame
+    negative = frame.filter(frame["tone"] == "negative").sort("share", descending=True)
+    if negative.height == 0:
+        return []
+    top = negative.row(0, named=True)
+    if not grouped or negative.height == 1:
+        return [say("{share} of the documents read as negative (95% interval {low} to {high}).",
+                    share=Cell("sentiment", "share", {"group": top["group"], "tone": "negative"}, ".0%"),
+                    low=Cell("sentiment", "share_low", {"group": top["group"], "tone": "negative"}, ".0%"),
+                    high=Cell("sentiment", "share_high", {"group": top["group"], "tone": "negative"}, ".0%"))]
+    bottom = negative.row(negative.height - 1, named=True)
+    return [say("Documents about {label} = {most} read as negative most often ({share}, 95% interval {low} to "
+                "{high}), and those about {least} least often ({other}).",
+                label=label, most=str(top["group"]), least=str(bottom["group"]),
+                share=Cell("sentiment", "share", {"group": top["group"], "tone": "negative"}, ".0%"),
+                low=Cell("sentiment", "share_low", {"group": top["group"], "tone": "negative"}, ".0%"),
+                high=Cell("sentiment", "share_high", {"group": top["group"], "tone": "negative"}, ".0%"),
+                other=Cell("sentiment", "share", {"group": bottom["group"], "tone": "negative"}, ".0%"))]
 
 
 def outcome_groups(
