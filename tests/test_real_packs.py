@@ -53,6 +53,13 @@ def test_met_stop_and_search_keeps_its_big_groups_and_verifies(cli, tmp_path, sh
     pack = Path(json.loads(built.stdout)["path"])
     checked = cli("pack", "verify", str(pack))
     assert checked.exit_code == 0, checked.output
+    # a public summary a resident can read, and a datasheet that shows no value of the data
+    import textstat
+
+    public = (pack / "public-summary.md").read_text()
+    assert textstat.flesch_reading_ease(public) >= 60, public
+    sheet = (pack / "datasheets" / "searches.md").read_text()
+    assert "Officer-defined ethnicity" in sheet and "Controlled drugs" not in sheet
 
     findings = json.loads((pack / "findings.json").read_text())
     published_counts = []
