@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -22,14 +22,27 @@ class Measurement:
     label: str
     seconds: list[float]
     peak_mib: float
+    #: CPU seconds (user + system) of each run: steadier than wall time on a busy machine
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
+
 
 def run_once(cmd: Sequence[str], cwd: str | Path | None = None, env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of one run of *cmd*; raises if it fails."""
+    seconds, mib, _ = run_once_cpu(cmd, cwd=cwd, env=env)
+    return seconds, mib
+
+
+def run_once_cpu(cmd: Sequence[str], cwd: str | Path | None = None,
+                 env: dict | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MiB, CPU seconds) of one run of *cmd*; raises if it fails."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -42,7 +55,7 @@ def run_once(cmd: Sequence[str], cwd: str | Path | None = None, env: dict | None
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
     if proc.stderr:
         proc.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def measure(label: str, cmd: Sequence[str], repeat: int = 5, setup=None, **kwargs) -> Measurement:
@@ -60,13 +73,15 @@ def measure_rounds(commands: Sequence[tuple[str, Sequence[str]]], repeat: int = 
     """Each command once per round, *repeat* rounds: a slow spell of a shared machine then falls
     on every command alike, instead of on whichever happened to be measured during it."""
     times: dict[str, list[float]] = {label: [] for label, _ in commands}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in commands}
     peaks: dict[str, float] = dict.fromkeys(times, 0.0)
     for _ in range(repeat):
         for label, cmd in commands:
-            seconds, mib = run_once(cmd)
+            seconds, mib, used = run_once_cpu(cmd)
             times[label].append(seconds)
+            cpu[label].append(used)
             peaks[label] = max(peaks[label], mib)
-    return [Measurement(label, times[label], peaks[label]) for label, _ in commands]
+    return [Measurement(label, times[label], peaks[label], cpu[label]) for label, _ in commands]
 
 
 def expedition_cmd() -> list[str]:
