@@ -117,25 +117,32 @@ def data_sharing_rows(project: Project) -> list[str]:
     return rows
 
 
-def fill_data_sharing(project: Project) -> bool:
-    """Rewrite the dataset table between DATA_SHARING.md's markers; False when there are none
-    (an older project: the document is left as it is)."""
-    from expedition._io import atomic_write_text
-
+def data_sharing_text(project: Project) -> str | None:
+    """DATA_SHARING.md with its dataset table (between the markers) filled from expedition.yaml,
+    or None when it needs no change or has no markers (an older project: left as it is)."""
     path = project.root / "DATA_SHARING.md"
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, UnicodeDecodeError):
-        return False
+        return None
     start, end = text.find(MARK_START), text.find(MARK_END)
     if start < 0 or end < start:
-        return False
+        return None
     head = ("| dataset | what it holds | from whom | received | agreement (reference; lawful basis; "
             "retention) |\n| --- | --- | --- | --- | --- |\n")
     body = "\n".join(data_sharing_rows(project)) or "| | | | | |"
     new = text[: start + len(MARK_START)] + "\n" + head + body + "\n" + text[end:]
-    if new != text:
-        atomic_write_text(path, new)
+    return new if new != text else None
+
+
+def fill_data_sharing(project: Project) -> bool:
+    """Rewrite DATA_SHARING.md's dataset table now; False when nothing changed."""
+    from expedition._io import atomic_write_text
+
+    new = data_sharing_text(project)
+    if new is None:
+        return False
+    atomic_write_text(project.root / "DATA_SHARING.md", new)
     return True
 
 

@@ -132,9 +132,9 @@ def build_pack(
         from expedition.governance import require_agreements
 
         require_agreements(project, when)
-    from expedition.governance import fill_data_sharing
+    from expedition.governance import data_sharing_text
 
-    fill_data_sharing(project)
+    sharing_now = data_sharing_text(project)  # written with the pack, in the same unit
     status = _status(final, review)
     from expedition.signing import signing_key
 
@@ -198,7 +198,7 @@ def build_pack(
     for q in quality:
         warnings += q.warnings
     ethics_raw = _read_optional(project.root / "ETHICS.md")
-    sharing_raw = _read_optional(project.root / "DATA_SHARING.md")
+    sharing_raw = sharing_now if sharing_now is not None else _read_optional(project.root / "DATA_SHARING.md")
     if ethics_raw is None:
         warnings.append("ETHICS.md is missing: the pack records that the ethics checklist was not completed")
     if sharing_raw is None:
@@ -224,6 +224,8 @@ def build_pack(
 
     with Unit(project.root, "pack") as unit:  # the folder and the zip: both new, or both old
         tmp = unit.folder(dest)
+        if sharing_now is not None:
+            unit.write_text(project.root / "DATA_SHARING.md", sharing_now)
         records = _write_findings(tmp, sections, rules.symbol)
         quality_records = _write_quality(tmp, quality, quality_sections, rules.symbol)
         (tmp / "transparency.md").write_text(transparency_md, encoding="utf-8")
