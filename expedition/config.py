@@ -259,6 +259,15 @@ class DeliveryRead(_Model):
     short_rows: int | None = Field(None, ge=0, description="rows with fewer fields than the header")
 
 
+class Pseudonymisation(_Model):
+    """What `expedition data add --pseudonymise` did to a delivery (see `expedition.pseudonymise`)."""
+
+    columns: list[str] = Field(description="the columns replaced by HMAC-SHA256 pseudonyms")
+    key_fingerprint: str = Field(description="sha256 fingerprint of the expedition key (never the key)")
+    original_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file as delivered")
+    original_file: str = Field(description="the name of the file as delivered")
+
+
 class Delivery(_Model):
     """One file delivered for a dataset, as recorded by `expedition data add`."""
 
@@ -275,6 +284,9 @@ class Delivery(_Model):
         None, description="modification time of the raw copy (ns), to notice a copy edited in place"
     )
     read: DeliveryRead | None = Field(None, description="how every stage reads it")
+    pseudonymised: Pseudonymisation | None = Field(
+        None, description="columns pseudonymised at intake, the key's fingerprint, the original's hash"
+    )
 
 
 class DatasetConfig(_Model):
