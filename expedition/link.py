@@ -92,6 +92,10 @@ def pairs_path(project: Project, name: str) -> Path:
     return links_dir(project) / f"{name}-pairs.parquet"
 
 
+def charts_path(project: Project, name: str) -> Path:
+    return links_dir(project) / f"{name}-charts.html"
+
+
 def review_path(project: Project, name: str) -> Path:
     return links_dir(project) / f"{name}-review.csv"
 
@@ -307,6 +311,8 @@ def _write(project: Project, name: str, result: LinkResult, sources: list[_Sourc
         result.records.write_parquet(tmp, compression="lz4", statistics=False)
         pairs_tmp = unit.file(pairs_path(project, name))
         result.pairs.write_parquet(pairs_tmp, compression="lz4", statistics=False)
+        if result.charts:
+            unit.write_text(charts_path(project, name), result.charts)
         linked = Linked(name=name, file=project.relative(out), sha256=sha256_file(tmp),
                         rows=result.records.height, clusters=int(result.records["person_id"].n_unique()),
                         inputs=[s.lineage for s in sources], settings=settings, key=key, cached=False,
@@ -324,6 +330,8 @@ class LinkResult:
     records: pl.DataFrame   # dataset, record_id, person_id, match_probability
     pairs: pl.DataFrame     # dataset_l, record_id_l, dataset_r, record_id_r, match_weight, match_probability
     quality: dict[str, Any]
+    #: Splink's charts of the model (parameters only), as one self-contained HTML page
+    charts: str | None = None
 
 
 def _safe(column: str, taken: set[str]) -> str:
@@ -462,7 +470,6 @@ def link_frames(frames: dict[str, pl.DataFrame], ids: dict[str, str], compare: d
 def _link_frames(frames: dict[str, pl.DataFrame], ids: dict[str, str], compare: dict[str, str], *,
                  threshold: float, blocking: list[Any] | None, engine: str, seed: int) -> LinkResult:
     import polars as pl
-    from splink import Linker, SettingsCreator, block_on
 
     taken: set[str] = set()
     safe = {c: _safe(c, taken) for c in compare}
@@ -502,6 +509,23 @@ def _link_frames(frames: dict[str, pl.DataFrame], ids: dict[str, str], compare: 
             raise ConfigError("every blocking rule derived from the comparisons would score too many pairs",
                               "set 'blocking:' to columns that together narrow the pairs (e.g. "
                               "[[surname, date_of_birth], postcode])")
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="expedition-link-"))
+    try:
+        return _train_and_link(prepared, names, compare, safe, rules, notes, link_type, dedupe, threshold,
+                               engine, seed, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_and_link(prepared: list[pl.DataFrame], names: list[str], compare: dict[str, str], safe: dict[str, str],
+                    rules: list[list[str]], notes: list[str], link_type: str, dedupe: bool, threshold: float,
+                    engine: str, seed: int, scratch: Path) -> LinkResult:
+    import polars as pl
+    from splink import Linker, SettingsCreator, block_on
+
     block_rules = [block_on(*[safe[c] for c in r]) for r in rules]
     settings = SettingsCreator(
         link_type=link_type, unique_id_column_name="unique_id",
@@ -509,7 +533,7 @@ def _link_frames(frames: dict[str, pl.DataFrame], ids: dict[str, str], compare: 
         blocking_rules_to_generate_predictions=block_rules,
         retain_intermediate_calculation_columns=False, retain_matching_columns=False,
     )
-    tables, db_api = _backend(engine, prepared)
+    tables, db_api = _backend(engine, prepared, scratch)
     linker = Linker(tables if not dedupe else tables[0], settings, db_api=db_api,
                     **({} if dedupe else {"input_table_aliases": names}))
     strong = [safe[c] for c, k in compare.items() if k in ("name", "date")] or [safe[c] for c in compare]
@@ -524,7 +548,8 @@ def _link_frames(frames: dict[str, pl.DataFrame], ids: dict[str, str], compare: 
         if set(safe.values()) - blocked <= trained:
             continue
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*blocked))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*[safe[c] for c in rule]))
         except Exception as exc:
             notes.append(f"m was not estimated blocking on {' + '.join(rule)} ({type(exc).__name__})")
             continue
@@ -543,32 +568,63 @@ def _link_frames(frames: dict[str, pl.DataFrame], ids: dict[str, str], compare: 
     records = _records(clustered, pairs, names, [p.height for p in prepared], prepared)
     pairs_out = _pairs_out(pairs, names)
     quality = _quality(records, pairs, model, compare, safe, threshold, rules, notes, link_type, engine)
-    return LinkResult(records, pairs_out, quality)
+    return LinkResult(records, pairs_out, quality, _charts(linker))
 
 
-def _backend(engine: str, prepared: list[pl.DataFrame]) -> tuple[list[Any], Any]:
+def _charts(linker: Any) -> str | None:
+    """Splink's match-weights and m/u charts (the model's parameters, no record's values) as
+    one HTML page with Vega's libraries inline (Splink's own page fetches them from a CDN), for
+    the team to look at locally; never put in a pack."""
+    import html
+    from importlib import resources
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            specs = [linker.visualisations.match_weights_chart().to_dict(),
+                     linker.visualisations.m_u_parameters_chart().to_dict()]
+        folder = resources.files("splink") / "internals" / "files" / "external_js"
+        scripts = "".join(f"<script>{(folder / name).read_text(encoding='utf-8')}</script>\n"
+                          for name in ("vega@5.31.0", "vega-lite@5.2.0", "vega-embed@6.20.2"))
+    except Exception:  # a Splink without these charts or files: the link stands without them
+        return None
+    body = "".join(f'<div id="chart{i}"></div>' for i in range(len(specs)))
+    embed = "".join(f"vegaEmbed('#chart{i}', {json.dumps(spec, default=str)}, {{actions: false}});\n"
+                    for i, spec in enumerate(specs))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape('Linkage model')}</title>"
+            f"{scripts}</head><body><h1>Linkage model: match weights and m/u parameters</h1>{body}"
+            f"<script>{embed}</script></body></html>\n")
+
+
+def _backend(engine: str, prepared: list[pl.DataFrame], scratch: Path) -> tuple[list[Any], Any]:
+    """The input tables and Splink's database API for *engine*; Spark's checkpoints go to
+    *scratch* (a private temporary folder, removed after the link)."""
     if engine == "spark":
         try:
             from pyspark.sql import SparkSession
-            from splink import SparkAPI
+            from splink.backends.spark import SparkAPI, similarity_jar_location
         except ImportError:
             raise ConfigError("engine: spark needs pyspark, which is not installed",
-                              "install the spark extra (`pip install 'expedition[spark]'`, with Java), "
-                              "or use engine: duckdb") from None
-        spark = SparkSession.builder.master("local[*]").appName("expedition-link") \
-            .config("spark.sql.session.timeZone", "UTC").getOrCreate()
-        spark.sparkContext.setCheckpointDir(str(Path(_tempdir()) / "checkpoints"))
-        # Splink needs Spark's own types: dates as DateType, text as StringType
+                              "install the spark extra (`pip install 'expedition[spark]'`, with Java 17 "
+                              "or newer), or use engine: duckdb") from None
+        import os
+
+        spark = SparkSession.getActiveSession()
+        if spark is None:  # a session the user made (a cluster's) is used as it is
+            # Splink's Jaro-Winkler and other similarity functions come as a jar it ships
+            spark = (SparkSession.builder.master("local[*]").appName("expedition-link")
+                     .config("spark.sql.session.timeZone", "UTC")
+                     .config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 2)))
+                     .config("spark.jars", similarity_jar_location())
+                     .config("spark.ui.enabled", "false").getOrCreate())
+        spark.sparkContext.setCheckpointDir(str(scratch / "checkpoints"))
+        # Splink needs Spark's own types: dates as DateType (not text), text as StringType
         return [spark.createDataFrame(p.to_pandas()) for p in prepared], SparkAPI(spark_session=spark)
     from splink import DuckDBAPI
 
     return [p.to_pandas() for p in prepared], DuckDBAPI()
-
-
-def _tempdir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="expedition-spark-")
 
 
 def _frame(splink_frame: Any, engine: str) -> pl.DataFrame:

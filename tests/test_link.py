@@ -102,6 +102,12 @@ def test_linked_table_one_row_per_record(linked) -> None:
     assert "sex" in {b["characteristic"] for b in record["quality"]["bias"]}
 
 
+def test_splink_charts_saved_locally_with_libraries_inline(linked) -> None:
+    page = (linked["root"] / ".expedition" / "links" / "people-charts.html").read_text()
+    assert "vegaEmbed(" in page and "<script src" not in page
+    assert not [p for p in (linked["root"] / "findings").rglob("*charts*")]
+
+
 def test_cached_and_deterministic(linked) -> None:
     root = linked["root"]
     again = _invoke("link", "people", "--project", str(root), "--json")
@@ -225,3 +231,67 @@ def test_febrl4_pairwise_f1() -> None:
     precision, recall = tp / len(pred), tp / len(truth)
     f1 = 2 * precision * recall / (precision + recall)
     assert f1 >= 0.997, (precision, recall, f1)
+
+
+@pytest.mark.slow
+def test_spark_engine_links_as_duckdb_does() -> None:
+    """engine: spark, where pyspark and Java are present (skipped cleanly otherwise)."""
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java, which is not installed")
+    from expedition.examples.registers import generate
+    from expedition.link import link_frames
+
+    care, police, _ = generate(120, 50, 30, seed=9)
+    frames = {"social_care": care, "police": police}
+    ids = {"social_care": "case_ref", "police": "person_ref"}
+    compare = {"given_name": "name", "surname": "name", "date_of_birth": "date", "postcode": "postcode"}
+    duck = link_frames(frames, ids, compare, engine="duckdb")
+    spark = link_frames(frames, ids, compare, engine="spark")
+    assert spark.records.select("dataset", "record_id", "person_id").equals(
+        duck.records.select("dataset", "record_id", "person_id"))
+
+
+def test_spark_engine_without_pyspark_is_a_clear_error(monkeypatch) -> None:
+    import builtins
+
+    from expedition.errors import ConfigError
+    from expedition.examples.registers import generate
+    from expedition.link import link_frames
+
+    real = builtins.__import__
+
+    def no_pyspark(name, *args, **kwargs):
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    care, police, _ = generate(40, 10, 10, seed=2)
+    with pytest.raises(ConfigError, match="pip install 'expedition\\[spark\\]'"):
+        link_frames({"a": care}, {"a": "case_ref"}, {"surname": "name"}, engine="spark")
+
+
+def test_pseudonymised_identifiers_still_link_exactly() -> None:
+    """Two deliveries pseudonymised under the expedition's key link on the pseudonyms exactly
+    as the originals would: the same people, record for record."""
+    from expedition.examples.registers import generate
+    from expedition.link import link_frames
+    from expedition.pseudonymise import PseudonymKey, pseudonymise_frame
+
+    care, police, _ = generate(200, 80, 40, seed=4)
+    key = PseudonymKey(b"0123456789abcdef0123", "test")
+    ids = {"social_care": "case_ref", "police": "person_ref"}
+    compare = {"nhs_number": "exact", "surname": "name", "date_of_birth": "date"}
+    raw = link_frames({"social_care": care, "police": police}, ids, compare)
+    hidden = link_frames({"social_care": pseudonymise_frame(care, ["nhs_number"], key),
+                          "police": pseudonymise_frame(police, ["nhs_number"], key)}, ids, compare)
+    assert hidden.records.select("dataset", "record_id", "person_id").equals(
+        raw.records.select("dataset", "record_id", "person_id"))
+    rec = hidden.records
+    linked = set(rec.filter(pl.col("dataset") == "social_care").join(
+        rec.filter(pl.col("dataset") == "police"), on="person_id").select("record_id", "record_id_right").rows())
+    same_number = set(care.join(police, on="nhs_number").select("case_ref", "person_ref").rows())
+    assert len(same_number & linked) >= 0.95 * len(same_number)
