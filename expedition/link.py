@@ -181,8 +181,10 @@ def _sources(project: Project, name: str) -> list[_Source]:
                 + (f" (did you mean {close[0]!r}?)" if close else ""),
                 f"name validated or derived datasets under links.{name}.datasets "
                 f"(datasets: {', '.join(known) or 'none yet'})", path=project.config_path)
-        if dataset == name:
-            raise ConfigError(f"link {name!r} reads itself", "name the datasets it links",
+        if dataset in project.config.links:
+            raise ConfigError(f"link {name!r} reads {dataset!r}, which is a link",
+                              "link validated or derived datasets: name the datasets "
+                              f"{dataset!r} links under links.{name}.datasets instead",
                               path=project.config_path)
         if dataset in project.config.datasets:
             from expedition.validate import require_validated
@@ -926,4 +928,7 @@ def _save_review(project: Project, name: str, linked: Linked, result: ReviewResu
     record.setdefault("quality", {})["review"] = {
         "key": linked.key, "labelled": result.labelled, "matches": result.matches,
         "precision": result.precision, "interval": list(result.interval or ())}
-    atomic_write_text(record_path(project, name), json.dumps(record, indent=2, default=str) + "\n")
+    from expedition._lock import project_lock
+
+    with project_lock(project.root, "link review"):
+        atomic_write_text(record_path(project, name), json.dumps(record, indent=2, default=str) + "\n")

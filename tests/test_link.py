@@ -295,3 +295,19 @@ def test_pseudonymised_identifiers_still_link_exactly() -> None:
         rec.filter(pl.col("dataset") == "police"), on="person_id").select("record_id", "record_id_right").rows())
     same_number = set(care.join(police, on="nhs_number").select("case_ref", "person_ref").rows())
     assert len(same_number & linked) >= 0.95 * len(same_number)
+
+
+def test_one_dataset_is_deduplicated() -> None:
+    """One dataset: its duplicate records get one person_id."""
+    from expedition.examples.registers import generate
+    from expedition.link import link_frames
+
+    care, police, truth = generate(150, 60, 0, seed=6)
+    both = pl.concat([care.rename({"case_ref": "ref"}), police.rename({"person_ref": "ref"})])
+    result = link_frames({"register": both}, {"register": "ref"},
+                         {"given_name": "name", "surname": "name", "date_of_birth": "date", "postcode": "postcode"})
+    assert result.quality["link_type"] == "dedupe_only"
+    people = dict(result.records.select("record_id", "person_id").rows())
+    found = sum(people[a] == people[b] for a, b in truth.rows())
+    assert found >= 0.9 * truth.height
+    assert result.records["person_id"].n_unique() < both.height - 0.9 * truth.height + 5
