@@ -259,6 +259,15 @@ class DeliveryRead(_Model):
     short_rows: int | None = Field(None, ge=0, description="rows with fewer fields than the header")
 
 
+class Pseudonymisation(_Model):
+    """What `expedition data add --pseudonymise` did to a delivery (see `expedition.pseudonymise`)."""
+
+    columns: list[str] = Field(description="the columns replaced by HMAC-SHA256 pseudonyms")
+    key_fingerprint: str = Field(description="sha256 fingerprint of the expedition key (never the key)")
+    original_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file as delivered")
+    original_file: str = Field(description="the name of the file as delivered")
+
+
 class Delivery(_Model):
     """One file delivered for a dataset, as recorded by `expedition data add`."""
 
@@ -275,6 +284,9 @@ class Delivery(_Model):
         None, description="modification time of the raw copy (ns), to notice a copy edited in place"
     )
     read: DeliveryRead | None = Field(None, description="how every stage reads it")
+    pseudonymised: Pseudonymisation | None = Field(
+        None, description="columns pseudonymised at intake, the key's fingerprint, the original's hash"
+    )
 
 
 class Agreement(_Model):
@@ -332,6 +344,28 @@ class DerivedConfig(_Model):
     )
 
 
+#: How `expedition link` compares a column (see `expedition.link`).
+LinkKind = Literal["name", "date", "postcode", "address", "exact"]
+
+
+class LinkConfig(_Model):
+    """Records of validated (or derived) datasets linked into one person key with Splink (see
+    `expedition.link`); steps and derived SQL read the result like any dataset."""
+
+    datasets: list[DatasetName] = Field(min_length=1, description="datasets to link (one: deduplicate)")
+    id: str | dict[str, str] | None = Field(
+        None, description="each record's identifier column (one name, or one per dataset); "
+                          "default: the contract's identifier column")
+    compare: dict[str, LinkKind] = Field(
+        min_length=1, description="column: kind (name, date, postcode, address or exact)")
+    threshold: float = Field(0.9, gt=0, lt=1, description="match probability at which records link")
+    blocking: list[str | list[str]] | None = Field(
+        None, description="blocking rules (a column, or columns that must all agree); "
+                          "default: derived from the comparisons")
+    engine: Literal["duckdb", "spark"] = Field("duckdb", description="Splink's backend")
+    description: str = ""
+
+
 class StepConfig(_Model):
     """One analysis step to run: which step, on which dataset, with which parameters."""
 
@@ -364,6 +398,7 @@ class Config(_Model):
     disclosure: DisclosureConfig = Field(default_factory=DisclosureConfig)
     datasets: dict[DatasetName, DatasetConfig] = Field(default_factory=dict)
     derived: dict[DatasetName, DerivedConfig] = Field(default_factory=dict)
+    links: dict[DatasetName, LinkConfig] = Field(default_factory=dict)
     steps: list[StepConfig] = Field(default_factory=list)
     transparency: TransparencyConfig = Field(default_factory=TransparencyConfig)
 
@@ -372,7 +407,7 @@ class Config(_Model):
     def _no_transparency_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("datasets", "derived", "steps", "disclosure", mode="before")
+    @field_validator("datasets", "derived", "links", "steps", "disclosure", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any, info: Any) -> Any:
         if value is None:
@@ -397,17 +432,23 @@ class Config(_Model):
                 raise ValueError(f"step id {step.id!r} is used twice; step ids must be unique")
             seen.add(step.id)
             if step.dataset is not None and step.dataset not in self.datasets \
-                    and step.dataset not in self.derived:
-                known = ", ".join(sorted([*self.datasets, *self.derived])) or "none yet"
+                    and step.dataset not in self.derived and step.dataset not in self.links:
+                known = ", ".join(sorted([*self.datasets, *self.derived, *self.links])) or "none yet"
                 raise ValueError(
                     f"step {step.id!r} reads dataset {step.dataset!r}, which is not declared "
-                    f"under 'datasets' or 'derived' (declared: {known})"
+                    f"under 'datasets', 'derived' or 'links' (declared: {known})"
                 )
         both = sorted(set(self.datasets) & set(self.derived))
         if both:
             raise ValueError(
                 f"{', '.join(repr(b) for b in both)} is declared under both 'datasets' and "
                 "'derived'; a derived dataset needs a name of its own"
+            )
+        taken = sorted(set(self.links) & (set(self.datasets) | set(self.derived)))
+        if taken:
+            raise ValueError(
+                f"{', '.join(repr(b) for b in taken)} is declared under 'links' and as a dataset; "
+                "a link needs a name of its own"
             )
         return self
 

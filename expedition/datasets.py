@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,6 +90,7 @@ def add_dataset(
     sheet: str | None = None,
     encoding: str | None = None,
     combine: Literal["latest", "all"] | None = None,
+    pseudonymise: Sequence[str] = (),
 ) -> AddResult:
     """Copy a delivery into ``data/raw`` read-only and register it in ``expedition.yaml``.
 
@@ -101,6 +103,10 @@ def add_dataset(
     *combine* sets the dataset's ``combine`` (``all``: every delivery is a period, analysed
     together). A delivery of a ``combine: all`` dataset that repeats one already added (same
     SHA-256) is refused, since its rows would count twice.
+
+    *pseudonymise* names columns replaced by keyed pseudonyms before the copy is made (see
+    `expedition.pseudonymise`): the pseudonymised file is the delivery, and the original's
+    SHA-256, the columns and the key's fingerprint are recorded with it.
     """
     path = Path(path).expanduser()
     name = name or default_name(path)
@@ -108,6 +114,52 @@ def add_dataset(
     if problem:
         raise DataError(problem, "choose another name with --name, e.g. --name referrals")
     check_readable(path)
+    if pseudonymise:
+        return _add_pseudonymised(project, path, name, list(pseudonymise), description=description,
+                                  sheet=sheet, encoding=encoding, combine=combine)
+    return _add(project, path, name, description=description, sheet=sheet, encoding=encoding,
+                combine=combine)
+
+
+def _add_pseudonymised(project: Project, path: Path, name: str, columns: list[str], **kwargs: Any) -> AddResult:
+    import shutil
+
+    from expedition.pseudonymise import expedition_key, pseudonymise_file
+
+    key = expedition_key(project.config.expedition.slug, project=project.root)
+    original = sha256_file(path)
+    existing = project.config.datasets.get(name)
+    for delivery in existing.deliveries if existing else []:
+        done = delivery.pseudonymised
+        if (done is not None and done.original_sha256 == original and done.columns == columns
+                and done.key_fingerprint == key.fingerprint):
+            if (kwargs.get("combine") or existing.combine) == "all":
+                raise DataError(
+                    f"this file is the same as delivery v{delivery.version} of {name!r} "
+                    f"({done.original_file}, same SHA-256); {name!r} combines every delivery, so "
+                    "its rows would be counted twice",
+                    "add the file for another period instead; nothing was copied", path=path)
+            return AddResult(name, delivery, "unchanged")
+    made = pseudonymise_file(path, columns, key, sheet=kwargs.pop("sheet"), encoding=kwargs.pop("encoding"))
+    try:
+        return _add(project, made.file, name, source=path.name, pseudonymised=made.record(),
+                    sheet=None, encoding=None, **kwargs)
+    finally:
+        shutil.rmtree(made.file.parent, ignore_errors=True)
+
+
+def _add(
+    project: Project,
+    path: Path,
+    name: str,
+    *,
+    description: str,
+    sheet: str | None,
+    encoding: str | None,
+    combine: Literal["latest", "all"] | None,
+    source: str | None = None,
+    pseudonymised: dict[str, Any] | None = None,
+) -> AddResult:
     fmt = detect_format(path)
     digest = sha256_file(path)
     existing = project.config.datasets.get(name)
@@ -155,6 +207,8 @@ def add_dataset(
         record = plain(delivery.model_dump(exclude_none=True))
         record["columns"] = flow_list(record["columns"])
         record["read"] = flow_map(record["read"])
+        if "pseudonymised" in record:
+            record["pseudonymised"]["columns"] = flow_list(record["pseudonymised"]["columns"])
         entry["deliveries"].append(record)
 
     with Unit(project.root, "data add") as unit:
@@ -171,7 +225,7 @@ def add_dataset(
         delivery = Delivery(
             version=version,
             file=project.relative(dest),
-            source=path.name,
+            source=source or path.name,
             sha256=digest,
             format=fmt,
             rows=rows,
@@ -180,6 +234,7 @@ def add_dataset(
             added=datetime.now(timezone.utc).replace(microsecond=0),
             mtime_ns=os.stat(tmp).st_mtime_ns,
             read=found.options.to_record(),
+            pseudonymised=pseudonymised,
         )
         update_config(project.config_path, change, unit=unit)
     warnings = list(found.warnings())

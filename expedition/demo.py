@@ -32,6 +32,9 @@ from expedition.scoring import ScoreResult, score
 EXAMPLE = "referrals"
 #: more examples whose datasets and steps the demo adds beside the first (examples/NAME/)
 MORE_EXAMPLES = ("incidents", "demand")
+#: two overlapping registers (examples/registers/), their NHS numbers pseudonymised at intake,
+#: linked into one person key (``links:``) for the `linkage` step
+LINK_EXAMPLE = "registers"
 MARKER = ".expedition/demo"
 
 #: ``on_stage(stage, message)`` is called as each stage starts.
@@ -71,7 +74,23 @@ def example_config() -> dict[str, Any]:
         more = plain(load_config(resource_path("examples") / name / CONFIG_FILE).model_dump(by_alias=True))
         config["datasets"].update(more["datasets"])
         config["steps"].extend(more["steps"])
+    linked = plain(load_config(resource_path("examples") / LINK_EXAMPLE / CONFIG_FILE).model_dump(by_alias=True))
+    config["datasets"].update(linked["datasets"])
+    config["links"] = {name: {k: v for k, v in spec.items() if v not in (None, "")}
+                       for name, spec in linked["links"].items()}
+    config["steps"].extend(linked["steps"])
     return config
+
+
+def add_registers(project: Project, folder: Path, seed: int) -> list[AddResult]:
+    """Generate the two registers of LINK_EXAMPLE (small, so the demo stays fast) and add them,
+    their NHS numbers pseudonymised."""
+    from expedition.examples.registers import write
+
+    files = write(folder / LINK_EXAMPLE, people=600, shared=250, police_only=200, seed=seed)
+    added = [add_dataset(project, files["social_care"], "social_care", pseudonymise=["nhs_number"])]
+    added.append(add_dataset(project.reload(), files["police"], "police", pseudonymise=["nhs_number"]))
+    return added
 
 
 def add_more_examples(project: Project, folder: Path, seed: int) -> list[AddResult]:
@@ -133,6 +152,7 @@ def run_demo(
                 name: {k: v for k, v in spec.items() if k != "deliveries"} | {"deliveries": []}
                 for name, spec in example["datasets"].items()
             }
+            document["links"] = example["links"]
             document["steps"] = [
                 {k: v for k, v in step.items() if v is not None} for step in example["steps"]
             ]
@@ -147,9 +167,12 @@ def run_demo(
         added = add_dataset(project, data_file, "referrals")
         stage("data", f"generating the {' and '.join(MORE_EXAMPLES)} examples and adding them")
         more = add_more_examples(project.reload(), Path(tmp), seed)
+        stage("data", "generating two overlapping registers of people and adding them, their NHS "
+                      "numbers pseudonymised")
+        more += add_registers(project.reload(), Path(tmp), seed)
     project = project.reload()
 
-    datasets = [EXAMPLE, *MORE_EXAMPLES]
+    datasets = [EXAMPLE, *MORE_EXAMPLES, "social_care", "police"]
     stage("profile", "profiling the deliveries into the data-quality evidence")
     profiles = [profile_dataset(project, name) for name in datasets]
 

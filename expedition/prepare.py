@@ -200,7 +200,7 @@ def inputs_of(project: Project, name: str) -> list[str]:
         raise _sql_error(name, sql, f"the SQL must be a SELECT, not {first.group(1).upper() if first else 'empty'}",
                          "write a query that starts with SELECT (or WITH)", first.start(1) if first else 0, project)
     refs, ctes = references(sql)
-    known = [*config.datasets, *config.derived]
+    known = [*config.datasets, *config.derived, *config.links]
     found: list[str] = []
     for ref in refs:
         if ref.call:
@@ -351,6 +351,11 @@ class _Input:
 
 
 def _open_input(project: Project, name: str) -> _Input:
+    if name in project.config.links:
+        from expedition.link import open_linked
+
+        data = open_linked(project, name)
+        return _Input(name, data.frame, data.contract, data.fingerprint)
     if name in project.config.derived:
         data = open_derived(project, name)
         return _Input(name, data.frame, data.contract, data.fingerprint)
@@ -814,9 +819,13 @@ def base_datasets(project: Project, names: Iterable[str]) -> list[str]:
     way down."""
     out: list[str] = []
     for name in names:
-        if name in project.config.derived:
+        if name in project.config.links:
+            out += base_datasets(project, project.config.links[name].datasets)
+        elif name in project.config.derived:
             for derived in order(project, [name]):
-                out += [d for d in inputs_of(project, derived) if d in project.config.datasets]
+                inputs = inputs_of(project, derived)
+                out += [d for d in inputs if d in project.config.datasets]
+                out += base_datasets(project, [d for d in inputs if d in project.config.links])
         else:
             out.append(name)
     return list(dict.fromkeys(out))
@@ -828,6 +837,10 @@ def check_inputs(project: Project, name: str) -> None:
 
     for dataset in order(project, [name]):
         for dep in inputs_of(project, dataset):
+            if dep in project.config.links:
+                from expedition.link import check_inputs as check_link
+
+                check_link(project, dep)
             if dep in project.config.datasets:
                 try:
                     require_validated(project, dep)

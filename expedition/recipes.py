@@ -12,6 +12,8 @@ A card is a YAML file in ``recipes/``::
       main: {description: "...", combine: all}   # combine: optional (all: every delivery a period)
     derived:                                      # optional: datasets made with SQL (`expedition prepare`)
       main_flagged: {sql: "SELECT *, ... AS flag FROM main"}
+    links:                                        # optional: records linked into one person key (`expedition link`)
+      people: {datasets: [main, other], compare: {surname: name, date_of_birth: date}}
     steps:
       - {id: first-look, step: eda, dataset: main, params: {}}
       - {id: subset, step: eda, dataset: main_flagged, where: "flag = 'yes'"}
@@ -28,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from expedition._resources import resource_path
-from expedition.config import DerivedConfig, StepConfig
+from expedition.config import DerivedConfig, LinkConfig, StepConfig
 from expedition.errors import ConfigError, ScaffoldError
 
 
@@ -48,11 +50,12 @@ class Recipe(BaseModel):
     guidance: str = ""
     datasets: dict[str, RecipeDataset] = Field(default_factory=dict)
     derived: dict[str, DerivedConfig] = Field(default_factory=dict)
+    links: dict[str, LinkConfig] = Field(default_factory=dict)
     steps: list[StepConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _steps_read_declared_datasets(self) -> Recipe:
-        known = [*self.datasets, *self.derived]
+        known = [*self.datasets, *self.derived, *self.links]
         for step in self.steps:
             if step.dataset is not None and step.dataset not in known:
                 raise ValueError(f"step {step.id!r} reads {step.dataset!r}, which the card does "

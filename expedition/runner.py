@@ -44,6 +44,8 @@ class StepInput:
     personal: frozenset[str] = frozenset()
     #: the step's ``where:``, once applied (see `expedition.subset`)
     subset: Any = None
+    #: the linkage-quality summary of a dataset made by `expedition link`
+    link: dict[str, Any] | None = None
 
     @property
     def population(self) -> str:
@@ -75,7 +77,13 @@ def load_input(project: Project, dataset: str) -> StepInput:
     Raises StepError when the dataset was never validated, or its latest delivery or contract
     changed since (`expedition validate NAME` or `expedition run --validate` fixes it).
     """
-    if dataset in project.config.derived:
+    link = None
+    if dataset in project.config.links:
+        from expedition.link import open_linked, quality
+
+        data = open_linked(project, dataset)
+        link = quality(project, dataset)
+    elif dataset in project.config.derived:
         from expedition.prepare import open_derived
 
         data = open_derived(project, dataset)
@@ -87,6 +95,7 @@ def load_input(project: Project, dataset: str) -> StepInput:
         contract=data.contract,
         roles=data.contract.roles,
         personal=data.contract.personal,
+        link=link,
     )
 
 
@@ -131,7 +140,11 @@ def plan(project: Project, ids: Sequence[str] | None = None) -> list[PlannedStep
             )
         planned.append(PlannedStep(entry, step_cls, params))
     for dataset in dict.fromkeys(p.config.dataset for p in planned):
-        if dataset in project.config.derived:  # its SQL, and the datasets it reads
+        if dataset in project.config.links:  # the datasets it links
+            from expedition.link import check_inputs as check_link
+
+            check_link(project, dataset)
+        elif dataset in project.config.derived:  # its SQL, and the datasets it reads
             from expedition.prepare import check_inputs
 
             check_inputs(project, dataset)
@@ -235,6 +248,7 @@ def _run_one(
         contract=data.contract,
         roles=dict(data.roles or {}),
         personal=data.personal,
+        link=data.link,
         progress=lambda fraction, message: notify(
             "progress", entry.id, {"fraction": fraction, "message": message}
         ),

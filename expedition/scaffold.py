@@ -393,6 +393,11 @@ def apply_recipe(root: Path, card: Recipe) -> None:
                     entry["sql"] = spec.sql.strip()
                 derived.setdefault(name, entry)
             document["derived"] = derived
+        if card.links:
+            links = document.get("links") or {}
+            for name, link in card.links.items():
+                links.setdefault(name, link.model_dump(exclude_none=True, exclude_defaults=True))
+            document["links"] = links
         steps = document.get("steps") or []
         for step in card.steps:
             steps.append(step.model_dump(exclude_none=True))

@@ -109,6 +109,7 @@ def _register() -> None:
     from expedition.cli import review as review_cmd
     from expedition.cli import schema, validate
     from expedition.cli import profile as profile_cli
+    from expedition.cli import link as link_cmd
     from expedition.cli import prepare as prepare_cmd
     from expedition.cli import score
 
@@ -123,6 +124,7 @@ def _register() -> None:
     app.add_typer(schema.app, name="schema")
     app.command("validate")(validate.validate)
     app.command("prepare")(prepare_cmd.prepare)
+    app.command("link")(link_cmd.link)
     app.command("review")(review_cmd.review)
     app.command("score")(score.score)
     app.command("guard")(guard.guard)

@@ -33,6 +33,13 @@ def add(
                      help="all: each delivery is a period (a month), analysed together; "
                           "latest (default): a new delivery replaces the last."),
     ] = None,
+    pseudonymise: Annotated[
+        list[str] | None,
+        typer.Option("--pseudonymise", metavar="COL",
+                     help="Replace this column by keyed HMAC-SHA256 pseudonyms before the copy is made "
+                          "(repeat for more columns; the key stays outside the project: EXPEDITION_KEY "
+                          "or your configuration folder)."),
+    ] = None,
     project: ProjectOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -47,7 +54,7 @@ def add(
                           "use --combine all (every delivery a period) or --combine latest")
     proj = open_project(project)
     result = add_dataset(proj, path, name, description=description, sheet=sheet,
-                         encoding=encoding, combine=combine)
+                         encoding=encoding, combine=combine, pseudonymise=pseudonymise or ())
     from expedition.governance import fill_data_sharing
 
     fill_data_sharing(proj.reload())
@@ -71,6 +78,10 @@ def add(
         f"({d.rows:,} rows, {len(d.columns)} columns, read-only)"
     )
     _render.note(f"  sha256 {d.sha256}")
+    if d.pseudonymised is not None:
+        _render.note(f"  pseudonymised {', '.join(d.pseudonymised.columns)} under key "
+                     f"{d.pseudonymised.key_fingerprint} (the original, sha256 "
+                     f"{d.pseudonymised.original_sha256[:12]}…, was not copied)")
     if d.read is not None and d.read.encoding is not None:
         delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(d.read.delimiter or "", d.read.delimiter)
         _render.note(f"  read as {d.read.encoding}{'+bom' if d.read.bom else ''}, {delimiter}-separated, "

@@ -113,6 +113,9 @@ class StepContext:
     personal: frozenset[str] = frozenset()
     log: Callable[[str], None] = logger.info
     progress: Callable[[float, str], None] | None = None
+    #: the linkage model's summary, when the dataset was made by `expedition link` (see
+    #: `expedition.link`; read by the `linkage` step)
+    link: dict[str, Any] | None = None
 
     @property
     def min_count(self) -> int:
