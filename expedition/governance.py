@@ -18,8 +18,8 @@ Each dataset in ``expedition.yaml`` may name its agreement::
 - ``DATA_SHARING.md``'s dataset table (between its ``expedition:datasets`` markers) and the
   pack's transparency record are filled from the agreements (`fill_data_sharing`);
 - `expedition data purge` deletes every delivery of a dataset past its date and everything made
-  from it — raw files, validated and quarantined rows, derived datasets and scores, stored
-  findings, quality reports and caches — and records what went (dataset, delivery, hashes,
+  from it — raw files, validated and quarantined rows, derived datasets, links and scores,
+  stored findings, quality reports and caches — and records what went (dataset, delivery, hashes,
   date, user) in the project history. Packs already built are listed, not deleted: they passed
   disclosure control and belong to whoever they were shared with.
 """
@@ -230,6 +230,8 @@ def _made_from(project: Project, dataset: str) -> list[Path]:
     for name in downstream:
         found.append(root / "data" / "processed" / f"{name}.parquet")
         found.append(project.state_dir / "derived" / f"{name}.json")
+        found.extend((project.state_dir / "links").glob(f"{name}.*"))
+        found.extend((project.state_dir / "links").glob(f"{name}-*"))
     found.extend((root / "data" / "processed").glob(f"{dataset}-scores-*"))
     readers = {dataset, *downstream}
     for step in project.config.steps:
@@ -240,20 +242,25 @@ def _made_from(project: Project, dataset: str) -> list[Path]:
 
 
 def _downstream(project: Project, dataset: str) -> list[str]:
-    """Derived datasets that read *dataset*, directly or through another derived one."""
+    """Derived datasets and links that read *dataset*, directly or through another one."""
     from expedition.prepare import inputs_of
 
     out: list[str] = []
     changed = True
     while changed:
         changed = False
-        for name in project.config.derived:
+        made = {**{n: ("derived", n) for n in project.config.derived},
+                **{n: ("link", n) for n in project.config.links}}
+        for name, (kind, _) in made.items():
             if name in out:
                 continue
-            try:
-                inputs = inputs_of(project, name)
-            except ConfigError:
-                continue
+            if kind == "link":
+                inputs = list(project.config.links[name].datasets)
+            else:
+                try:
+                    inputs = inputs_of(project, name)
+                except ConfigError:
+                    continue
             if dataset in inputs or any(i in out for i in inputs):
                 out.append(name)
                 changed = True

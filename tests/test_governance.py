@@ -239,3 +239,27 @@ def test_headlines_lose_their_statistical_asides_or_are_left_out(headline, plain
     from expedition.pack.public import plain_headline
 
     assert plain_headline(headline) == plain
+
+
+def test_purge_reaches_links_and_what_reads_them(project, tmp_path):
+    from expedition.governance import _downstream, _made_from
+
+    for name in ("old", "new"):
+        path = tmp_path / f"{name}.csv"
+        path.write_text("id,given_name\n1,Ann\n2,Bob\n")
+        add_dataset(project, path, name)
+    update_config(project.config_path, lambda doc: doc.update({
+        "links": {"people": {"datasets": ["old", "new"], "id": "id", "compare": {"given_name": "name"}}},
+        "derived": {"linked_people": {"sql": "SELECT * FROM people"}},
+    }))
+    project = project.reload()
+    assert _downstream(project, "old") == ["people", "linked_people"]
+    links = project.state_dir / "links"
+    links.mkdir(parents=True)
+    for rel in ("people.json", "people-review.csv", "people-charts.html"):
+        (links / rel).write_text("x")
+    (project.root / "data" / "processed" / "people.parquet").write_text("x")
+    made = {p.relative_to(project.root).as_posix() for p in _made_from(project, "old")}
+    assert {".expedition/links/people.json", ".expedition/links/people-review.csv",
+            "data/processed/people.parquet", "data/raw/old"} <= made
+    assert not any("data/raw/new" in m for m in made)
