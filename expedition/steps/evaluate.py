@@ -33,6 +33,8 @@ MIN_PRE, MIN_POST = 6, 3
 #: Fourier pairs used for weekly seasonality (52 dummies would swamp a few years of weeks)
 WEEK_HARMONICS = 3
 EFFECT_COLUMNS = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "relative_change")
+#: the relative change's 95% interval, beside the columns the issue names
+RELATIVE_CI = ("relative_ci_low", "relative_ci_high")
 
 YAML_EXAMPLE = """\
 steps:
@@ -173,10 +175,10 @@ class Evaluate(Step):
     def example(cls) -> tuple[Any, dict[str, Any]]:
         from expedition.examples.demand import generate
 
-        frame = generate(months=48, seed=7)
+        frame = generate(seed=7)
         return frame.lazy(), {
             "method": "did", "outcome": "demand", "treated": {"unit": "West Essex"},
-            "date": "month", "start": "2022-04", "cluster": "unit",
+            "date": "month", "start": "2023-04", "cluster": "unit", "log": True,
         }
 
     def run(self, frame: Any, params: EvaluateParams, ctx: StepContext) -> Finding:
@@ -314,18 +316,21 @@ def _effects_table(effects: list[Effect], outcome: str, log: bool) -> Table:
         {
             "method": [e.method for e in effects],
             **{c: [float(getattr(e, c)) for e in effects] for c in EFFECT_COLUMNS},
+            "relative_ci_low": [float(min(e.rel_low, e.rel_high)) for e in effects],
+            "relative_ci_high": [float(max(e.rel_low, e.rel_high)) for e in effects],
         },
-        schema={"method": pl.String, **{c: pl.Float64 for c in EFFECT_COLUMNS}},
-    ).with_columns(pl.col(EFFECT_COLUMNS).fill_nan(None))
+        schema={"method": pl.String, **{c: pl.Float64 for c in EFFECT_COLUMNS + RELATIVE_CI}},
+    ).with_columns(pl.col(EFFECT_COLUMNS + RELATIVE_CI).fill_nan(None))
     scale = f"log {outcome}" if log else outcome
     return Table(
         frame,
-        {"method": "label", **{c: "statistic" for c in EFFECT_COLUMNS}},
+        {"method": "label", **{c: "statistic" for c in EFFECT_COLUMNS + RELATIVE_CI}},
         title="Estimated effect of the change",
         description=(
             f"The change's effect on {scale} by each method, with its standard error, 95% "
             "confidence interval and p-value; relative_change is the effect as a share of what "
-            "was expected without the change" + (" (exp(estimate) − 1)." if log else ".")
+            "was expected without the change" + (" (exp(estimate) − 1)" if log else "")
+            + ", with its 95% interval (relative_ci_low, relative_ci_high)."
         ),
     )
 
