@@ -521,7 +521,7 @@ def _fit(y: Any, X: Any, cluster: Any | None) -> Any:
     import numpy as np
     import statsmodels.api as sm
 
-    model = sm.OLS(y, X)
+    model = sm.OLS(y, X, hasconst=True)  # the design always has its constant (skips a costly check)
     if cluster is not None:
         _, codes = np.unique(cluster, return_inverse=True)
         return model.fit(cov_type="cluster", cov_kwds={"groups": codes})
@@ -702,7 +702,7 @@ def _event_study(d: DidData, y: Any, params: EvaluateParams) -> tuple[Table | No
     if d.cluster is not None and len(np.unique(d.cluster)) - 1 < len(leads):
         # a clustered covariance has rank below the number of clusters: too few for a joint
         # test of every lead, which then uses heteroskedasticity-robust errors instead
-        tested = sm.OLS(y, X).fit(cov_type="HC1")
+        tested = sm.OLS(y, X, hasconst=True).fit(cov_type="HC1")
         how = "; heteroskedasticity-robust, as there are too few clusters for a clustered joint test"
     wald = tested.wald_test(R, scalar=True, use_f=True)
     stat, pvalue = float(np.squeeze(wald.statistic)), float(np.squeeze(wald.pvalue))
@@ -892,7 +892,7 @@ def _its(step: Evaluate, data: Any, params: EvaluateParams, ctx: StepContext) ->
     observed = np.isfinite(s.y)
     y = np.log(s.y) if params.log else s.y
     lags = hac_lags(int(observed.sum()))
-    fit = sm.OLS(y[observed], X[observed]).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+    fit = sm.OLS(y[observed], X[observed], hasconst=True).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
     beta = np.asarray(fit.params)
     fitted = X @ beta
     without = X.copy()
