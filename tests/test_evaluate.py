@@ -382,3 +382,17 @@ def test_small_counts_are_suppressed_with_what_rests_on_them():
     assert series["observed"][6] is not None
     assert attack([raw(pl.DataFrame({"when": dates}), method="its", date="when", start="2022-07")
                    .with_(id="x", population="data")]) == []
+
+
+def test_the_demo_evaluates_the_planted_change():
+    """The example expedition's evaluate step, on the data the demo generates, finds the fall."""
+    from expedition.demo import example_config
+    from expedition.examples.demand import INTERVENTION, generate
+
+    entry = next(s for s in example_config()["steps"] if s["step"] == "evaluate")
+    assert entry["dataset"] == "demand" and INTERVENTION[0] in entry["where"]
+    assert entry["params"]["start"] == f"{INTERVENTION[1]:%Y-%m}"
+    data = generate(seed=2026).filter(pl.col("unit") == INTERVENTION[0])
+    finding = run(data, **entry["params"])
+    level = effect(finding, "segmented regression: level change")
+    assert level["p_value"] < 0.001 and level["relative_change"] < -0.10

@@ -574,7 +574,7 @@ def _did(step: Evaluate, data: Any, params: EvaluateParams, ctx: StepContext) ->
                  "the groups in each period relative to the last period before the change, with 95% "
                  "confidence intervals; before the change the gaps should sit around zero."),
             options={"start": d.start.isoformat() if d.start else None, "outcome": params.outcome,
-                     "frequency": params.frequency},
+                     "frequency": params.frequency, "log": params.log},
             also=("event_study",),
         )
     subject = f"{params.outcome} in the treated group ({d.treated_name})"
@@ -1166,9 +1166,15 @@ def draw_trends(d: Drawing) -> Any:
         mark_suppressed_spans(left, part["period"].to_list(), [hidden[j] for j in rows], symbol=d.rules.symbol)
     if o.get("start"):
         left.axvline(date.fromisoformat(o["start"]), color="#333333", lw=0.8)
-    left.set_title("Mean per period", fontsize=9)
+    if all(hidden) or all(math.isnan(v) for v in d.values("mean")):
+        left.set_yticks([])  # nothing published: no scale to read
+    left.set_title("Mean per period" + (" (suppressed)" if all(hidden) else ""), fontsize=9)
     left.set_ylabel(o["outcome"])
-    left.legend(fontsize=7)
+    handles, labels = left.get_legend_handles_labels()
+    if any(hidden):
+        handles.append(suppressed_patch(d.rules.symbol))
+        labels.append(handles[-1].get_label())
+    left.legend(handles, labels, fontsize=7)
     event = d.tables["event_study"].frame
     x = event["relative_period"].to_list()
     est = d.values("estimate", table="event_study")
@@ -1177,6 +1183,7 @@ def draw_trends(d: Drawing) -> Any:
     right.axvline(-0.5, color="#333333", lw=0.8)
     right.errorbar(x, est, yerr=[[e - a for e, a in zip(est, lo)], [b - e for e, b in zip(est, hi)]],
                    fmt="o", ms=3, color=PALETTE[0], ecolor=PALETTE[5], elinewidth=0.8, capsize=0)
-    right.set_title("Event study: treated minus comparison, relative to the last period before", fontsize=9)
+    right.set_title("Event study: the gap relative to the period before", fontsize=9)
     right.set_xlabel(f"{o['frequency']}s from the change")
+    right.set_ylabel(f"treated − comparison, {'log ' if o.get('log') else ''}{o['outcome']}")
     return fig
