@@ -396,3 +396,27 @@ def test_the_demo_evaluates_the_planted_change():
     finding = run(data, **entry["params"])
     level = effect(finding, "segmented regression: level change")
     assert level["p_value"] < 0.001 and level["relative_change"] < -0.10
+
+
+def test_a_small_group_period_is_suppressed_in_every_table_that_rests_on_it():
+    """Record-level rows: one month has only four treated records. Their count, their mean and
+    that month's event-study gap are not published, and nothing published pins them."""
+    rng = np.random.default_rng(8)
+    rows = []
+    for m in range(12):
+        month = f"2024-{m + 1:02d}"
+        for treated in (0, 1):
+            k = 4 if (treated and m == 2) else 40
+            for _ in range(k):
+                rows.append({"month": month, "treated": treated,
+                             "y": 50 + 5 * treated - (4 if treated and m >= 6 else 0) + rng.normal(0, 3)})
+    data = pl.DataFrame(rows)
+    finding = raw(data, method="did", outcome="y", treated="treated", date="month", start="2024-07")
+    shown = publish(finding, CTX.disclosure)
+    groups = shown.tables["groups"].frame.filter(pl.col("group") == "treated")
+    march = groups.filter(pl.col("period") == date(2024, 3, 1)).row(0, named=True)
+    assert march["rows"] is None and march["mean"] is None
+    event = shown.tables["event_study"].frame.filter(pl.col("period") == date(2024, 3, 1)).row(0, named=True)
+    assert event["treated_rows"] is None and event["estimate"] is None
+    assert effect(shown)["estimate"] == pytest.approx(-4, abs=1)
+    assert attack([finding.with_(id="did", population="data")], CTX.disclosure) == []

@@ -552,10 +552,11 @@ def _did(step: Evaluate, data: Any, params: EvaluateParams, ctx: StepContext) ->
     clusters = len(np.unique(d.cluster)) if d.cluster is not None else None
     checks.append(_balance_check(d))
     if clusters is not None:
+        # the number is given only when large: a few clusters may be a few people
         checks.append(Check(
-            "clusters", f"{clusters} clusters of {params.cluster}" + (
-                "; fewer than 30, so cluster-robust standard errors may be too small" if clusters < 30 else ""),
-            float(clusters), passed="yes" if clusters >= 30 else "no",
+            "clusters", f"{clusters} clusters of {params.cluster}" if clusters >= 30 else
+            f"fewer than 30 clusters of {params.cluster}, so cluster-robust standard errors may be too small",
+            float(clusters) if clusters >= 30 else math.nan, passed="yes" if clusters >= 30 else "no",
         ))
     tables = {
         "effects": _effects_table(effects, params.outcome, params.log),
@@ -658,15 +659,22 @@ def _metrics(e: Effect) -> dict[str, Any]:
 
 
 def _balance_check(d: DidData) -> Check:
-    import numpy as np
+    """Both groups are observed before and after (the step stops otherwise); the numbers are in
+    the groups table, where the disclosure gate sees them."""
+    return Check("observed before and after", "the treated and comparison groups both have rows before and "
+                 "after the change (rows per group and period are in the groups table)", passed="yes")
 
-    shares = [float(np.mean(d.post[d.treated])), float(np.mean(d.post[~d.treated]))]
-    gap = abs(shares[0] - shares[1])
-    return Check(
-        "observed before and after",
-        f"{shares[0]:.0%} of the treated group's rows and {shares[1]:.0%} of the comparison group's are after the change",
-        gap, passed="yes",
-    )
+
+def _did_keys(d: DidData, params: EvaluateParams) -> tuple[str, str, str]:
+    """(population, treated variable, period variable) of the rows the counts count: the
+    complete rows, named apart from all the step's rows when some were left out."""
+    population = "evaluate: rows with every variable of the model" if d.dropped else ""
+    treated_var = f"{d.treated_name} (treated)"
+    if d.period is not None:
+        period_var = f"{params.date} ({params.frequency})"
+    else:
+        period_var = f"{params.post} (after the change)"
+    return population, treated_var, period_var
 
 
 def _event_study(d: DidData, y: Any, params: EvaluateParams) -> tuple[Table | None, Check]:
@@ -720,18 +728,26 @@ def _event_study(d: DidData, y: Any, params: EvaluateParams) -> tuple[Table | No
     rows["estimate"].append(0.0)
     rows["ci_low"].append(0.0)
     rows["ci_high"].append(0.0)
+    rows["treated_rows"] = [int(np.sum(d.treated & (d.period == p))) for p in rows["period"]]
+    rows["comparison_rows"] = [int(np.sum(~d.treated & (d.period == p))) for p in rows["period"]]
     rows["period"] = pl.Series("period", np.array(rows["period"], dtype="datetime64[D]")).cast(pl.Date)
     frame = pl.DataFrame(rows).sort("period")
+    population, treated_var, period_var = _did_keys(d, params)
+    counts = ["treated_rows", "comparison_rows"]
     table = Table(
         frame,
         {"period": "date", "relative_period": "statistic", "estimate": "statistic", "ci_low": "statistic",
-         "ci_high": "statistic"},
+         "ci_high": "statistic", "treated_rows": "count", "comparison_rows": "count"},
         title="Event study",
         description=(
             f"The gap in {'log ' if params.log else ''}{params.outcome} between the treated and comparison groups "
             "in each period, relative to the last period before the change (0 by construction), with 95% "
-            "confidence intervals; relative_period counts periods from the change."
+            "confidence intervals; relative_period counts periods from the change. A period's gap is "
+            "suppressed with either group's count of rows in it."
         ),
+        denominators={"estimate": counts, "ci_low": counts, "ci_high": counts},
+        keys=Keys(population=population, variables={"period": period_var},
+                  counts={"treated_rows": {treated_var: "treated"}, "comparison_rows": {treated_var: "comparison"}}),
     )
     passed = pvalue >= 0.05
     result = (f"the {len(leads)} periods before the change jointly show no gap beyond chance "
@@ -754,21 +770,16 @@ def _groups_table(d: DidData, params: EvaluateParams) -> Table:
     if d.period is not None:
         frame = frame.with_columns(pl.Series("period", d.period).cast(pl.Date))
         by = ["group", "period"]
-        period_var = f"{params.date} ({params.frequency})"
     else:
         frame = frame.with_columns(pl.when(pl.col("__post")).then(pl.lit("after")).otherwise(pl.lit("before"))
                                    .alias("period"))
         by = ["group", "period"]
-        period_var = params.post
     table = (frame.group_by(by).agg(pl.len().cast(pl.Int64).alias("rows"), pl.col("__y").mean().alias("mean"))
              .sort(["group", "period"], descending=[True, False]))
     kinds = {"group": "label", "period": "date" if d.period is not None else "label", "rows": "count",
              "mean": "statistic"}
-    treated_var = f"{d.treated_name} (treated)"
-    if d.period is None:
-        keys = Keys(variables={"group": treated_var, "period": f"{period_var} (after the change)"}, counts={"rows": {}})
-    else:
-        keys = Keys(variables={"group": treated_var, "period": period_var}, counts={"rows": {}})
+    population, treated_var, period_var = _did_keys(d, params)
+    keys = Keys(population=population, variables={"group": treated_var, "period": period_var}, counts={"rows": {}})
     return Table(
         table,
         kinds,
