@@ -375,7 +375,7 @@ def test_small_counts_are_suppressed_with_what_rests_on_them():
     rng = np.random.default_rng(3)
     counts = list(rng.poisson(60, 48))
     counts[5] = 3
-    dates = [date(2020 + m // 12, m % 12 + 1, 15) for m, k in enumerate(counts) for _ in range(k)]
+    dates = [date(2020 + m // 12, m % 12 + 1, 1) for m, k in enumerate(counts) for _ in range(k)]
     finding = run(pl.DataFrame({"when": dates}), method="its", date="when", start="2022-07")
     series = finding.tables["series"].frame
     assert series["observed"][5] is None and series["fitted"][5] is None
@@ -420,3 +420,27 @@ def test_a_small_group_period_is_suppressed_in_every_table_that_rests_on_it():
     assert event["treated_rows"] is None and event["estimate"] is None
     assert effect(shown)["estimate"] == pytest.approx(-4, abs=1)
     assert attack([finding.with_(id="did", population="data")], CTX.disclosure) == []
+
+
+@pytest.mark.parametrize("frequency", ["week", "month", "quarter"])
+def test_events_counted_from_dates_at_any_frequency_find_a_planted_fall(frequency):
+    """Daily events, 30% fewer from 2 January 2023: counted per week, month or quarter, with the
+    part-periods at either end left out and said."""
+    from datetime import timedelta
+
+    rng = np.random.default_rng(2)
+    days = [date(2021, 1, 6) + timedelta(days=d) for d in range(3 * 365)]
+    events = [d for d in days for _ in range(rng.poisson(20 * (0.7 if d >= date(2023, 1, 2) else 1.0)))]
+    finding = run(pl.DataFrame({"when": events}), method="its", date="when", start="2023-01-02",
+                  frequency=frequency, log=True)
+    level = effect(finding, "segmented regression: level change")
+    assert level["relative_change"] == pytest.approx(-0.30, abs=0.06)
+    assert finding.headlines[0].startswith(f"After the change, records per {frequency} fell by")
+    assert sum("part-way through" in c for c in finding.caveats) == 2
+
+
+def test_collinear_covariates_are_a_clear_error():
+    rng = np.random.default_rng(1)
+    data = pl.DataFrame({"y": rng.normal(size=100), "t": [0, 1] * 50, "p": [0] * 50 + [1] * 50})
+    with pytest.raises(StepError, match="collinear"):
+        raw(data.with_columns(c=pl.col("t") * 2), method="did", outcome="y", treated="t", post="p", covariates=["c"])

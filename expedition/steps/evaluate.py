@@ -828,9 +828,13 @@ def _its_series(data: Any, params: EvaluateParams) -> Series:
         kind = "count" if params.aggregate == "sum" else "statistic"
         counted = params.outcome if params.aggregate == "sum" else f"mean {params.outcome}"
     else:
-        work = pl.DataFrame({"period": period}).drop_nulls()
+        dates = _time.to_dates(data[params.date])
+        work = pl.DataFrame({"period": period, "date": dates}).drop_nulls()
         per = work.group_by("period").agg(pl.len().cast(pl.Float64).alias("value")).sort("period")
-        kind, counted = "count", "rows"
+        kind, counted = "count", "records"
+        if per.height and bool((work["date"] != work["period"]).any()):
+            per, note = _whole_periods(per, work["date"].min(), work["date"].max(), params)
+            caveats += note
     if per.height == 0:
         raise StepError("step 'evaluate': no rows are left to count", "check the date and outcome columns")
     start = _start(params, per["period"])
@@ -855,6 +859,26 @@ def _its_series(data: Any, params: EvaluateParams) -> Series:
             "leave log out, or use a longer frequency so every period has events",
         )
     return Series(periods, y, start, kind, counted, caveats)
+
+
+def _whole_periods(per: Any, first: date, last: date, params: EvaluateParams) -> tuple[Any, list[str]]:
+    """Leave out a first or last period that the event dates cover only in part (it would look
+    like a fall in the number of events), saying so."""
+    import polars as pl
+
+    from expedition.steps import _time
+
+    notes = []
+    start, end = per["period"].min(), per["period"].max()
+    if first > start:
+        notes.append(f"The data start on {first:%Y-%m-%d}, part-way through {_time.label(start, params.frequency)}; "
+                     "that period is left out so it does not look like a change in the number of records.")
+        per = per.filter(pl.col("period") > start)
+    if last < _time.period_end(end, params.frequency):
+        notes.append(f"The data end on {last:%Y-%m-%d}, part-way through {_time.label(end, params.frequency)}; "
+                     "that period is left out so it does not look like a change in the number of records.")
+        per = per.filter(pl.col("period") < end)
+    return per, notes
 
 
 def its_design(s: Series, params: EvaluateParams) -> tuple[Any, list[str], bool]:
@@ -950,7 +974,8 @@ def _its(step: Evaluate, data: Any, params: EvaluateParams, ctx: StepContext) ->
         options={"start": s.start.isoformat(), "frequency": params.frequency, "outcome": s.counted},
     )}
     beyond = "beyond what the trend and season predicted" if seasonal else "beyond what the trend predicted"
-    headlines: list[Any] = [_change_sentence(level, s.counted, beyond=beyond, log=params.log, outcome=s.counted)]
+    subject = s.counted if params.outcome else f"{s.counted} per {params.frequency}"
+    headlines: list[Any] = [_change_sentence(level, subject, beyond=beyond, log=params.log, outcome=s.counted)]
     headlines.append(_verdict(level))
     if structural is not None and math.isfinite(structural.relative_change):
         headlines.append(say(
