@@ -357,23 +357,21 @@ def _checks_table(checks: list[Check]) -> Table:
     )
 
 
-def _pct(value: float) -> str:
-    return f"{abs(value) * 100:.{0 if abs(value) >= 0.1 else 1}f}%"
-
-
 def _change_sentence(e: Effect, subject: str, *, beyond: str, log: bool, outcome: str) -> Any:
     """'After the change, X fell by 21% (95% CI 17% to 25%; p < 0.001), beyond what ... predicted.'"""
     moved = "fell" if e.estimate < 0 else "rose"
     slots: dict[str, Any] = {"subject": subject, "moved": moved, "beyond": beyond, "p": fmt_p(e.p_value)}
     if math.isfinite(e.relative_change):
         lo, hi = sorted((e.rel_low, e.rel_high), key=lambda v: v if e.estimate >= 0 else -v)
-        slots.update(rel=Value(abs(e.relative_change), ".0%"), lo=Value(abs(lo), ".0%"), hi=Value(abs(hi), ".0%"))
+        # whole percentages, or one decimal when the largest of them is under 10%
+        pct = ".0%" if max(abs(e.relative_change), abs(lo), abs(hi)) >= 0.095 else ".1%"
+        slots.update(rel=Value(abs(e.relative_change), pct), lo=Value(abs(lo), pct), hi=Value(abs(hi), pct))
         if (lo < 0) != (hi < 0):
             template = ("After the change, {subject} {moved} by {rel} (95% CI from a {rise} of {lo_abs} to a {fall} "
                         "of {hi_abs}; {p}), {beyond}.")
             slots.pop("lo"), slots.pop("hi")
             rise, fall = ("fall", "rise") if e.estimate >= 0 else ("rise", "fall")
-            slots.update(rise=rise, fall=fall, lo_abs=Value(abs(lo), ".0%"), hi_abs=Value(abs(hi), ".0%"))
+            slots.update(rise=rise, fall=fall, lo_abs=Value(abs(lo), pct), hi_abs=Value(abs(hi), pct))
         else:
             template = "After the change, {subject} {moved} by {rel} (95% CI {lo} to {hi}; {p}), {beyond}."
     else:
@@ -1202,6 +1200,12 @@ def draw_trends(d: Drawing) -> Any:
         mark_suppressed_spans(left, part["period"].to_list(), [hidden[j] for j in rows], symbol=d.rules.symbol)
     if o.get("start"):
         left.axvline(date.fromisoformat(o["start"]), color="#333333", lw=0.8)
+    if frame.schema["period"] == pl.Date:
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator()
+        left.xaxis.set_major_locator(locator)
+        left.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if all(hidden) or all(math.isnan(v) for v in d.values("mean")):
         left.set_yticks([])  # nothing published: no scale to read
     left.set_title("Mean per period" + (" (suppressed)" if all(hidden) else ""), fontsize=9)
