@@ -184,17 +184,20 @@ class Evaluate(Step):
     def run(self, frame: Any, params: EvaluateParams, ctx: StepContext) -> Finding:
         import polars as pl
 
-        data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-        if data.height == 0:
-            raise StepError("step 'evaluate': the dataset has no rows", "check the delivery and any where: condition")
+        lazy = frame if isinstance(frame, pl.LazyFrame) else frame.lazy()
+        columns = lazy.collect_schema().names()
         wanted = {
             "outcome": [params.outcome], "post": [params.post], "date": [params.date],
             "cluster": [params.cluster], "covariates": params.covariates,
             "treated": [params.treated if isinstance(params.treated, str) else
                         next(iter(params.treated)) if params.treated else None],
         }
-        for param, columns in wanted.items():
-            require_columns(data.columns, columns, param=param, step="evaluate")
+        for param, named in wanted.items():
+            require_columns(columns, named, param=param, step="evaluate")
+        used = list(dict.fromkeys(c for named in wanted.values() for c in named if c is not None))
+        data = lazy.select(used).collect()  # only the columns the model uses
+        if data.height == 0:
+            raise StepError("step 'evaluate': the dataset has no rows", "check the delivery and any where: condition")
         if params.method == "did":
             return _did(self, data, params, ctx)
         return _its(self, data, params, ctx)
