@@ -61,3 +61,8 @@ def show(
     if described.get("outputs"):
         rows = [[name, text] for name, text in described["outputs"].items()]
         _render.console.print(_render.table("\nOutputs", ["table or figure", "what it holds"], rows))
+    if described.get("example"):
+        from rich.syntax import Syntax
+
+        _render.console.print("\n[bold]Example (expedition.yaml)[/bold]")
+        _render.console.print(Syntax(described["example"], "yaml", theme="ansi_dark", background_color="default"))
