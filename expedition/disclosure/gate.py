@@ -800,10 +800,11 @@ def _fixes(
 
 
 def _format(value: float, spec: str) -> str:
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
+    """A number in a published sentence, for people (`expedition.numbers`): never in scientific
+    notation, a share that is not zero never "0.0%"."""
+    from expedition.numbers import format_spec
+
+    return format_spec(value, spec)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from expedition.manifest import (
 from expedition.pack.archive import write_zip
 from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_markdown
 from expedition.pack.quality import quality_findings, read_quality
-from expedition.pack.render import render_index, summary_md, table_csv, table_view
+from expedition.pack.render import figure_alt, render_index, summary_md, table_csv, table_view
 from expedition.pack.transparency import build_record, parse_checklist
 from expedition.prepare import lineage
 from expedition.project import Project
@@ -376,7 +376,9 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
                 (root / files[1]).write_bytes(svg)
             record["figures"][name] = {**figure.meta(), "files": files}
             section["figure_views"].append(
-                {"title": figure.title, "alt": figure.alt or figure.title, "files": files,
+                {"title": figure.title, "files": files,
+                 "alt": figure_alt(figure.title, figure.alt, finding.tables.get(figure.data or ""),
+                                   gated.suppressed.get(figure.data or "", {})),
                  "uri": data_uri(small)}
             )
         record["figures_withheld"] = section["withheld"]
@@ -391,7 +393,7 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
             )
             (root / rel).write_text(text, encoding="utf-8")
             document_files[name] = rel
-            section["documents"].append({"name": name, "file": rel, "html": render_markdown(text)})
+            section["documents"].append({"name": name, "file": rel, "html": render_markdown(text, shift=3)})
         record["document_files"] = document_files
         section.setdefault("tables", [])
         records.append(record)
@@ -471,10 +473,10 @@ def _context(
         "by_rule": list(by_rule.items()),
         "disclosure_summary": describe_tally(counted),
         "suppressions": len(log),
-        "ethics_html": render_markdown(ethics) if ethics is not None else None,
+        "ethics_html": render_markdown(ethics, shift=2) if ethics is not None else None,
         "ethics_done": sum(1 for i in items if i.done),
         "ethics_total": len(items),
-        "transparency_html": render_markdown(transparency_body),
+        "transparency_html": render_markdown(transparency_body, shift=2),
         "gaps": record.gaps,
         "review": review,
         "reviews": review.covering,

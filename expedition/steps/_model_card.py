@@ -87,10 +87,9 @@ def _formatted(value: Any, spec: str) -> str:
         return value
     if isinstance(value, int) and not spec:
         return f"{value:,}"
-    try:
-        return format(float(value), spec or ".3g")
-    except (TypeError, ValueError):
-        return str(value)
+    from expedition.numbers import format_spec
+
+    return format_spec(value, spec or ".3g")
 
 
 def say_spec(spec: Any, values: dict[str, Any], symbol: str = "[suppressed]") -> str:
@@ -134,7 +133,7 @@ def _md_table(d: Drawing, table: str, columns: dict[str, str], formats: dict[str
             if value is None:
                 cells.append(d.rules.symbol if hidden[key][i] else MISSING)
             elif isinstance(value, float):
-                cells.append(format(value, formats.get(key, ".2f")))
+                cells.append(_formatted(value, formats.get(key, ".2f")))
             elif isinstance(value, int):
                 cells.append(f"{value:,}")
             else:
@@ -155,7 +154,7 @@ def render_model_card(d: Drawing, values: dict[str, Any]) -> str:
 
     def rate(name: str) -> str:
         v = values.get(name)
-        return f"{v:.1%}" if v is not None else "a share that cannot be published"
+        return _formatted(v, ".1%") if v is not None else "a share that cannot be published"
 
     period = ""
     if o.get("train_period"):

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from expedition.numbers import number, pvalue
+from expedition.numbers import share as _share
 
 
 def fmt_num(value: float | None, digits: int = 3) -> str:
-    """A number to *digits* significant figures, thousands separated, without scientific form."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    if magnitude >= digits - 1:
-        return f"{value:,.0f}"
-    decimals = max(digits - 1 - magnitude, 0)
-    text = f"{value:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A number to *digits* significant figures, thousands separated, without scientific form
+    (`expedition.numbers.number`)."""
+    return number(value, digits)
 
 
 def fmt_pct(share: float, digits: int = 1) -> str:
-    return "n/a" if share is None or not math.isfinite(share) else f"{share:.{digits}%}"
+    """A share as a percentage ('fewer than 0.1%' rather than '0.0%'; `expedition.numbers.share`)."""
+    return _share(share, digits)
 
 
 def fmt_p(p: float | None, alpha: float = 0.05) -> str:
     """'p < 0.001', or 'p = 0.012' (two significant figures, more when rounding would carry
-    the value across *alpha*)."""
-    if p is None or not math.isfinite(p):
-        return "p not available"
-    if p < 0.001:
-        return "p < 0.001"
-    digits = 2
-    text = fmt_num(p, digits)
-    while (float(text) < alpha) != (p < alpha) and digits < 6:
-        digits += 1
-        text = fmt_num(p, digits)
-    return f"p = {text}"
+    the value across *alpha*; `expedition.numbers.pvalue`)."""
+    return pvalue(p, alpha)
 
 
 def join_names(names: list[str], limit: int = 8) -> str:
