@@ -71,6 +71,11 @@ def example_config() -> dict[str, Any]:
         more = plain(load_config(resource_path("examples") / name / CONFIG_FILE).model_dump(by_alias=True))
         config["datasets"].update(more["datasets"])
         config["steps"].extend(more["steps"])
+    # optional keys left unset are not written into the demo's expedition.yaml
+    for entry in [config.get("expedition") or {}, *config["datasets"].values()]:
+        for key in ("subject", "labels"):
+            if key in entry and not entry[key]:
+                del entry[key]
     return config
 
 

@@ -81,7 +81,7 @@ def run_axe(page, source: str) -> list[dict]:
 OVERFLOW = """(() => {
   const width = document.documentElement.clientWidth;
   const wide = [...document.querySelectorAll('body *')].filter(el => {
-    if (el.closest('.table-wrap')) return false;  // inside a scroll region: scrolls on its own
+    if (el.closest('.table-wrap, .figure-wrap')) return false;  // inside a scroll region: scrolls on its own
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.right > width + 1;
   }).slice(0, 5).map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));

@@ -120,3 +120,19 @@ def test_every_figure_has_alternative_text_from_its_data(demo_pack):
     page = (demo_pack / "index.html").read_text(encoding="utf-8")
     alts = re.findall(r'<img src="data:[^"]*" alt="([^"]*)"', page)
     assert alts and all(len(a) > 40 and "rows" in a and ".png" not in a for a in alts)
+
+
+def test_police_and_fixmystreet_pack_has_no_childrens_social_care_wording(real_pack):
+    text = page_text(real_pack).lower()
+    for word in ("child", "families", "a family", "social care", "referral", "re-referr", " notes"):
+        assert word not in text, word
+    # the expedition's subject ("stops and searches", "crimes") words the steps' sentences
+    assert "records" in text or "crimes" in text
+
+
+def test_demo_pack_has_a_glossary_and_labels(demo_pack):
+    page = (demo_pack / "index.html").read_text(encoding="utf-8")
+    assert 'id="glossary"' in page and 'href="#glossary-auc"' in page and 'id="glossary-auc"' in page
+    # the referrals dataset's labels: the page says what the outcome means, not its code
+    summary = page[page.index('id="summary"'):page.index('aria-label="Contents"')]
+    assert "re-referred within 12 months" in summary and "rereferred_12m = yes" not in summary

@@ -30,6 +30,7 @@ from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_m
 from expedition.pack.quality import quality_findings, read_quality
 from expedition.pack.render import figure_alt, render_index, summary_md, table_csv, table_view
 from expedition.pack.transparency import build_record, parse_checklist
+from expedition.pack.words import dataset_words
 from expedition.prepare import lineage
 from expedition.project import Project
 from expedition.review import ReviewStatus, review_status
@@ -173,9 +174,14 @@ def build_pack(
         if MODEL_CARD in finding.documents:
             model_cards[finding.id] = finding.documents[MODEL_CARD]
         finding = finding.with_(provenance=_public_provenance(finding.provenance, allow))
+        words = dataset_words(project, finding.provenance.get("dataset"), allow)
         sections.append(
             {"finding": finding, "gated": g, "figures": figures, "broken": broken, "withheld": withheld,
-             "lineage": lineage(finding.provenance)}
+             "lineage": lineage(finding.provenance), "words": words,
+             # what the page says: the partner's names for columns and values (findings.json
+             # keeps the steps' own words)
+             "headlines": [words.text(h) for h in finding.headlines],
+             "caveats": [words.text(c) for c in finding.caveats]}
         )
 
     pngs = [figure.png for s in sections for _, figure, _ in s["figures"]]
@@ -365,7 +371,8 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
             (root / rel).write_bytes(table_csv(table, suppressed, symbol))
             record["tables"][name]["file"] = rel
             record["tables"][name]["suppressed_cells"] = sum(sum(m) for m in suppressed.values())
-            section.setdefault("tables", []).append((name, table_view(table, suppressed, symbol), rel))
+            section.setdefault("tables", []).append(
+                (name, table_view(table, suppressed, symbol, section.get("words")), rel))
         record["figures"] = {}
         section["figure_views"] = []
         for (name, figure, svg), small in zip(section["figures"], section["embedded"]):
@@ -484,5 +491,5 @@ def _context(
         "datasets": datasets,
         "derived": list(project.config.derived),
         "packages": package_versions(),
-        "caveats": [(s["finding"], c) for s in sections for c in s["finding"].caveats],
+        "caveats": [(s["finding"], c) for s in sections for c in s["caveats"]],
     }

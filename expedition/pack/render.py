@@ -43,8 +43,9 @@ def format_cell(value: Any, kind: str, column: str = "") -> str:
     return numbers.humane_text(str(value))
 
 
-def table_view(table: Table, suppressed: dict[str, list[bool]], symbol: str) -> dict[str, Any]:
-    """What index.html shows of a table: its first rows, formatted, suppressed cells marked."""
+def table_view(table: Table, suppressed: dict[str, list[bool]], symbol: str, words: Any = None) -> dict[str, Any]:
+    """What index.html shows of a table: its first rows, formatted, suppressed cells marked;
+    with *words* (`expedition.pack.words.Words`) its columns and label values named for people."""
     frame = table.frame.head(MAX_HTML_ROWS)
     columns = list(frame.columns)
     rows = []
@@ -58,13 +59,13 @@ def table_view(table: Table, suppressed: dict[str, list[bool]], symbol: str) -> 
                 text = text[: MAX_CELL_CHARS - 1].rsplit(" ", 1)[0] + "…"
                 shortened += 1
             cells.append(text)
-        rows.append(cells)
+        rows.append(words.cells(columns, table.kinds, cells) if words else cells)
     return {
         "total": table.frame.height,
         "shortened": shortened,
         "title": table.title,
-        "description": table.description,
-        "columns": columns,
+        "description": words.text(table.description) if words and table.description else table.description,
+        "columns": [words.column(c) for c in columns] if words else columns,
         "numeric": [table.kinds[c] in {"count", "rate", "statistic"} for c in columns],
         "rows": rows,
         "more": max(table.frame.height - MAX_HTML_ROWS, 0),
@@ -132,7 +133,10 @@ def render_index(context: dict[str, Any]) -> str:
     env.filters["share"] = numbers.share
     env.filters["pvalue"] = numbers.pvalue
     env.filters["humane"] = numbers.humane_text
-    context = {"collapse_rows": COLLAPSE_ROWS, "preview_rows": PREVIEW_ROWS, **context}
+    from expedition.pack.glossary import Glossary
+
+    env.filters["gloss"] = lambda text, glossary: glossary.link(str(text))
+    context = {"collapse_rows": COLLAPSE_ROWS, "preview_rows": PREVIEW_ROWS, "glossary": Glossary(), **context}
     return env.get_template("index.html.j2").render(**context)
 
 
@@ -189,7 +193,7 @@ def summary_md(context: dict[str, Any]) -> str:
     for section in context["sections"]:
         finding = section["finding"]
         lines += [f"## {finding.title}", ""]
-        lines += [f"- {h}" for h in finding.headlines] or ["- (no headline)"]
+        lines += [f"- {numbers.humane_text(h)}" for h in section.get("headlines", finding.headlines)] or ["- (no headline)"]
         lines.append("")
     lines.append(context["rules_text"])
     lines.append("")

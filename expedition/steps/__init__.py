@@ -113,6 +113,9 @@ class StepContext:
     personal: frozenset[str] = frozenset()
     log: Callable[[str], None] = logger.info
     progress: Callable[[float, str], None] | None = None
+    #: what one record is, singular and plural (``expedition.yaml``'s ``subject:``); steps word
+    #: their sentences with it, never with one domain's nouns
+    subject: tuple[str, str] = ("record", "records")
 
     @property
     def min_count(self) -> int:
