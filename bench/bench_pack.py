@@ -9,6 +9,10 @@ floor for writing the same bytes: a Python process that copies the finished pack
 zip. The report gives median times, the ratio to that baseline, peak memory, the size of
 index.html and the zip, and, when Chromium is installed, how long headless Chromium takes to
 open index.html against an empty page. Every synthetic figure is distinct, as in a real pack.
+
+``--save FILE`` keeps the page's size and Chromium's load time as JSON; ``--against FILE``
+prints them beside those of an earlier run (e.g. of the main branch: the page's size and load
+time against today's). ``--demo-only`` skips the large synthetic expedition.
 """
 
 from __future__ import annotations
@@ -185,6 +189,9 @@ def main() -> None:
     parser.add_argument("--findings", type=int, default=50)
     parser.add_argument("--figures-per-finding", type=int, default=4)
     parser.add_argument("--rows", type=int, default=5_000, help="rows in the demo expedition")
+    parser.add_argument("--demo-only", action="store_true", help="skip the 50-finding synthetic expedition")
+    parser.add_argument("--save", type=Path, help="write index.html's size and Chromium's load time here (JSON)")
+    parser.add_argument("--against", type=Path, help="a --save file of an earlier run to compare with")
     parser.add_argument("--make-synthetic", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.make_synthetic:  # run in a child process so this one stays small (peak RSS)
@@ -193,24 +200,39 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
         subprocess.run([*expedition_cmd(), "demo", str(work / "demo"), "--rows", str(args.rows), "-q"], check=True)
-        made = subprocess.run(
-            [sys.executable, __file__, "--make-synthetic", str(work), "--findings", str(args.findings),
-             "--figures-per-finding", str(args.figures_per_finding)],
-            check=True, capture_output=True, text=True,
-        )
-        synthetic = Path(made.stdout.strip().splitlines()[-1])
-        titles = ["Packing the demo expedition",
-                  f"Packing {args.findings} findings with {args.findings * args.figures_per_finding} figures"]
-        for (rows, baseline, sizes), title, project in zip(
-            [bench("demo", work / "demo", work, args.repeat), bench("synthetic", synthetic, work, args.repeat)],
-            titles, [work / "demo", synthetic],
-        ):
+        runs = [("demo", "Packing the demo expedition", work / "demo")]
+        if not args.demo_only:
+            made = subprocess.run(
+                [sys.executable, __file__, "--make-synthetic", str(work), "--findings", str(args.findings),
+                 "--figures-per-finding", str(args.figures_per_finding)],
+                check=True, capture_output=True, text=True,
+            )
+            runs.append(("synthetic", f"Packing {args.findings} findings with "
+                         f"{args.findings * args.figures_per_finding} figures",
+                         Path(made.stdout.strip().splitlines()[-1])))
+        page: dict[str, dict[str, float]] = {}
+        for label, title, project in runs:
+            rows, baseline, sizes = bench(label, project, work, args.repeat)
             report(title, rows, baseline)
             print("  " + ", ".join(f"{k}: {v:,.1f}" if isinstance(v, float) else f"{k}: {v}" for k, v in sizes.items()))
             last = json.loads((project / ".expedition" / "history.jsonl").read_text().splitlines()[-1])
             opened = browser_open(project / last["path"] / "index.html", work, args.repeat)
+            page[label] = {"index.html KiB": sizes["index.html KiB"]}
             if opened:
                 report("  opening index.html", list(opened), opened[0])
+                page[label]["Chromium load s"] = opened[1].median
+                page[label]["Chromium load minus empty page s"] = opened[1].median - opened[0].median
+        if args.save:
+            args.save.parent.mkdir(parents=True, exist_ok=True)
+            args.save.write_text(json.dumps(page, indent=2) + "\n")
+        if args.against and args.against.is_file():
+            before = json.loads(args.against.read_text())
+            print(f"\nThe page against {args.against}:")
+            for label, now in page.items():
+                for key, value in now.items():
+                    old = before.get(label, {}).get(key)
+                    change = f" ({(value - old) / old:+.0%})" if old else ""
+                    print(f"  {label}: {key}: {old if old is None else f'{old:,.2f}'} -> {value:,.2f}{change}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -29,6 +29,7 @@ def cache_key(
     title: str | None,
     packages: dict[str, str],
     recode: bool = True,
+    subject: tuple[str, str] | None = None,
 ) -> str:
     """SHA-256 of the canonical JSON of everything that determines a step's finding."""
     record = {
@@ -43,6 +44,8 @@ def cache_key(
         "recode": recode,
         "format": FINDING_FORMAT,
     }
+    if subject is not None:  # only when set, so the keys of findings made before it stay valid
+        record["subject"] = list(subject)
     text = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

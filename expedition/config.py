@@ -75,6 +75,47 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class Subject(_Model):
+    """What one record of the data is, in the partner's words: ``{singular: stop, plural: stops}``
+    (or just ``stop``: the plural adds an "s"). Steps write "12,000 stops", never "cases"."""
+
+    singular: str = Field("record", min_length=1, max_length=40)
+    plural: str = Field("", max_length=40)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"singular": value}
+        return value
+
+    @model_validator(mode="after")
+    def _plural(self) -> Subject:
+        for word in (self.singular, self.plural):
+            if any(not (ch.isalnum() or ch in " -'") for ch in word):
+                raise ValueError(f"{word!r} should be plain words (letters, spaces, hyphens)")
+        if not self.plural:
+            self.plural = self.singular + ("es" if self.singular.endswith(("s", "x", "ch", "sh")) else "s")
+        return self
+
+    def words(self) -> tuple[str, str]:
+        return (self.singular, self.plural)
+
+
+def _code(key: Any) -> str:
+    if isinstance(key, bool):
+        return "yes" if key else "no"
+    return str(key)
+
+
+class LabelLookup(_Model):
+    """Value labels from a lookup dataset: its ``key`` column's values named by its ``label`` column."""
+
+    dataset: str = Field(description="the lookup dataset (registered and validated)")
+    key: str = Field(description="its column holding the codes")
+    label: str = Field(description="its column holding the names")
+
+
 class ExpeditionInfo(_Model):
     """Who the expedition is for and what it asks."""
 
@@ -87,6 +128,9 @@ class ExpeditionInfo(_Model):
     lead: str = Field("", description="the project lead")
     start: date | None = None
     end: date | None = None
+    subject: Subject | None = Field(
+        None, description="what a record is (a case, a stop, a message, a report): the steps' wording"
+    )
 
     @field_validator("partners", mode="before")
     @classmethod
@@ -314,6 +358,22 @@ class DatasetConfig(_Model):
         "latest", description="latest: the newest delivery replaces the others; all: every delivery is a period, analysed together"
     )
     agreement: Agreement | None = Field(None, description="the data-sharing agreement it was received under")
+    subject: Subject | None = Field(None, description="what a record of this dataset is (overrides the expedition's)")
+    labels: dict[str, Annotated[LabelLookup | dict[str, str], Field(union_mode="left_to_right")]] = Field(
+        default_factory=dict,
+        description="value labels for the findings pack: per column a mapping (code: name) or a lookup dataset",
+    )
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):  # YAML reads yes/no and numbers as such: they are codes here
+            return {str(c): ({_code(k): ("" if v is None else str(v)) for k, v in m.items()}
+                             if isinstance(m, dict) and "dataset" not in m else m)
+                    for c, m in value.items()}
+        return value
     deliveries: list[Delivery] = Field(default_factory=list)
 
     @field_validator("deliveries", mode="before")

@@ -79,6 +79,11 @@ def example_config() -> dict[str, Any]:
     config["links"] = {name: {k: v for k, v in spec.items() if v not in (None, "")}
                        for name, spec in linked["links"].items()}
     config["steps"].extend(linked["steps"])
+    # optional keys left unset are not written into the demo's expedition.yaml
+    for entry in [config.get("expedition") or {}, *config["datasets"].values()]:
+        for key in ("subject", "labels", "agreement"):
+            if key in entry and not entry[key]:
+                del entry[key]
     return config
 
 

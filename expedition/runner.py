@@ -70,6 +70,15 @@ class StepInput:
         return replace(self, frame=frame, subset=subset, fingerprint={**self.fingerprint, "where": entry.where})
 
 
+def subject_of(project: Project, dataset: str | None) -> tuple[str, str] | None:
+    """What a record of *dataset* is (its own ``subject:``, else the expedition's), or None for
+    the neutral default ("record")."""
+    config = project.config
+    own = config.datasets.get(dataset) if dataset else None
+    chosen = (own.subject if own is not None else None) or config.expedition.subject
+    return chosen.words() if chosen is not None else None
+
+
 def load_input(project: Project, dataset: str) -> StepInput:
     """The data a step runs on: the validated rows of *dataset* (``data/interim/NAME.parquet``),
     or a derived dataset (``data/processed/NAME.parquet``, prepared first when it is not current).
@@ -187,6 +196,7 @@ def run(
             title=entry.title,
             packages=versions,
             recode=recoding(project, entry),
+            subject=subject_of(project, entry.dataset),
         )
         reused = None if force else cached_finding(project.results_dir / entry.id, key)
         if reused is not None:
@@ -249,6 +259,7 @@ def _run_one(
         roles=dict(data.roles or {}),
         personal=data.personal,
         link=data.link,
+        subject=subject_of(project, entry.dataset) or ("record", "records"),
         progress=lambda fraction, message: notify(
             "progress", entry.id, {"fraction": fraction, "message": message}
         ),

@@ -110,7 +110,7 @@ RESERVED = ("_row", "_reasons")
 TOP_KEYS = ("version", "dataset", "description", "strict", "null_values", "rows", "unique", "rules",
             "columns")
 COLUMN_KEYS = ("dtype", "nullable", "unique", "required", "format", "checks", "description",
-               "units", "role", "personal")
+               "units", "role", "personal", "label")
 
 
 # --------------------------------------------------------------------------- checks
@@ -340,6 +340,8 @@ class ColumnSpec:
     units: str | None = None
     role: str | None = None
     personal: bool = False
+    #: the column's name for a reader of the findings pack ("Re-referred within 12 months")
+    label: str = ""
     line: int | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -560,6 +562,8 @@ class Contract:
             entry["role"] = col.role
             entry["personal"] = col.personal
             entry["description"] = col.description
+            if col.label:
+                entry["label"] = col.label
             if col.units:
                 entry["units"] = col.units
             items = []
@@ -910,6 +914,7 @@ def _read_column(r: _Reader, parent: Any, name: str, spec: Any) -> ColumnSpec:
         units=str(units) if units not in (None, "") else None,
         role=role,
         personal=flags["personal"],
+        label=" ".join(str(spec.get("label") or "").split()),
         line=line,
     )
 
@@ -1466,8 +1471,19 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
         checks=tuple(checks),
         role=role,
         personal=personal,
+        label=draft_label(name),
     )
     return spec, [f"{line}" for line in notes], parsed, tokens
+
+
+def draft_label(column: str) -> str:
+    """A first label for a column, from its name, for a person to improve: ``rereferred_12m``
+    -> "Rereferred 12m", ``OfficerDefinedEthnicity`` -> "Officer Defined Ethnicity"."""
+    import re
+
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column).replace("_", " ").split()
+    text = " ".join(words)
+    return (text[:1].upper() + text[1:]) if text else column
 
 
 def _contract_dtype(dtype: Any) -> str | None:

@@ -282,7 +282,7 @@ def test_risk_headlines_quote_its_tables(case):
                     line)
     assert auc.groups() == (f"{model['auc']:.2f}", f"{model['auc_low']:.2f}", f"{model['auc_high']:.2f}",
                             params["rule"], f"{rule['auc']:.2f}")
-    (line,) = starting(finding, "Ranking all cases, the model is ")
+    (line,) = starting(finding, "Ranking all records, the model is ")
     difference = re.search(r"AUC difference ([+-][\d.]+), 95% CI ([+-][\d.]+) to ([+-][\d.]+)\)", line).groups()
     assert float(difference[0]) == pytest.approx(model["auc"] - rule["auc"], abs=0.0051)
     assert ("is better than" in line) == (float(difference[1]) > 0)
@@ -299,7 +299,7 @@ def test_risk_headlines_quote_its_tables(case):
         assert quoted is not None, line
         first, whose, second = quoted.groups()
         if theirs > mine:
-            assert "but reviewing the top 10% of cases by risk, the simple rule catches more" in line
+            assert "but reviewing the top 10% of records by risk, the simple rule catches more" in line
             assert whose == "model's" and float(first) > float(second)
             assert (first, second) == (as_shown(first, theirs), as_shown(second, mine))
         else:
@@ -308,7 +308,7 @@ def test_risk_headlines_quote_its_tables(case):
             assert (first, second) == (as_shown(first, mine), as_shown(second, theirs))
     if case == "rule wins at the top":
         assert quoted is not None and theirs > mine  # the case the issue found
-    (line,) = starting(finding, "If the team can review the top 10% of cases by risk")
+    (line,) = starting(finding, "If the team can review the top 10% of records by risk")
     caught = re.search(rf"the model catches ({NUMBER})% of those .*? with precision ({NUMBER})%", line)
     assert caught.groups() == (f"{mine * 100:.0f}", f"{at_top('logistic regression', 'precision') * 100:.0f}")
     simple = re.search(rf"the simple rule catches ({NUMBER})% with precision ({NUMBER})%", line)
@@ -329,14 +329,14 @@ def test_text_headlines_quote_its_tables():
     assert n(re.match(rf"({NUMBER}) documents from referral_note", line).group(1)) == sum(r["documents"] for r in lengths)
     terms = rows(finding, "terms", group="yes")
     (typical,) = starting(finding, "Terms most typical of rereferred_12m = yes: ")
-    quoted = re.findall(rf"'([^']+)' \(({NUMBER})% of its notes against ({NUMBER})% of the others\)", typical)
+    quoted = re.findall(rf"'([^']+)' \(({NUMBER})% of its documents against ({NUMBER})% of the others\)", typical)
     assert quoted
     for term, share, other in quoted:
         row = next(r for r in terms if r["term"] == term)
         assert (share, other) == (f"{row['share'] * 100:.0f}", f"{row['other_share'] * 100:.0f}")
     topics = rows(finding, "topics")
-    (line,) = starting(finding, "The notes fall into ")
-    k, top, share = re.match(rf"The notes fall into ({NUMBER}) topics; the most common \('(.+)'\) is the main topic "
+    (line,) = starting(finding, "The documents fall into ")
+    k, top, share = re.match(rf"The documents fall into ({NUMBER}) topics; the most common \('(.+)'\) is the main topic "
                              rf"of ({NUMBER})% of documents", line).groups()
     assert n(k) == len(topics)
     biggest = max(topics, key=lambda r: r["docs"] or 0)

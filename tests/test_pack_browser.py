@@ -22,7 +22,9 @@ CHECKS = """(() => {
     summary: seen(summary) && summary.innerText.length > 40,
     summaryFirst: document.querySelector('main section').id,
     images: images.length,
-    shown: images.filter(i => i.complete && i.naturalWidth > 0 && seen(i)).length,
+    // the key figure of each finding is in view; the others are behind a <details> until opened
+    shown: images.filter(i => i.complete && i.naturalWidth > 0 && (seen(i) || i.closest('details:not([open])'))).length,
+    keyFigures: [...document.querySelectorAll('.key-figure img')].filter(seen).length,
     status: bar ? bar.innerText : '',
     barPosition: bar ? getComputedStyle(bar).position : '',
     overflow: document.documentElement.scrollWidth - window.innerWidth,
@@ -61,6 +63,7 @@ def test_index_html_in_headless_chromium(browser, demo_pack, tmp_path):
     assert page.console_errors() == []
     assert desktop["summary"] and desktop["summaryFirst"] == "summary"
     assert desktop["images"] >= 1 and desktop["shown"] == desktop["images"]
+    assert desktop["keyFigures"] >= 1
     assert desktop["status"].startswith("DRAFT")
     assert shot.stat().st_size > 10_000
 

@@ -81,7 +81,7 @@ def test_the_model_finds_the_planted_signal(example):
     ]
     assert perf.filter(pl.col("method") == "baseline: overall rate")["auc"][0] == 0.5
     headlines = published(example).headlines
-    assert any("ranks a case with rereferred_12m = yes above one without" in h for h in headlines)
+    assert any("ranks a record with rereferred_12m = yes above one without" in h for h in headlines)
 
 
 def test_the_planted_leak_is_flagged_and_left_out(example):
@@ -145,9 +145,9 @@ def test_the_headline_says_when_the_rule_catches_more_at_the_review_share():
     capacity = finding.tables["capacity"].frame.filter((pl.col("capacity") == "top 10%") & pl.col("recall").is_not_null())
     recall = dict(zip(capacity["method"], capacity["recall"]))
     assert recall["rule: flag > 0"] > recall["logistic regression"]  # the rule catches more at the top 10%
-    line = next(h for h in finding.headlines if h.startswith("Ranking all cases"))
-    assert line.startswith("Ranking all cases, the model is better than the simple rule (AUC difference +")
-    assert (f"but reviewing the top 10% of cases by risk, the simple rule catches more of those y = yes "
+    line = next(h for h in finding.headlines if h.startswith("Ranking all records"))
+    assert line.startswith("Ranking all records, the model is better than the simple rule (AUC difference +")
+    assert (f"but reviewing the top 10% of records by risk, the simple rule catches more of those y = yes "
             f"({recall['rule: flag > 0']:.0%} against the model's {recall['logistic regression']:.0%})") in line
     # where the model catches more as well, the sentence says that instead
     fair = published(run(rule_wins_at_the_top().with_columns(
@@ -155,8 +155,8 @@ def test_the_headline_says_when_the_rule_catches_more_at_the_review_share():
     capacity = fair.tables["capacity"].frame.filter((pl.col("capacity") == "top 10%") & pl.col("recall").is_not_null())
     recall = dict(zip(capacity["method"], capacity["recall"]))
     assert recall["logistic regression"] > recall["rule: flag > 0"]
-    line = next(h for h in fair.headlines if h.startswith("Ranking all cases"))
-    assert (f"reviewing the top 10% of cases by risk, the model also catches more of those y = yes "
+    line = next(h for h in fair.headlines if h.startswith("Ranking all records"))
+    assert (f"reviewing the top 10% of records by risk, the model also catches more of those y = yes "
             f"({recall['logistic regression']:.0%} against the rule's {recall['rule: flag > 0']:.0%})") in line
 
 

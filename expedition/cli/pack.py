@@ -24,6 +24,10 @@ def pack(
         typer.Option("--final", help="Build the final pack; refused unless a review sign-off covers every finding."),
     ] = False,
     force: ForceOpt = False,
+    pdf: Annotated[
+        bool,
+        typer.Option("--pdf", help="Also print index.html to findings/<slug>-<date>.pdf with headless Chromium."),
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -34,8 +38,13 @@ def pack(
     from expedition.project import open_project
 
     result = build_pack(open_project(project), replace=force, final=final)
+    printed = None
+    if pdf:
+        from expedition.pack.pdf import print_pdf
+
+        printed = print_pdf(result.path / "index.html", result.path.with_name(result.path.name + ".pdf"))
     if json_:
-        _render.print_json(result.to_dict())
+        _render.print_json({**result.to_dict(), **({"pdf": str(printed)} if printed else {})})
         return
     if quiet:
         return
@@ -45,6 +54,8 @@ def pack(
         f"{result.suppressions} disclosure-control changes (listed in manifest.json)"
     )
     _render.note(f"  zip: {result.zip}  (SHA-256 {result.zip_sha256[:16]}…)")
+    if printed:
+        _render.note(f"  PDF: {printed}")
     _render.note(f"  signed by {result.signer} (`expedition pack key` shows the key to publish)")
     for warning in result.warnings:
         _render.warn(warning)

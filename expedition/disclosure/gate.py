@@ -799,11 +799,16 @@ def _fixes(
 # --------------------------------------------------------------------------- publishing
 
 
+#: A list in a sentence names at most this many items (the rest are counted).
+MAX_ITEMS = 10
+
+
 def _format(value: float, spec: str) -> str:
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
+    """A number in a published sentence, for people (`expedition.numbers`): never in scientific
+    notation, a share that is not zero never "0.0%"."""
+    from expedition.numbers import format_spec
+
+    return format_spec(value, spec)
 
 
 @dataclass
@@ -903,6 +908,8 @@ class _Renderer:
             if not shown:
                 return None
             dropped = len(slot.items) - len(shown)
+            if len(shown) > MAX_ITEMS:  # a long list is the table's job: name the first few
+                shown = [*shown[: MAX_ITEMS - 2], f"{len(shown) - MAX_ITEMS + 2} more, listed in the table"]
             if dropped:
                 shown.append(slot.more.format(n=dropped))
             return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]

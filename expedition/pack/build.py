@@ -28,8 +28,9 @@ from expedition.manifest import (
 from expedition.pack.archive import write_zip
 from expedition.pack.markup import data_uri, embed_all, is_png, is_svg, render_markdown
 from expedition.pack.quality import quality_findings, read_quality
-from expedition.pack.render import render_index, summary_md, table_csv, table_view
+from expedition.pack.render import figure_alt, render_index, summary_md, table_csv, table_view
 from expedition.pack.transparency import build_record, parse_checklist
+from expedition.pack.words import dataset_words
 from expedition.prepare import lineage
 from expedition.project import Project
 from expedition.review import ReviewStatus, review_status
@@ -180,9 +181,14 @@ def build_pack(
         if MODEL_CARD in finding.documents:
             model_cards[finding.id] = finding.documents[MODEL_CARD]
         finding = finding.with_(provenance=_public_provenance(finding.provenance, allow))
+        words = dataset_words(project, finding.provenance.get("dataset"), allow)
         sections.append(
             {"finding": finding, "gated": g, "figures": figures, "broken": broken, "withheld": withheld,
-             "lineage": lineage(finding.provenance)}
+             "lineage": lineage(finding.provenance), "words": words,
+             # what the page says: the partner's names for columns and values (findings.json
+             # keeps the steps' own words)
+             "headlines": [words.text(h) for h in finding.headlines],
+             "caveats": [words.text(c) for c in finding.caveats]}
         )
 
     pngs = [figure.png for s in sections for _, figure, _ in s["figures"]]
@@ -382,7 +388,8 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
             (root / rel).write_bytes(table_csv(table, suppressed, symbol))
             record["tables"][name]["file"] = rel
             record["tables"][name]["suppressed_cells"] = sum(sum(m) for m in suppressed.values())
-            section.setdefault("tables", []).append((name, table_view(table, suppressed, symbol), rel))
+            section.setdefault("tables", []).append(
+                (name, table_view(table, suppressed, symbol, section.get("words")), rel))
         record["figures"] = {}
         section["figure_views"] = []
         for (name, figure, svg), small in zip(section["figures"], section["embedded"]):
@@ -393,7 +400,9 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
                 (root / files[1]).write_bytes(svg)
             record["figures"][name] = {**figure.meta(), "files": files}
             section["figure_views"].append(
-                {"title": figure.title, "alt": figure.alt or figure.title, "files": files,
+                {"title": figure.title, "files": files,
+                 "alt": figure_alt(figure.title, figure.alt, finding.tables.get(figure.data or ""),
+                                   gated.suppressed.get(figure.data or "", {})),
                  "uri": data_uri(small)}
             )
         record["figures_withheld"] = section["withheld"]
@@ -408,7 +417,7 @@ def _write_findings(root: Path, sections: list[dict[str, Any]], symbol: str) -> 
             )
             (root / rel).write_text(text, encoding="utf-8")
             document_files[name] = rel
-            section["documents"].append({"name": name, "file": rel, "html": render_markdown(text)})
+            section["documents"].append({"name": name, "file": rel, "html": render_markdown(text, shift=3)})
         record["document_files"] = document_files
         section.setdefault("tables", [])
         records.append(record)
@@ -506,10 +515,10 @@ def _context(
         "by_rule": list(by_rule.items()),
         "disclosure_summary": describe_tally(counted),
         "suppressions": len(log),
-        "ethics_html": render_markdown(ethics) if ethics is not None else None,
+        "ethics_html": render_markdown(ethics, shift=2) if ethics is not None else None,
         "ethics_done": sum(1 for i in items if i.done),
         "ethics_total": len(items),
-        "transparency_html": render_markdown(transparency_body),
+        "transparency_html": render_markdown(transparency_body, shift=2),
         "gaps": record.gaps,
         "review": review,
         "reviews": review.covering,
@@ -517,5 +526,5 @@ def _context(
         "datasets": datasets,
         "derived": list(project.config.derived),
         "packages": package_versions(),
-        "caveats": [(s["finding"], c) for s in sections for c in s["finding"].caveats],
+        "caveats": [(s["finding"], c) for s in sections for c in s["caveats"]],
     }

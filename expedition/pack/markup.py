@@ -24,14 +24,22 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TASK = re.compile(r"^(\s*[-*+]\s+)\[([ xX])\]", re.MULTILINE)
 
 
-def render_markdown(text: str) -> str:
-    """Markdown to HTML: no raw HTML, no images; task-list boxes shown as ☐ and ☑."""
+def render_markdown(text: str, shift: int = 0) -> str:
+    """Markdown to HTML: no raw HTML, no images; task-list boxes shown as ☐ and ☑. *shift*
+    moves every heading down that many levels (a document inside a section of the page keeps
+    the page's headings in order)."""
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False})
     md.disable("image")
     text = _TASK.sub(lambda m: m.group(1) + ("☐" if m.group(2) == " " else "☑"), text)
-    return md.render(text)
+    html = md.render(text)
+    # a wide table scrolls in a labelled region a keyboard can reach (never the whole page)
+    html = html.replace("<table>", '<div class="table-wrap" role="region" aria-label="Table" tabindex="0"><table>')
+    html = html.replace("</table>", "</table></div>")
+    if shift:
+        html = re.sub(r"<(/?)h([1-6])>", lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + shift, 6)}>", html)
+    return html
 
 
 def sanitize_fragment(html: str) -> str:

@@ -116,6 +116,9 @@ class StepContext:
     #: the linkage model's summary, when the dataset was made by `expedition link` (see
     #: `expedition.link`; read by the `linkage` step)
     link: dict[str, Any] | None = None
+    #: what one record is, singular and plural (``expedition.yaml``'s ``subject:``); steps word
+    #: their sentences with it, never with one domain's nouns
+    subject: tuple[str, str] = ("record", "records")
 
     @property
     def min_count(self) -> int:

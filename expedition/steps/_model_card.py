@@ -22,7 +22,7 @@ MISSING = "—"
 
 
 def model_card_document(*, plan, params, spec, split, sizes, calibration, primary, caveats, min_count,
-                        dataset, tables: list[str]) -> Document:
+                        dataset, tables: list[str], subject: tuple[str, str] = ("record", "records")) -> Document:
     """The card as a declared document of the finding's *tables* and the gate-checked values."""
     inputs = []
     if spec.numeric:
@@ -54,6 +54,7 @@ def model_card_document(*, plan, params, spec, split, sizes, calibration, primar
         "min_count": min_count,
         "calibration": {k: float(v) for k, v in calibration.items()},
         "limitations": limitations,
+        "subject": list(subject),
     }
     return Document("risk.model_card", tables=tuple(tables), values=values, options=options)
 
@@ -87,10 +88,13 @@ def _formatted(value: Any, spec: str) -> str:
         return value
     if isinstance(value, int) and not spec:
         return f"{value:,}"
-    try:
-        return format(float(value), spec or ".3g")
-    except (TypeError, ValueError):
-        return str(value)
+    from expedition.numbers import format_spec
+
+    return format_spec(value, spec or ".3g")
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def say_spec(spec: Any, values: dict[str, Any], symbol: str = "[suppressed]") -> str:
@@ -134,7 +138,7 @@ def _md_table(d: Drawing, table: str, columns: dict[str, str], formats: dict[str
             if value is None:
                 cells.append(d.rules.symbol if hidden[key][i] else MISSING)
             elif isinstance(value, float):
-                cells.append(format(value, formats.get(key, ".2f")))
+                cells.append(_formatted(value, formats.get(key, ".2f")))
             elif isinstance(value, int):
                 cells.append(f"{value:,}")
             else:
@@ -155,7 +159,7 @@ def render_model_card(d: Drawing, values: dict[str, Any]) -> str:
 
     def rate(name: str) -> str:
         v = values.get(name)
-        return f"{v:.1%}" if v is not None else "a share that cannot be published"
+        return _formatted(v, ".1%") if v is not None else "a share that cannot be published"
 
     period = ""
     if o.get("train_period"):
@@ -164,6 +168,7 @@ def render_model_card(d: Drawing, values: dict[str, Any]) -> str:
             f"test records {o['test_period'][0]} to {o['test_period'][1]}."
         )
     protected = o["protected"]
+    one, many = o.get("subject") or ("record", "records")
     lines = [
         f"# Model card: predicting {outcome}",
         "",
@@ -171,7 +176,7 @@ def render_model_card(d: Drawing, values: dict[str, Any]) -> str:
         "",
         f"- **Model:** {primary} (scikit-learn pipeline), made by the expedition `risk` step"
         f" on dataset `{o['dataset']}`.",
-        f"- **Predicts:** the probability that a case has {outcome}.",
+        f"- **Predicts:** the probability that {_a(one)} has {outcome}.",
         "- **Inputs:** " + ("; ".join(o["inputs"]) if o["inputs"] else "none") + ".",
         "- **Protected characteristics** "
         + (
@@ -186,14 +191,14 @@ def render_model_card(d: Drawing, values: dict[str, Any]) -> str:
         "",
         "## Intended use",
         "",
-        "- To help a team decide **which closed cases to review first**, as one input to "
+        f"- To help a team decide **which {many} to review first**, as one input to "
         "professional judgement, with capacity-based thresholds (see Metrics).",
         "- To understand, in aggregate, which recorded factors go with the outcome.",
         "",
         "## Out-of-scope uses",
         "",
-        "- **Any automated decision about an individual child or family** — opening, closing or "
-        "escalating a case, or withholding a service — without a professional's review.",
+        "- **Any automated decision about an individual person** — acting on, escalating or "
+        f"closing {_a(one)}, or withholding a service — without a professional's review.",
         "- Use on a population, period or recording practice unlike the training data without "
         "re-validation.",
         "- Treating the score as a probability for an individual, or as a cause of the outcome.",
@@ -290,21 +295,21 @@ def render_model_card(d: Drawing, values: dict[str, Any]) -> str:
         "",
         "## Ethical considerations",
         "",
-        "- The outcome is what was recorded, shaped by past referral and assessment decisions; "
-        "groups that were over- or under-referred in the past can be over- or under-scored now.",
-        "- A score attached to a family can stigmatise; scores are personal data, stored in "
+        "- The outcome is what was recorded, shaped by past decisions about who was seen and how; "
+        "groups that were over- or under-recorded in the past can be over- or under-scored now.",
+        "- A score attached to a person can stigmatise; scores are personal data, stored in "
         "`data/processed/`, never published, and deleted with the project's data.",
-        "- Published evaluations of such models in children's social care found modest "
-        "precision: most flagged cases will not have the outcome, and many that do will not be "
+        "- Published evaluations of such models in public services have found modest "
+        f"precision: most flagged {many} will not have the outcome, and many that do will not be "
         "flagged.",
         "",
         "## Human oversight",
         "",
-        "- A qualified practitioner reviews every case before any action; the score only orders "
+        f"- A qualified practitioner reviews every {one} before any action; the score only orders "
         "the queue and can be overridden without justification.",
         "- The team re-checks discrimination, calibration and fairness on each new delivery "
         "(`expedition run`) before scores are used, and stops using the model if they degrade.",
-        "- Families can ask how a decision about them was made; the transparency record names "
+        "- People can ask how a decision about them was made; the transparency record names "
         "this model and its limits.",
         "",
     ]

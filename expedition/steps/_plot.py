@@ -11,8 +11,40 @@ from typing import Any
 
 from expedition.finding import Figure
 
-PALETTE = ["#1f5f8b", "#e07b39", "#3a9a5b", "#b83b5e", "#7a5195", "#8c8c8c"]
+#: Okabe and Ito's colour-blind-safe palette (blue, vermilion, bluish green, reddish purple,
+#: orange, grey): every pair stays distinct with deuteranopia, protanopia and tritanopia, and the
+#: first two (the colours steps give meaning to) contrast with white by 4.5:1 or more.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#8c8c8c"]
 SUPPRESSED_COLOUR = "#d9d9d9"
+#: A chart over time needs at least this many periods; with fewer the table says it all.
+MIN_PERIODS = 3
+
+
+def short_label(value: Any, width: int = 22, lines: int = 2) -> str:
+    """A category label for an axis: wrapped onto at most *lines* lines of *width* characters,
+    the rest abbreviated with "…", so long labels neither overlap nor run off the figure."""
+    import textwrap
+
+    if value is None:
+        return "(missing)"
+    text = " ".join(str(value).split())
+    if len(text) <= width:
+        return text
+    wrapped = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=True) or [text[:width]]
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = wrapped[-1][: width - 1].rstrip() + "…"
+    return "\n".join(wrapped)
+
+
+def mark_incomplete(ax: Any, x: float, y: float | None = None) -> None:
+    """Mark the last period of a time chart as incomplete (the data end part-way through it), so
+    a short last month never reads as a collapse: a shaded band and the word "incomplete"."""
+    ax.axvspan(x - 0.5, x + 0.5, facecolor="#f2f2f2", edgecolor="none", zorder=0)
+    top = ax.get_ylim()[1]
+    ax.text(x, top, "incomplete", rotation=90, va="top", ha="center", fontsize=6.5, color="#555555")
+    if y is not None and y == y:
+        ax.plot([x], [y], marker="o", ms=4, mfc="white", mec=PALETTE[0], zorder=3)
 
 
 def new_figure(width: float = 7.0, height: float = 4.0, **subplots: Any):

@@ -30,10 +30,13 @@ from expedition.steps._columns import (  # noqa: F401
     classify_columns,
 )
 from expedition.steps._plot import (
+    MIN_PERIODS,
     PALETTE,
     Drawing,
     drawing,
+    mark_incomplete,
     mark_suppressed,
+    short_label,
     new_figure,
     small_multiples,
 )
@@ -97,7 +100,7 @@ class EDA(Step):
 
     name = "eda"
     summary = "Distributions, missing values and patterns, correlations, outcome rates and trends over time (descriptive)."
-    version = "3"
+    version = "4"
     Params = EDAParams
     outputs: ClassVar[dict[str, str]] = {
         "missingness": "missing values per column",
@@ -277,17 +280,22 @@ class EDA(Step):
             )
 
         # dates -----------------------------------------------------------------------------
+        timed: list[str] = []
+        incomplete: list[str] = []
         if dates:
             ctx.report(0.6, "trends over time")
             tables["monthly_counts"] = _monthly_counts(data, dates, cond)
-            figures["monthly_counts"] = Chart(
-                "Records per month",
-                "eda.monthly_counts",
-                "monthly_counts",
-                alt="Line charts of records per month, one per date column; months too small to "
-                "publish are marked and break the line.",
-                options={"variables": dates},
-            )
+            timed, incomplete = _periods(data, dates)
+            if timed:
+                figures["monthly_counts"] = Chart(
+                    "Records per month",
+                    "eda.monthly_counts",
+                    "monthly_counts",
+                    alt="Line charts of records per month, one per date column; months too small to "
+                    "publish are marked and break the line; a last month the data end part-way "
+                    "through is shaded and marked incomplete.",
+                    options={"variables": timed, "incomplete": incomplete},
+                )
             for column in dates:
                 sentence = _trend_headline(tables["monthly_counts"], column)
                 if sentence is not None:
@@ -316,6 +324,7 @@ class EDA(Step):
             options = {"outcome": outcome, "label": label}
             if dates:
                 tables["monthly_outcome"] = _monthly_outcome(work, dates, cond, yes)
+            if timed:
                 figures["monthly_outcome"] = Chart(
                     f"Share with {outcome} = {label} by month",
                     "eda.monthly_outcome",
@@ -323,7 +332,7 @@ class EDA(Step):
                     alt="Line charts of the monthly outcome rate with a shaded 95% confidence band; the "
                     "dashed line is the overall rate; months too small to publish are marked and break "
                     "the line.",
-                    options={**options, "variables": dates},
+                    options={**options, "variables": timed, "incomplete": incomplete},
                     also=("outcome",),
                 )
             rates = _outcome_rates(work, categorical, numeric, levels, params.bands, cond, yes)
@@ -723,6 +732,30 @@ def _months(frame: Any, column: str) -> tuple[list[Any], dict[Any, int], int]:
     return months, counts, missing
 
 
+def _periods(data: Any, dates: list[str]) -> tuple[list[str], list[str]]:
+    """The date columns spanning at least `MIN_PERIODS` months (worth a chart over time), and
+    those whose last month is incomplete: the data end before its last day although the
+    column holds days (not a month's first day standing for the month)."""
+    import calendar
+
+    import polars as pl
+
+    timed, incomplete = [], []
+    for column in dates:
+        values = data.select(pl.col(column).cast(pl.Date).alias("d")).drop_nulls()
+        if values.height == 0:
+            continue
+        first, last = values["d"].min(), values["d"].max()
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        if months < MIN_PERIODS:
+            continue
+        timed.append(column)
+        days = values["d"].dt.day()
+        if days.max() > 1 and last.day < calendar.monthrange(last.year, last.month)[1] - 1:
+            incomplete.append(column)
+    return timed, incomplete
+
+
 def _monthly_counts(data: Any, dates: list[str], cond: dict[str, Any]) -> Table:
     import polars as pl
 
@@ -1011,8 +1044,8 @@ def _rows(frame: Any, column: str, value: Any, *, skip: str | None = None) -> li
     return [i for i, (v, o) in enumerate(zip(values, other)) if v == value and o is not None]
 
 
-def _text(value: Any, width: int = 18) -> str:
-    return "(missing)" if value is None else str(value)[:width]
+def _text(value: Any, width: int = 22) -> str:
+    return short_label(value, width)
 
 
 @drawing("eda.histograms")
@@ -1032,7 +1065,8 @@ def draw_histograms(d: Drawing) -> Any:
         ax.set_xlim(-0.7, len(rows) - 0.3)
         mark_suppressed(ax, [x for x, i in enumerate(rows) if hidden[i]], symbol=d.rules.symbol)
         ticks = list(range(0, len(rows), max(1, len(rows) // 5)))
-        ax.set_xticks(ticks, [_text(bins[rows[t]], 14) for t in ticks], rotation=30, ha="right", fontsize=7)
+        ax.set_xticks(ticks, [_text(bins[rows[t]], 14).replace("\n", " ") for t in ticks], rotation=30, ha="right",
+                      fontsize=7)
         ax.set_title(column)
         ax.set_ylabel("Records")
     return fig
@@ -1143,6 +1177,8 @@ def draw_monthly_counts(d: Drawing) -> Any:
         ax.set_ylim(bottom=0)
         mark_suppressed(ax, [x for x, i in enumerate(rows) if hidden[i]], symbol=d.rules.symbol)
         _month_ticks(ax, [months[i] for i in rows])
+        if column in d.options.get("incomplete", ()) and rows:
+            mark_incomplete(ax, len(rows) - 1, counts[rows[-1]])
         ax.set_title(f"Records per month by {column}")
         ax.set_ylabel("Records")
     return fig
@@ -1173,6 +1209,8 @@ def draw_monthly_outcome(d: Drawing) -> Any:
         mark_suppressed(ax, [x for x, i in zip(xs, rows) if hidden[i]], symbol=d.rules.symbol)
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         _month_ticks(ax, [months[i] for i in rows])
+        if column in d.options.get("incomplete", ()) and rows:
+            mark_incomplete(ax, len(rows) - 1, rate[rows[-1]])
         ax.set_title(f"Share with {d.options['outcome']} = {d.options['label']} by month of {column}")
     return fig
 

@@ -40,6 +40,7 @@ from expedition.steps import (
 )
 from expedition.steps._model_card import model_card_document
 from expedition.steps._plot import PALETTE, Drawing, drawing, new_figure, small_multiples
+from expedition.steps._text import reword_finding
 
 ModelKind = Literal["logistic", "boosting"]
 MODEL_NAMES = {"logistic": "logistic regression", "boosting": "gradient boosting"}
@@ -350,6 +351,7 @@ class Risk(Step):
             plan=plan, params=params, spec=spec, split=split, sizes=sizes, calibration=calibration,
             primary=primary, caveats=caveats, min_count=ctx.min_count, dataset=ctx.dataset,
             tables=[t for t in ("held_out", "performance", "capacity", "fairness", "model_inputs") if t in tables],
+            subject=ctx.subject,
         )
         figures = _charts(tables, primary, params.review_share)
         model = m.RiskModel(
@@ -374,7 +376,7 @@ class Risk(Step):
             step_version=self.version,
         )
         ctx.report(1.0, "done")
-        return Finding(
+        return reword_finding(Finding(
             step=self.name,
             title=f"Who is likely to be {plan['outcome_label']}: a risk model and its limits",
             headlines=headlines,
@@ -385,7 +387,7 @@ class Risk(Step):
             documents={"model_card": card},
             params=params.model_dump(),
             artifacts={"model": model},
-        )
+        ), ctx.subject)
 
 
 # --------------------------------------------------------------------------- resolving inputs
@@ -1397,7 +1399,7 @@ def _headlines(perf, gains, calibration, fair, rankings: dict[str, Ranking], par
     p = perf[primary]["auc"]
     outcome = plan["outcome_label"]
     temporal = split["split"] == "temporal"
-    period = f"closed from {split['test_period'][0]}" if split.get("test_period") else "held out at random"
+    period = f"from {split['test_period'][0]}" if split.get("test_period") else "held out at random"
     which = "later records ({period})" if temporal else "held-out records"
     auc = f"AUC {p.estimate:.2f} (95% CI {p.low:.2f}–{p.high:.2f}"
     if p.low <= 0.5:
@@ -1700,7 +1702,7 @@ def draw_gains(d: Drawing) -> Any:
         ax.plot(xs, ys, style, label=str(name), color=PALETTE[i % len(PALETTE)])
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("share of cases reviewed, highest risk first")
+    ax.set_xlabel(f"share of {(d.options.get('subject') or ['case', 'cases'])[1]} reviewed, highest risk first")
     ax.set_ylabel("share of outcomes caught")
     ax.legend(frameon=False, fontsize=8)
     return fig

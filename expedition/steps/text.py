@@ -27,6 +27,7 @@ from expedition.steps import (
 )
 from expedition.steps._columns import POSITIVE, resolve_text_columns
 from expedition.steps._plot import PALETTE, Drawing, drawing, mark_suppressed, new_figure, small_multiples
+from expedition.steps._text import reword_finding
 
 
 class TextParams(StepParams):
@@ -320,7 +321,8 @@ class Text(Step):
                     alt="Bar charts of odds ratios with 95% intervals for the terms most typical of each group.",
                     options={"label": group_label, "groups": shown},
                 )
-            headlines.extend(_term_headlines(terms, compared, group_label))
+            noun = ctx.subject[1] if tuple(ctx.subject) != ("record", "records") else "documents"
+            headlines.extend(_term_headlines(terms, compared, group_label, noun))
         else:
             common = common_terms(counts, vocabulary, params.terms, ctx.min_count)
             tables["terms"] = Table(
@@ -402,7 +404,10 @@ class Text(Step):
             ]
         )
         ctx.report(1.0, "done")
-        return Finding(
+        # "notes" is the steps' word for one text; the expedition's subject (a message, a
+        # report) replaces it, or the neutral "documents"
+        noun = ctx.subject if tuple(ctx.subject) != ("record", "records") else ("document", "documents")
+        return reword_finding(Finding(
             step=self.name,
             title="What the free text says",
             headlines=headlines,
@@ -411,7 +416,7 @@ class Text(Step):
             metrics=metrics,
             caveats=caveats,
             params=params.model_dump(),
-        )
+        ), noun, ("note", "notes"))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -749,7 +754,7 @@ def distinct_terms(terms: list[str], k: int) -> list[str]:
     return chosen
 
 
-def _term_headlines(terms: Any, names: list[str], label: str) -> list[Any]:
+def _term_headlines(terms: Any, names: list[str], label: str, noun: str = "notes") -> list[Any]:
     """For up to four groups, its three most typical terms; each term's shares rest on its
     document counts, so a term whose counts are suppressed is left out of the sentence."""
     import polars as pl
@@ -765,7 +770,7 @@ def _term_headlines(terms: Any, names: list[str], label: str) -> list[Any]:
         for r in rows:
             where = {"group": name, "term": r["term"]}
             items.append(Value(
-                f"'{r['term']}' ({r['share']:.0%} of its notes against {r['other_share']:.0%} of the others)",
+                f"'{r['term']}' ({r['share']:.0%} of its {noun} against {r['other_share']:.0%} of the others)",
                 sources=(Cell("terms", "docs", where), Cell("terms", "other_docs", where)),
             ))
         out.append(say(
