@@ -238,7 +238,7 @@ def build_pack(
         datasheets = _write_datasheets(tmp, project, quality, ethics_raw, allow)
         from expedition.pack.public import public_summary
 
-        public_md = redact(public_summary(project, [s["finding"] for s in sections], quality, rules.min_count,
+        public_md = redact(public_summary(project, [s["headlines"] for s in sections], quality, rules.min_count,
                                           len(model_cards)), allow)[0]
         (tmp / "public-summary.md").write_text(public_md, encoding="utf-8")
         if ethics is not None:

@@ -42,9 +42,11 @@ def plain_headline(text: str) -> str | None:
     return cleaned if cleaned.endswith((".", "!", "?")) else cleaned + "."
 
 
-def public_summary(project: Project, findings: list[Any], quality: list[Any], rules_min_count: int,
+def public_summary(project: Project, headlines: list[list[str]], quality: list[Any], rules_min_count: int,
                    model_cards: int = 0) -> str:
-    """The public summary as Markdown (see the module docstring)."""
+    """The public summary as Markdown (see the module docstring), from each finding's headlines
+    as the page words them (the partner's labels, numbers for people)."""
+    from expedition.numbers import humane_text
     config = project.config
     info = config.expedition
     lines = [f"# {info.title}: a summary for the public", ""]
@@ -54,9 +56,9 @@ def public_summary(project: Project, findings: list[Any], quality: list[Any], ru
     lines.append(f"{who} asked us: “{asked}”" if asked else f"{who} asked us to look at their records.")
     lines += ["", "## What we found", ""]
     found: list[str] = []
-    for finding in findings:
-        for headline in finding.headlines:
-            plain = plain_headline(str(headline))
+    for said in headlines:
+        for headline in said:
+            plain = plain_headline(humane_text(str(headline)))
             if plain and plain not in found:
                 found.append(plain)
                 break
@@ -64,7 +66,7 @@ def public_summary(project: Project, findings: list[Any], quality: list[Any], ru
             break
     if found:
         lines += [f"- {f}" for f in found]
-        left = len(findings) - len(found)
+        left = len(headlines) - len(found)
         if left > 0:
             lines += ["", f"The full report has {left} more finding{'s' if left != 1 else ''}, with the details."]
     else:
