@@ -274,3 +274,14 @@ def test_a_join_that_repeats_input_rows_is_still_the_same_file(ready):
     raw = pl.read_parquet(project.root / "data/interim/referrals.parquet").with_row_index("row")
     order = out.join(raw.select("referral_id", "row"), on="referral_id", how="left", maintain_order="left")
     assert order.equals(order.sort(["row", *out.columns], nulls_last=True))
+
+
+def test_status_lists_the_derived_datasets(ready, cli):
+    project = configure(ready, {"older": {"sql": "SELECT * FROM referrals WHERE age >= 8"}})
+    p = str(project.root)
+    before = json.loads(cli("status", "--json", "-p", p).stdout)["made"]
+    assert before == {"older": {"kind": "derived", "from": ["referrals"], "made": False, "rows": None}}
+    assert "expedition prepare older" in flat(cli("status", "-p", p).stdout)
+    [made] = prepare(project)
+    after = json.loads(cli("status", "--json", "-p", p).stdout)["made"]["older"]
+    assert after["made"] and after["rows"] == made.rows

@@ -26,6 +26,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
         step.id: (proj.results_dir / step.id / "finding.json").exists() for step in config.steps
     }
     kept = {r.dataset: r for r in retention(proj)}
+    made = _made(proj)
     if json_:
         _render.print_json(
             {
@@ -37,6 +38,7 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
                            "retention": kept[name].to_dict()}
                     for name, ds in config.datasets.items()
                 },
+                "made": made,
                 "steps": [{"id": s.id, "step": s.step, "has_finding": stored[s.id]} for s in config.steps],
                 "last_run": last_run,
                 "last_pack": last_pack,
@@ -72,6 +74,10 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
             str(len(latest.columns)) if latest else "",
             kept[name].describe(),
         )
+    made_table = _render.table("Made in the expedition", ["name", "kind", "from", "rows", "state"], [], expand=False)
+    for name, m in made.items():
+        made_table.add_row(name, m["kind"], ", ".join(m["from"]), f"{m['rows']:,}" if m["rows"] is not None else "",
+                           "made" if m["made"] else f"not made yet (`expedition {'prepare' if m['kind'] == 'derived' else 'link'} {name}`)")
     steps = _render.table("Steps", ["id", "step", "dataset", "finding"], [], expand=False)
     for step in config.steps:
         steps.add_row(step.id, step.step, step.dataset or "", "stored" if stored[step.id] else "not run yet")
@@ -93,6 +99,38 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
 
     parts = [head]
     parts.append(datasets if config.datasets else Text("\nNo datasets yet: `expedition data add FILE --name NAME`."))
+    if made:
+        parts.append(made_table)
     parts.append(steps if config.steps else Text("\nNo steps yet: add them under 'steps:' in expedition.yaml."))
     parts.append(footer)
     _render.console.print(Panel(Group(*parts), title=f"expedition · {proj.root}", title_align="left", border_style="cyan"))
+
+
+def _made(proj) -> dict:
+    """The derived datasets and links, with what they read and their rows when made."""
+    import json
+
+    from expedition.errors import ConfigError
+    from expedition.link import record_path as link_record
+    from expedition.prepare import inputs_of
+    from expedition.prepare import record_path as derived_record
+
+    out = {}
+    for name in proj.config.derived:
+        try:
+            inputs = inputs_of(proj, name)
+        except ConfigError:
+            inputs = []
+        out[name] = {"kind": "derived", "from": inputs, **_rows(derived_record(proj, name), json)}
+    for name, spec in proj.config.links.items():
+        out[name] = {"kind": "link", "from": list(spec.datasets), **_rows(link_record(proj, name), json)}
+    return out
+
+
+def _rows(path, json) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"made": False, "rows": None}
+    rows = record.get("rows")
+    return {"made": True, "rows": rows if isinstance(rows, int) else None}
