@@ -61,3 +61,6 @@ def show(
     if described.get("outputs"):
         rows = [[name, text] for name, text in described["outputs"].items()]
         _render.console.print(_render.table("\nOutputs", ["table or figure", "what it holds"], rows))
+    if described.get("example"):
+        _render.console.print("\n[bold]Example[/bold] (in expedition.yaml)")
+        _render.console.print(described["example"], markup=False, highlight=False)

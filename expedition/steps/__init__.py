@@ -135,6 +135,8 @@ class Step:
     Params: ClassVar[type[StepParams]] = StepParams
     #: what the finding holds: table (or "figure NAME") -> one line, for `expedition steps show`
     outputs: ClassVar[dict[str, str]] = {}
+    #: how the step is written in expedition.yaml (YAML), for `expedition steps show`
+    yaml_example: ClassVar[str] = ""
 
     def run(self, frame: pl.LazyFrame, params: Any, ctx: StepContext) -> Finding:
         raise NotImplementedError
@@ -218,6 +220,7 @@ class Step:
             "version": cls.version,
             "params": params,
             "outputs": dict(cls.outputs),
+            "example": inspect.cleandoc(cls.yaml_example) if cls.yaml_example else "",
         }
 
 
