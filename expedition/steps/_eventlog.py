@@ -2,7 +2,7 @@
 
 An event log is read into *stays*: each event is a stay in its activity from its time until the
 case's next event. A stay with no next event ends the case when its activity is an end activity
-(the ``end`` parameter, or by default the activities never followed by another); otherwise the
+(the ``end`` parameter, or by default the activities that end at least half of their stays); otherwise the
 case is still *open* at the end of the log and the stay is censored there. A case whose first
 activity is not a ``start`` activity (when given) began before the log: its pathway is incomplete.
 
@@ -125,9 +125,8 @@ def read_log(data: Any, *, case: str | None, activity: str | None, time: str | N
     if end:
         ends = tuple(dict.fromkeys(end))
     else:
-        followed = set(stays.filter(pl.col("next").is_not_null())["activity"].unique().to_list())
-        ends = tuple(sorted(known - followed)) or tuple(sorted(
-            set(stays.filter(pl.col("next").is_null())["activity"].unique().to_list())))
+        last = stays.group_by("activity").agg(pl.col("next").is_null().mean().alias("last"))
+        ends = tuple(sorted(last.filter(pl.col("last") >= 0.5)["activity"].to_list()))
     ended = pl.col("next").is_null() & pl.col("activity").is_in(list(ends))
     stays = stays.with_columns(
         open=pl.col("next").is_null() & ~pl.col("activity").is_in(list(ends)),

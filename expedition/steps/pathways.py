@@ -45,7 +45,7 @@ class PathwaysParams(StepParams):
         "elsewhere began before the log and their pathways are incomplete"
     )
     end: list[str] | None = Field(
-        None, description="activities that end a case (default: those never followed by another); a case "
+        None, description="activities that end a case (default: those that are the case's last event in at least half of their stays); a case "
         "whose last event is elsewhere is still open, and its last stay is counted as censored"
     )
     outcome: str | None = Field(None, description="a case attribute to compare across pathways (yes/no)")
