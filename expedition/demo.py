@@ -31,7 +31,7 @@ from expedition.scoring import ScoreResult, score
 
 EXAMPLE = "referrals"
 #: more examples whose datasets and steps the demo adds beside the first (examples/NAME/)
-MORE_EXAMPLES = ("incidents", "demand")
+MORE_EXAMPLES = ("incidents", "demand", "events")
 MARKER = ".expedition/demo"
 
 #: ``on_stage(stage, message)`` is called as each stage starts.

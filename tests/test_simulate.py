@@ -63,7 +63,7 @@ def test_waits_match_exact_queueing_results(per_day, servers, mean, days):
 
 
 def test_scenarios_move_the_waits_the_right_way():
-    params = one_stage(9.0, 10, 1.0, days=600, warmup_days=60, replications=4, scenarios=[
+    params = one_stage(9.0, 10, 1.0, days=400, warmup_days=40, replications=3, scenarios=[
         {"name": "one more worker", "stages": {"assessment": {"servers": 11}}},
         {"name": "more demand", "demand": 1.05},
         {"name": "quicker service", "stages": {"assessment": {"service_days": {"distribution": "deterministic", "mean": 1}}}},
@@ -78,7 +78,7 @@ def test_scenarios_move_the_waits_the_right_way():
     assert "With one more worker (assessment: 11 servers (from 10)), the mean wait at assessment falls from" in text
     assert "With more demand (demand × 1.05), the mean wait at assessment rises from" in text
     over = finding.tables["over_time"].frame
-    assert set(over["scenario"]) == set(wait) and over["week"].min() >= 60 // 7
+    assert set(over["scenario"]) == set(wait) and over["week"].min() >= 40 // 7
     for name in ("waits", "backlog"):
         assert finding.figures[name].svg.startswith(b"<?xml") and finding.figures[name].alt
 
@@ -232,3 +232,55 @@ def test_erlang_c_formula_matches_a_known_value():
     # M/M/2 with a = 1 (rho = 0.5): P(wait) = 1/3, Wq = (1/3) / (2 - 1) with mu = 1
     assert erlang_c_wait(1.0, 2, 1.0) == pytest.approx(1 / 3)
     assert np.isclose(erlang_c_wait(9.0, 10, 1.0), 0.6687, atol=1e-4)
+
+
+def test_arrivals_follow_a_forecast_finding_and_its_scenarios(cli, project_dir):
+    """forecast → simulate, as the demand-and-capacity card runs them: the forecast's mean daily
+    demand feeds the arrivals, its scenario becomes a scenario, and a changed forecast runs the
+    simulation again."""
+    import json
+    from pathlib import Path
+
+    from expedition.examples.demand import generate
+
+    p = str(project_dir)
+    months = generate(48, seed=3).filter(pl.col("unit") == "Out of Hours")  # about 150 a month
+    path = Path(project_dir) / "demand.csv"
+    months.write_csv(path)
+    assert cli("data", "add", str(path), "--name", "demand", "-q", "-p", p).exit_code == 0
+    config = Path(project_dir) / "expedition.yaml"
+    steps = """steps:
+  - id: capacity
+    step: simulate
+    dataset: demand
+    params:
+      arrivals: {forecast: demand-forecast}
+      stages: [{name: assessment, servers: 6, service_days: {mean: 1}}]
+      days: 200
+      warmup_days: 20
+      replications: 2
+  - id: demand-forecast
+    step: forecast
+    dataset: demand
+    params: {date: month, count: demand, horizon: 6, folds: 1, models: [seasonal_naive, naive, mean],
+             scenarios: [{name: More, change: 0.2, from: "2023-01"}]}"""
+    config.write_text(config.read_text().replace("steps: []", steps))
+    assert cli("schema", "infer", "demand", "-q", "-p", p).exit_code == 0
+    assert cli("validate", "-q", "-p", p).exit_code == 0
+    from expedition.project import Project
+    from expedition.runner import plan
+
+    with pytest.raises(StepError, match="reads the finding of step 'demand-forecast', which comes after it"):
+        plan(Project.load(project_dir))
+    assert cli("run", "-p", p).exit_code == 2
+    first, second = steps.split("  - id: demand-forecast")
+    config.write_text(config.read_text().replace(steps, "steps:\n  - id: demand-forecast" + second + "\n"
+                                                  + first.removeprefix("steps:\n")))
+    result = cli("run", "--json", "-p", p)
+    assert result.exit_code == 0, result.output
+    found = {f["id"]: f for f in json.loads(result.stdout)}["capacity"]
+    assert found["metrics"]["arrivals_per_day"] == pytest.approx(150 / 30.4, rel=0.15)
+    assert any("Arrivals follow the forecast of step demand-forecast" in h for h in found["headlines"])
+    stages = pl.read_parquet(Path(project_dir) / ".expedition" / "findings" / "capacity" / "tables" / "stages.parquet")
+    assert stages["scenario"].to_list() == ["baseline", "forecast: More"]
+    assert stages["mean_wait_days"][1] > stages["mean_wait_days"][0]

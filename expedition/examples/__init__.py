@@ -9,7 +9,7 @@ GENERATORS = {
     "referrals": "expedition.examples.referrals",
     "incidents": "expedition.examples.incidents",
     "demand": "expedition.examples.demand",
-    "pathways": "expedition.examples.pathways",
+    "events": "expedition.examples.pathways",
 }
 
 

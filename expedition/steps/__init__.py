@@ -113,6 +113,8 @@ class StepContext:
     personal: frozenset[str] = frozenset()
     log: Callable[[str], None] = logger.info
     progress: Callable[[float, str], None] | None = None
+    #: another step's stored finding by its id (before the gate), for a step that `reads` it
+    finding: Callable[[str], Finding] | None = None
 
     @property
     def min_count(self) -> int:
@@ -145,6 +147,12 @@ class Step:
     def recode_columns(cls, params: Any, columns: list[str]) -> list[str]:
         """The label columns this step tabulates, whose rare categories the runner combines
         before the step runs (see `expedition.disclosure.recode`). None by default."""
+        return []
+
+    @classmethod
+    def reads(cls, params: Any) -> list[str]:
+        """The ids of earlier steps whose findings this step reads (through ``ctx.finding``).
+        The runner checks they come first, and runs this step again when they change."""
         return []
 
     @classmethod

@@ -78,18 +78,16 @@ class ArrivalSpec(_Spec):
     source: Literal["events"] | None = Field(
         None, validation_alias=AliasChoices("from", "source"), description="'events': the event log's rate"
     )
-    forecast: str | None = Field(None, description="not yet supported: the id of a forecast step")
+    forecast: str | None = Field(
+        None, description="the id of an earlier forecast step: its mean daily demand over the horizon, "
+        "and each of its scenarios as a scenario here"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> ArrivalSpec:
         given = [x for x in (self.per_day, self.source, self.forecast) if x is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of per_day (e.g. 9), from: events, or forecast: STEP-ID")
-        if self.forecast is not None:
-            raise ValueError(
-                "arrivals from a forecast finding are not supported yet; give per_day (e.g. the "
-                "forecast's daily mean) or from: events"
-            )
         return self
 
 
@@ -159,6 +157,7 @@ class Model:
     service: list[tuple[str, float, float | None]]  # distribution, mean, sd
     routing: list[list[float]]
     change: str = ""
+    changed: tuple[str, ...] = ()
 
     def load(self) -> list[float]:
         """Offered load per server (utilisation in the long run) from the traffic equations."""
@@ -196,11 +195,14 @@ class Results:
 class Simulate(Step):
     """A discrete-event simulation of cases moving through stages with limited servers (ciw).
 
-    Cases arrive as a Poisson process (a rate given, or the event log's rate of new cases) at the
+    Cases arrive as a Poisson process (a rate given, the event log's rate of new cases, or a
+    forecast step's mean daily demand over its horizon, each of its scenarios simulated as a
+    change of demand) at the
     first stage (or, from the event log, where its cases start), wait first-come first-served
     for one of the stage's servers, are served for a time drawn from the stage's distribution
     (given, or fitted to the event log's completed stays by maximum likelihood: exponential,
-    gamma or lognormal, the one with the lowest AIC, with a Kolmogorov-Smirnov check), then move
+    gamma or lognormal, the one with the lowest AIC, stays still open when the log ends censored; with a Kolmogorov-Smirnov check on
+    the stays that began long enough before the end that none was cut short), then move
     to another stage with the given shares (or the event log's) or leave. The network is
     simulated with ciw, a discrete-event simulation library for open queueing networks, for
     the given days; the warm-up at the start is left out. Each scenario is run with the same
@@ -261,6 +263,10 @@ class Simulate(Step):
             "scenarios": [{"name": "one more worker", "stages": {"referral": {"servers": 4}}}],
         }
 
+    @classmethod
+    def reads(cls, params: Any) -> list[str]:
+        return [params.arrivals.forecast] if params.arrivals.forecast else []
+
     def run(self, frame: Any, params: SimulateParams, ctx: StepContext) -> Finding:
         import polars as pl
 
@@ -283,15 +289,21 @@ class Simulate(Step):
                     f"name stages after the activities ({', '.join(sorted(known)[:20])}), or give their service times and shares",
                 )
         fitted = [_service(s, log) for s in params.stages]
-        base = _baseline(params, log, fitted)
-        models = [base] + [_scenario(base, params, s) for s in params.scenarios]
+        demand = forecast_demand(ctx, params.arrivals.forecast) if params.arrivals.forecast else None
+        base = _baseline(params, log, fitted, demand)
+        scenarios = list(params.scenarios)
+        if demand is not None:
+            taken = {s.name for s in scenarios}
+            scenarios += [ScenarioSpec(name=name, demand=ratio) for name, ratio in demand.scenarios.items()
+                          if name not in taken]
+        models = [base] + [_scenario(base, params, s) for s in scenarios]
         results = []
         for i, model in enumerate(models):
             ctx.report(0.05 + 0.85 * i / len(models), f"simulating {model.name}")
             results.append(simulate_model(model, days=params.days, warmup=params.warmup_days,
                                           replications=params.replications, seed=ctx.seed))
         ctx.report(0.92, "tables and figures")
-        return _finding(self, params, ctx, results, fitted, log)
+        return _finding(self, params, ctx, results, fitted, log, demand)
 
 
 # --------------------------------------------------------------------------- the model
@@ -316,51 +328,107 @@ def _service(stage: StageSpec, log: Any) -> Fitted:
 
 
 def fit_service(stage: str, log: Any) -> Fitted:
-    """Fit exponential, gamma and lognormal to the completed stays at *stage* (maximum likelihood,
-    location fixed at 0); keep the lowest AIC and test it with Kolmogorov-Smirnov."""
+    """Fit exponential, gamma and lognormal to the stays at *stage* by maximum likelihood
+    (location 0; stays still open when the log ends are right-censored, so long stays are not
+    lost), keep the lowest AIC and check it against the completed stays with Kolmogorov-Smirnov."""
     import warnings
 
     import numpy as np
     import polars as pl
     from scipy import stats
 
-    stays = log.stays.filter((pl.col("activity") == stage) & ~pl.col("open") & pl.col("days").is_not_null())
+    stays = log.stays.filter((pl.col("activity") == stage) & pl.col("days").is_not_null())
     days = stays["days"].to_numpy().astype(float)
-    days = days[days > 0]
-    if len(days) < 5:
+    open_ = stays["open"].to_numpy()
+    done, censored = days[~open_ & (days > 0)], days[open_ & (days > 0)]
+    if len(done) < 5:
         raise StepError(
-            f"step 'simulate': stage {stage!r} has {len(days)} completed stays with a length, too few to fit a distribution",
+            f"step 'simulate': stage {stage!r} has {len(done)} completed stays with a length, too few to fit a distribution",
             "give its service_days as {distribution: exponential, mean: DAYS}",
         )
+    data = stats.CensoredData(uncensored=done, right=censored) if len(censored) else done
     best = None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        for kind in FITTED:
-            if kind == "exponential":
-                loc, scale = stats.expon.fit(days, floc=0)
-                dist, k = stats.expon(loc, scale), 1
-            elif kind == "gamma":
-                a, loc, scale = stats.gamma.fit(days, floc=0)
-                dist, k = stats.gamma(a, loc, scale), 2
-            else:
-                s, loc, scale = stats.lognorm.fit(days, floc=0)
-                dist, k = stats.lognorm(s, loc, scale), 2
-            aic = 2 * k - 2 * float(np.sum(dist.logpdf(days)))
+        for kind, family, k in (("exponential", stats.expon, 1), ("gamma", stats.gamma, 2),
+                                ("lognormal", stats.lognorm, 2)):
+            dist = family(*family.fit(data, floc=0))
+            loglik = float(np.sum(dist.logpdf(done)) + np.sum(dist.logsf(censored)))
+            aic = 2 * k - 2 * loglik
             if np.isfinite(aic) and (best is None or aic < best[0] - 1e-9):
                 best = (aic, kind, dist)
         _, kind, dist = best
-        ks = stats.kstest(days, dist.cdf)
+        # checked on the stays that began long enough before the log ends (the fitted 99th
+        # percentile) that none of them can have been cut short: a plain KS test is valid there
+        early = days[stays["t"].to_numpy() <= log.span_days - float(dist.ppf(0.99))]
+        early = early[early > 0]
+        ks_p = float(stats.kstest(early, dist.cdf).pvalue) if len(early) >= 20 else None
     mean, sd = float(dist.mean()), float(dist.std())
-    return Fitted(stage, kind, mean, None if kind == "exponential" else sd, float(ks.pvalue), len(days), "fitted")
+    return Fitted(stage, kind, mean, None if kind == "exponential" else sd, ks_p, len(done) + len(censored),
+                  "fitted")
 
 
-def _baseline(params: SimulateParams, log: Any, fitted: list[Fitted]) -> Model:
+@dataclass
+class Demand:
+    """Arrivals from a forecast finding: the mean per day over its horizon, and each of its
+    scenarios as a ratio to that."""
+
+    step: str
+    per_day: float
+    first: Any
+    last: Any
+    scenarios: dict[str, float]
+    withheld: list[str] = field(default_factory=list)
+
+
+def forecast_demand(ctx: StepContext, step_id: str) -> Demand:
+    """The mean daily demand a `forecast` finding expects over its horizon (all units together)."""
+    import polars as pl
+
+    from expedition.steps import _time
+
+    if ctx.finding is None:
+        raise StepError(f"step 'simulate': arrivals from forecast {step_id!r} need the expedition's findings",
+                        "run it with `expedition run` (or give arrivals: {per_day: N})")
+    finding = ctx.finding(step_id)
+    if finding.step != "forecast" or "series" not in finding.tables:
+        raise StepError(f"step 'simulate': arrivals: forecast names step {step_id!r}, which is a "
+                        f"{finding.step!r} step, not a forecast", "name the id of a forecast step")
+    from expedition import disclosure
+
+    # the forecast as published: a unit's forecast withheld there (it rests on small counts) must
+    # not be recoverable from a total here, so it is left out
+    published, _ = disclosure.apply(finding, ctx.disclosure)
+    everything = finding.tables["series"].frame.filter(pl.col("forecast").is_not_null())
+    series = published.tables["series"].frame.filter(pl.col("forecast").is_not_null())
+    withheld = sorted(set(everything["unit"].to_list()) - set(series["unit"].to_list()))
+    per_period = series.group_by("period").agg(pl.col("forecast").sum()).sort("period")
+    if per_period.height == 0:
+        raise StepError(f"step 'simulate': forecast {step_id!r} has no forecast periods", "check that step's finding")
+    frequency = str(finding.params.get("frequency") or "month")
+    first, last = per_period["period"][0], _time.period_end(per_period["period"][-1], frequency)
+    days = (last - first).days + 1
+    scenarios = {}
+    if "scenario_totals" in finding.tables:
+        totals = finding.tables["scenario_totals"].frame.group_by("scenario", maintain_order=True).agg(
+            pl.col("scenario_total").sum(), pl.col("baseline_total").sum())
+        for row in totals.iter_rows(named=True):
+            if row["baseline_total"]:
+                scenarios[f"forecast: {row['scenario']}"] = max(row["scenario_total"] / row["baseline_total"], 1e-6)
+    if withheld:
+        scenarios = {}  # their totals include the withheld units
+    return Demand(step_id, float(per_period["forecast"].sum()) / days, first, last, scenarios, withheld)
+
+
+def _baseline(params: SimulateParams, log: Any, fitted: list[Fitted], demand: Demand | None = None) -> Model:
     import polars as pl
 
     names = [s.name for s in params.stages]
     index = {n: i for i, n in enumerate(names)}
     entry_share = [1.0] + [0.0] * (len(names) - 1)
-    if params.arrivals.per_day is not None:
+    if demand is not None:
+        rate = demand.per_day
+    elif params.arrivals.per_day is not None:
         rate = float(params.arrivals.per_day)
     else:
         from expedition.steps._eventlog import routing
@@ -425,6 +493,7 @@ def _scenario(base: Model, params: SimulateParams, spec: ScenarioSpec) -> Model:
             model.routing[i] = [float(change.next.get(n, 0.0)) for n in model.stages]
             parts.append(f"{stage}: next {', '.join(f'{k} {v:.0%}' for k, v in change.next.items()) or 'none'}")
     model.change = "; ".join(parts) or "no change"
+    model.changed = tuple(spec.stages)
     _check_routing(model)
     return model
 
@@ -533,6 +602,7 @@ def _stages_table(results: list[Results]) -> Table:
         load = res.model.load()
         for i, stage in enumerate(res.model.stages):
             mean, low, high = interval(res.waits[:, i])
+            low = max(low, 0.0) if math.isfinite(low) else low  # a wait is never negative
             rows.append({
                 "scenario": res.model.name, "stage": stage, "servers": res.model.servers[i],
                 "mean_wait_days": mean, "wait_low": low, "wait_high": high,
@@ -604,7 +674,7 @@ def _service_table(fitted: list[Fitted], log: Any) -> Table:
         title="Service times per stage",
         description=(
             "Each stage's service-time distribution: given in the parameters, or fitted to the event "
-            "log's completed stays (stays; exponential, gamma or lognormal, lowest AIC) with the "
+            "log's stays (stays; those still open are censored; exponential, gamma or lognormal, lowest AIC) with the "
             "Kolmogorov-Smirnov p-value of the fit (a small value: the distribution fits poorly; "
             "with thousands of stays even a small misfit gives a small p-value)."
         ),
@@ -615,7 +685,7 @@ def _service_table(fitted: list[Fitted], log: Any) -> Table:
 
 
 def _finding(step: Simulate, params: SimulateParams, ctx: StepContext, results: list[Results],
-             fitted: list[Fitted], log: Any) -> Finding:
+             fitted: list[Fitted], log: Any, demand: Demand | None = None) -> Finding:
     import numpy as np
 
     tables = {"stages": _stages_table(results), "over_time": _over_time_table(results),
@@ -628,6 +698,17 @@ def _finding(step: Simulate, params: SimulateParams, ctx: StepContext, results: 
         n=str(params.replications), days=f"{params.days:,.0f}", warmup=f"{params.warmup_days:,.0f}",
         rate=Value(per_day, ".3g"), stages=" → ".join(base.model.stages),
     ))
+    if demand is not None:
+        headlines.append(say(
+            "Arrivals follow the forecast of step {step}: {rate} a day on average from {first} to {last}"
+            + (", and its scenarios are simulated too." if demand.scenarios else "."),
+            step=demand.step, rate=Value(demand.per_day, ".3g"), first=f"{demand.first:%Y-%m-%d}",
+            last=f"{demand.last:%Y-%m-%d}",
+        ))
+        if demand.withheld:
+            caveats_first = (f"The forecasts of {', '.join(demand.withheld)} are withheld (they rest on counts too "
+                             "small to publish), so their demand is left out of the arrivals and of the scenarios.")
+            headlines.append(caveats_first)
     frame = tables["stages"].frame
     b = frame.filter(frame["scenario"] == BASELINE)
     worst = int(np.nanargmax(b["mean_wait_days"].fill_nan(None).fill_null(-1).to_numpy()))
@@ -649,7 +730,8 @@ def _finding(step: Simulate, params: SimulateParams, ctx: StepContext, results: 
             )
     for res in results[1:]:
         rows = frame.filter(frame["scenario"] == res.model.name)
-        diffs = [(abs(rows["mean_wait_days"][i] - b["mean_wait_days"][i]), i) for i in range(rows.height)]
+        changed = [i for i, stage in enumerate(res.model.stages) if stage in res.model.changed]
+        diffs = [(abs(rows["mean_wait_days"][i] - b["mean_wait_days"][i]), i) for i in (changed or range(rows.height))]
         _, i = max(diffs)
         before, after = b.row(i, named=True), rows.row(i, named=True)
         verb = "falls" if after["mean_wait_days"] < before["mean_wait_days"] else "rises"
@@ -664,7 +746,7 @@ def _finding(step: Simulate, params: SimulateParams, ctx: StepContext, results: 
         if f.source == "fitted":
             stays = Cell("service", "stays", {"stage": f.stage})
             headlines.append(say(
-                "Service at {stage} is fitted to {n} completed stays: {dist} (Kolmogorov-Smirnov p {p}).",
+                "Service at {stage} is fitted to {n} stays in the log: {dist} (Kolmogorov-Smirnov p {p}).",
                 stage=f.stage, n=stays, dist=_dist_text(f.distribution, f.mean, f.sd),
                 p=Value(f.ks_p, ".2g", (stays,)),
                 fallback=say("Service at {stage} is fitted to the event log: {dist}.", stage=f.stage,
@@ -677,6 +759,11 @@ def _finding(step: Simulate, params: SimulateParams, ctx: StepContext, results: 
         "A simulation is as good as its inputs: arrivals are assumed to be a steady Poisson stream, "
         "servers always available and cases served first come, first served."
     )
+    if any(f.source == "fitted" for f in fitted):
+        caveats.append(
+            "Fitted service times are the stays recorded in the log, which include any time a case "
+            "waited: where cases queued they overstate service (set service_days where it is known)."
+        )
     if log is not None:
         caveats.append(say(
             "Rates, shares and service times estimated from {events} events of the log.",
