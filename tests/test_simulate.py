@@ -63,7 +63,7 @@ def test_waits_match_exact_queueing_results(per_day, servers, mean, days):
 
 
 def test_scenarios_move_the_waits_the_right_way():
-    params = one_stage(9.0, 10, 1.0, days=400, warmup_days=40, replications=3, scenarios=[
+    params = one_stage(9.0, 10, 1.0, days=600, warmup_days=60, replications=4, scenarios=[
         {"name": "one more worker", "stages": {"assessment": {"servers": 11}}},
         {"name": "more demand", "demand": 1.05},
         {"name": "quicker service", "stages": {"assessment": {"service_days": {"distribution": "deterministic", "mean": 1}}}},
@@ -78,7 +78,7 @@ def test_scenarios_move_the_waits_the_right_way():
     assert "With one more worker (assessment: 11 servers (from 10)), the mean wait at assessment falls from" in text
     assert "With more demand (demand × 1.05), the mean wait at assessment rises from" in text
     over = finding.tables["over_time"].frame
-    assert set(over["scenario"]) == set(wait) and over["week"].min() >= 40 // 7
+    assert set(over["scenario"]) == set(wait) and over["week"].min() >= 60 // 7
     for name in ("waits", "backlog"):
         assert finding.figures[name].svg.startswith(b"<?xml") and finding.figures[name].alt
 
