@@ -75,7 +75,7 @@ def test_scenarios_move_the_waits_the_right_way():
     assert wait["one more worker"] < wait["baseline"] < wait["more demand"]
     assert wait["quicker service"] < wait["baseline"]  # M/D/c waits about half as long as M/M/c
     text = " ".join(finding.headlines)
-    assert "With one more worker (assessment: 11 servers (from 10)), the mean wait at assessment falls from" in text
+    assert "With one more worker (assessment: 11 servers instead of 10), the mean wait at assessment falls from" in text
     assert "With more demand (demand × 1.05), the mean wait at assessment rises from" in text
     over = finding.tables["over_time"].frame
     assert set(over["scenario"]) == set(wait) and over["week"].min() >= 60 // 7

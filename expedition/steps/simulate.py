@@ -480,7 +480,7 @@ def _scenario(base: Model, params: SimulateParams, spec: ScenarioSpec) -> Model:
     for stage, change in spec.stages.items():
         i = index[stage]
         if change.servers is not None:
-            parts.append(f"{stage}: {change.servers} servers (from {base.servers[i]})")
+            parts.append(f"{stage}: {change.servers} servers instead of {base.servers[i]}")
             model.servers[i] = change.servers
         if change.service_days is not None:
             if change.service_days.source is not None:
@@ -610,9 +610,9 @@ def _stages_table(results: list[Results]) -> Table:
                 "mean_queue": float(np.nanmean(res.queue[:, i])), "throughput": float(np.nanmean(res.throughput[:, i])),
             })
     frame = pl.DataFrame(rows, schema={
-        "scenario": pl.String, "stage": pl.String, "servers": pl.Int64, "mean_wait_days": pl.Float64,
-        "wait_low": pl.Float64, "wait_high": pl.Float64, "utilisation": pl.Float64, "offered_load": pl.Float64,
-        "mean_queue": pl.Float64, "throughput": pl.Float64,
+        "scenario": pl.String, "stage": pl.String, "mean_wait_days": pl.Float64, "wait_low": pl.Float64,
+        "wait_high": pl.Float64, "utilisation": pl.Float64, "mean_queue": pl.Float64, "throughput": pl.Float64,
+        "servers": pl.Int64, "offered_load": pl.Float64,
     })
     stats_ = [c for c in frame.columns if c not in ("scenario", "stage")]
     return Table(
@@ -621,7 +621,8 @@ def _stages_table(results: list[Results]) -> Table:
         title="Waits and use of capacity per stage, by scenario",
         description=(
             "Per scenario (the baseline first) and stage, after the warm-up, averaged over the "
-            "replications: the mean wait for a server in days with its 95% confidence interval, "
+            "replications: the mean wait for a server in days with its 95% confidence interval (a "
+            "case still waiting when a run ends counts with its wait so far), "
             "servers, the share of server time busy (utilisation; offered_load is the long-run value "
             "from the traffic equations: 1 or more means the queue grows without limit), the mean "
             "number waiting, and cases served per day (throughput). Simulated, not counted: no "
