@@ -146,3 +146,21 @@ def test_steps_show_documents_the_params_with_an_example(cli):
     for name in ("case", "activity", "time", "start", "end", "transitions", "durations", "variants"):
         assert name in shown
     assert "step: pathways" in shown and "end: [close]" in shown
+
+
+def test_the_example_generator_is_seeded_and_its_script_writes_a_file(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from expedition.examples.pathways import generate
+
+    a, b = generate(days=60, seed=4), generate(days=60, seed=4)
+    assert a.equals(b) and not a.equals(generate(days=60, seed=5))
+    assert a.columns == ["case_id", "activity", "timestamp", "team", "outcome"]
+    script = Path(__file__).resolve().parents[1] / "examples" / "events" / "generate.py"
+    out = tmp_path / "events.csv"
+    done = subprocess.run([sys.executable, str(script), "--days", "30", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert pl.read_csv(out)["activity"].n_unique() >= 3
