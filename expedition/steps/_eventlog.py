@@ -154,20 +154,21 @@ def transitions(log: EventLog) -> Any:
     return counted.sort(["from", "moves", "to"], descending=[False, True, False])
 
 
-def routing(log: EventLog, stages: list[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Shares for a simulation through *stages*: where cases enter (start share per stage) and,
-    from each stage, the share moving to each other stage (the rest leave)."""
+def routing(log: EventLog, stages: list[str]) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+    """What a simulation through *stages* needs from the log: the moves into each stage from
+    outside them (a case's start, or an activity that is not a stage, such as a re-entry after
+    closing), and from each stage the share of its known moves going to each other stage (the
+    rest leave)."""
     import polars as pl
 
     moves = transitions(log)
-    entry: dict[str, float] = {}
+    entry: dict[str, int] = {}
     route: dict[str, dict[str, float]] = {s: {} for s in stages}
     for row in moves.filter(pl.col("to").is_in(stages)).iter_rows(named=True):
-        share = row["moves"] / row["out"]
-        if row["from"] == START:
-            entry[row["to"]] = share
-        elif row["from"] in route:
-            route[row["from"]][row["to"]] = share
+        if row["from"] in route:
+            route[row["from"]][row["to"]] = row["moves"] / row["out"]
+        else:
+            entry[row["to"]] = entry.get(row["to"], 0) + int(row["moves"])
     return entry, route
 
 

@@ -195,7 +195,8 @@ class Results:
 class Simulate(Step):
     """A discrete-event simulation of cases moving through stages with limited servers (ciw).
 
-    Cases arrive as a Poisson process (a rate given, the event log's rate of new cases, or a
+    Cases arrive as a Poisson process (a rate given, the event log's rate of cases entering the
+    stages from outside them — new cases and cases coming back, or a
     forecast step's mean daily demand over its horizon, each of its scenarios simulated as a
     change of demand) at the
     first stage (or, from the event log, where its cases start), wait first-come first-served
@@ -421,8 +422,6 @@ def forecast_demand(ctx: StepContext, step_id: str) -> Demand:
 
 
 def _baseline(params: SimulateParams, log: Any, fitted: list[Fitted], demand: Demand | None = None) -> Model:
-    import polars as pl
-
     names = [s.name for s in params.stages]
     index = {n: i for i, n in enumerate(names)}
     entry_share = [1.0] + [0.0] * (len(names) - 1)
@@ -433,14 +432,15 @@ def _baseline(params: SimulateParams, log: Any, fitted: list[Fitted], demand: De
     else:
         from expedition.steps._eventlog import routing
 
-        new = log.stays.filter(pl.col("first"))
         if log.span_days <= 0:
             raise StepError("step 'simulate': the event log covers less than a day", "give arrivals: {per_day: N}")
-        rate = new.height / log.span_days
-        starts, _ = routing(log, names)
-        if sum(starts.values()) > 0:
-            total = sum(starts.values())
-            entry_share = [starts.get(n, 0.0) / total for n in names]
+        entries, _ = routing(log, names)  # new cases, and cases coming back from outside the stages
+        total = sum(entries.values())
+        if total == 0:
+            raise StepError(f"step 'simulate': no case in the log enters any of the stages ({', '.join(names)})",
+                            "name the stages after the log's activities, or give arrivals: {per_day: N}")
+        rate = total / log.span_days
+        entry_share = [entries.get(n, 0) / total for n in names]
     route = [[0.0] * len(names) for _ in names]
     if any(s.from_events for s in params.stages):
         from expedition.steps._eventlog import routing
@@ -695,7 +695,7 @@ def _finding(step: Simulate, params: SimulateParams, ctx: StepContext, results: 
     headlines: list[Any] = []
     per_day = float(sum(base.model.entry))
     headlines.append(say(
-        "{n} replications of {days} days ({warmup} warm-up) with {rate} new cases a day through {stages}.",
+        "{n} replications of {days} days ({warmup} warm-up) with {rate} cases a day arriving, through {stages}.",
         n=str(params.replications), days=f"{params.days:,.0f}", warmup=f"{params.warmup_days:,.0f}",
         rate=Value(per_day, ".3g"), stages=" → ".join(base.model.stages),
     ))
