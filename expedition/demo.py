@@ -31,7 +31,7 @@ from expedition.scoring import ScoreResult, score
 
 EXAMPLE = "referrals"
 #: more examples whose datasets and steps the demo adds beside the first (examples/NAME/)
-MORE_EXAMPLES = ("incidents", "demand")
+MORE_EXAMPLES = ("incidents", "demand", "events")
 #: two overlapping registers (examples/registers/), their NHS numbers pseudonymised at intake,
 #: linked into one person key (``links:``) for the `linkage` step
 LINK_EXAMPLE = "registers"

@@ -147,6 +147,15 @@ def plan(project: Project, ids: Sequence[str] | None = None) -> list[PlannedStep
                 "add 'dataset: NAME' to the step in expedition.yaml",
                 path=project.config_path,
             )
+        earlier = [p.config.id for p in planned] + known[: known.index(entry.id)]
+        for read in step_cls.reads(params):
+            if read not in earlier:
+                raise StepError(
+                    f"step '{entry.id}' reads the finding of step {read!r}, which "
+                    + ("comes after it" if read in known else "is not in expedition.yaml"),
+                    f"list step {read!r} before '{entry.id}' under steps: (the step ids are: {', '.join(known)})",
+                    path=project.config_path,
+                )
         planned.append(PlannedStep(entry, step_cls, params))
     for dataset in dict.fromkeys(p.config.dataset for p in planned):
         if dataset in project.config.links:  # the datasets it links
@@ -186,6 +195,14 @@ def run(
         notify("start", entry.id, {"index": index, "total": len(steps), "step": entry.step})
         started = time.perf_counter()
         data = load_input(project, entry.dataset).restricted(entry, project.config.disclosure.min_count)
+        reads = planned.step.reads(planned.params)
+        if reads:  # the findings it reads are inputs too: a new one runs the step again
+            from dataclasses import replace
+
+            from expedition._runcache import stored_key
+
+            data = replace(data, fingerprint={
+                **data.fingerprint, "reads": {r: stored_key(project.results_dir / r) for r in reads}})
         key = cache_key(
             step=entry.step,
             step_version=planned.step.version,
@@ -263,6 +280,7 @@ def _run_one(
         progress=lambda fraction, message: notify(
             "progress", entry.id, {"fraction": fraction, "message": message}
         ),
+        finding=lambda step_id: _read_finding(project, entry.id, step_id),
     )
     started = datetime.now(timezone.utc)
     frame = data.frame
@@ -326,6 +344,17 @@ def _run_one(
         provenance=provenance,
         population=data.population,
     )
+
+
+def _read_finding(project: Project, reader: str, step_id: str) -> Finding:
+    folder = project.results_dir / step_id
+    try:
+        return load_finding(folder)
+    except (FileNotFoundError, StaleFinding):
+        raise StepError(
+            f"step '{reader}' reads the finding of step '{step_id}', which has not been run (or is out of date)",
+            f"run it first: `expedition run {step_id} {reader}`",
+        ) from None
 
 
 def stored_findings(project: Project, ids: Sequence[str] | None = None) -> list[Finding]:

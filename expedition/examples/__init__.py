@@ -9,6 +9,7 @@ GENERATORS = {
     "referrals": "expedition.examples.referrals",
     "incidents": "expedition.examples.incidents",
     "demand": "expedition.examples.demand",
+    "events": "expedition.examples.pathways",
 }
 
 

@@ -119,6 +119,8 @@ class StepContext:
     #: what one record is, singular and plural (``expedition.yaml``'s ``subject:``); steps word
     #: their sentences with it, never with one domain's nouns
     subject: tuple[str, str] = ("record", "records")
+    #: another step's stored finding by its id (before the gate), for a step that `reads` it
+    finding: Callable[[str], Finding] | None = None
 
     @property
     def min_count(self) -> int:
@@ -141,6 +143,8 @@ class Step:
     Params: ClassVar[type[StepParams]] = StepParams
     #: what the finding holds: table (or "figure NAME") -> one line, for `expedition steps show`
     outputs: ClassVar[dict[str, str]] = {}
+    #: how the step is written in expedition.yaml (YAML), for `expedition steps show`
+    yaml_example: ClassVar[str] = ""
 
     def run(self, frame: pl.LazyFrame, params: Any, ctx: StepContext) -> Finding:
         raise NotImplementedError
@@ -149,6 +153,12 @@ class Step:
     def recode_columns(cls, params: Any, columns: list[str]) -> list[str]:
         """The label columns this step tabulates, whose rare categories the runner combines
         before the step runs (see `expedition.disclosure.recode`). None by default."""
+        return []
+
+    @classmethod
+    def reads(cls, params: Any) -> list[str]:
+        """The ids of earlier steps whose findings this step reads (through ``ctx.finding``).
+        The runner checks they come first, and runs this step again when they change."""
         return []
 
     @classmethod
@@ -224,6 +234,7 @@ class Step:
             "version": cls.version,
             "params": params,
             "outputs": dict(cls.outputs),
+            "example": inspect.cleandoc(cls.yaml_example) if cls.yaml_example else "",
         }
 
 

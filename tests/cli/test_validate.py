@@ -118,7 +118,7 @@ def test_unknown_dataset_and_no_contract(cli, delivered):
 
 @pytest.mark.parametrize("args", [["validate", "--help"], ["schema", "infer", "--help"]])
 def test_help_imports_no_heavy_library(args):
-    from tests.test_startup import HEAVY, PROBE
+    from test_startup import HEAVY, PROBE  # not tests.test_startup: ciw installs a top-level `tests` package
 
     out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                          text=True, check=True)
