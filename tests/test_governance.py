@@ -213,7 +213,7 @@ def test_every_pack_has_a_datasheet_per_dataset_with_its_gaps_and_no_values(pack
 
 
 def test_every_pack_has_a_plain_english_public_summary(packable):
-    import textstat
+    from expedition.pack.public import reading_ease
 
     from expedition.pack.public import JARGON
 
@@ -224,7 +224,7 @@ def test_every_pack_has_a_plain_english_public_summary(packable):
         assert f"## {heading}" in text
     assert "Example County Council" in text and "31 December 2099" in text
     assert not JARGON.search(text.split("## What we found", 1)[1].split("## What it means")[0])
-    assert textstat.flesch_reading_ease(text) >= 60
+    assert reading_ease(text) >= 60
     page = (result.path / "index.html").read_text()
     assert 'id="public-summary"' in page and 'href="public-summary.md"' in page
 
@@ -263,3 +263,23 @@ def test_purge_reaches_links_and_what_reads_them(project, tmp_path):
     assert {".expedition/links/people.json", ".expedition/links/people-review.csv",
             "data/processed/people.parquet", "data/raw/old"} <= made
     assert not any("data/raw/new" in m for m in made)
+
+
+@pytest.mark.parametrize("text, textstat", [
+    # textstat 0.7.3's flesch_reading_ease of the same texts (computed once, kept here)
+    ("The team looked at closed cases. Younger children came back more often. Small numbers are hidden.", 91.48),
+    ("We were asked which closed cases come back within a year. Cases in Harlow came back more often than "
+     "elsewhere. Only the team could see the data, and only on computers that the agreement allows. Numbers "
+     "smaller than 10 are hidden.", 77.94),
+])
+def test_reading_ease_agrees_with_textstat(text, textstat):
+    from expedition.pack.public import reading_ease
+
+    assert reading_ease(text) == pytest.approx(textstat, abs=3)
+
+
+def test_jargon_reads_as_hard():
+    from expedition.pack.public import PLAIN_ENGLISH, reading_ease
+
+    assert reading_ease("Multivariable logistic regression demonstrated statistically significant heterogeneity "
+                        "in re-referral probability across administrative districts.") < 0 < PLAIN_ENGLISH

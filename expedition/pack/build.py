@@ -241,6 +241,13 @@ def build_pack(
         public_md = redact(public_summary(project, [s["headlines"] for s in sections], quality, rules.min_count,
                                           len(model_cards)), allow)[0]
         (tmp / "public-summary.md").write_text(public_md, encoding="utf-8")
+        from expedition.pack.public import PLAIN_ENGLISH, reading_ease
+
+        ease = reading_ease(public_md)
+        if ease < PLAIN_ENGLISH:
+            warnings.append(f"the public summary reads at Flesch reading ease {ease:.0f}, below plain English "
+                            f"({PLAIN_ENGLISH:.0f}): shorten the question in expedition.yaml, and the "
+                            "descriptions of the datasets, into short sentences and everyday words")
         if ethics is not None:
             (tmp / "ETHICS.md").write_text(ethics, encoding="utf-8")
         pack_info = {"name": name, "date": when.isoformat(), "status": status["kind"], "label": status["label"]}

@@ -31,6 +31,27 @@ JARGON = re.compile(
 ASIDE = re.compile(r"\s*[(\[][^()\[\]]*(?:\d|%|CI|p\s*[<=>])[^()\[\]]*[)\]]")
 
 MAX_FOUND = 5
+#: the public summary should read at Flesch reading ease 60 or above ("plain English")
+PLAIN_ENGLISH = 60.0
+
+
+def reading_ease(text: str) -> float:
+    """Flesch reading ease of *text*: 206.835 - 1.015 x words per sentence - 84.6 x syllables
+    per word (Flesch, 1948), counting syllables by pyphen's English hyphenation, as textstat 0.7
+    does. (Written here rather than taken from textstat: its later releases download NLTK's
+    pronouncing dictionary on first use, which fails offline, and 0.7 needs setuptools'
+    retired pkg_resources.) Markdown markers are ignored; a "sentence" of two words or fewer
+    (a heading, a list label) is not counted as one, as textstat does."""
+    import pyphen
+
+    plain = re.sub(r"[#*_`>|]", " ", text)
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", plain)
+    if not words:
+        return 0.0
+    sentences = [s for s in re.findall(r"\b[^.!?\n]+[.!?]*", plain) if len(s.split()) > 2]
+    dic = pyphen.Pyphen(lang="en_US")
+    syllables = sum(max(1, dic.inserted(w.lower()).count("-") + 1) for w in words)
+    return 206.835 - 1.015 * len(words) / max(1, len(sentences)) - 84.6 * syllables / len(words)
 
 
 def plain_headline(text: str) -> str | None:
