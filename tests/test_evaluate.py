@@ -293,7 +293,7 @@ def test_bad_parameters_are_short_errors_with_a_fix(params, message):
 
 
 def test_bad_parameters_through_the_cli_are_errors_not_tracebacks(cli, project_dir, tmp_path):
-    from tests._text import flat
+    from _text import flat
 
     p = str(project_dir)
     assert cli("data", "add", str(kielmc_csv(tmp_path)), "--name", "houses", "-q", "-p", p).exit_code == 0
@@ -318,7 +318,7 @@ def test_bad_parameters_through_the_cli_are_errors_not_tracebacks(cli, project_d
 def test_steps_show_documents_the_parameters_with_a_yaml_example(cli):
     import yaml
 
-    from tests._text import flat
+    from _text import flat
 
     result = cli("steps", "show", "evaluate")
     assert result.exit_code == 0

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from tests._text import flat
+from _text import flat
 
 LINK = {
     "datasets": ["social_care", "police"],

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests._text import flat
+from _text import flat
 
 
 @pytest.fixture(autouse=True)
