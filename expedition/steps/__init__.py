@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import textwrap
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -234,7 +235,7 @@ class Step:
             "version": cls.version,
             "params": params,
             "outputs": dict(cls.outputs),
-            "example": inspect.cleandoc(cls.yaml_example) if cls.yaml_example else "",
+            "example": textwrap.dedent(cls.yaml_example).strip("\n") if cls.yaml_example else "",
         }
 
 

@@ -154,6 +154,7 @@ class Evaluate(Step):
     summary = "Did a change work: difference-in-differences or interrupted time series, with checks."
     version = "1"
     Params = EvaluateParams
+    yaml_example = YAML_EXAMPLE
     outputs = {
         "effects": "the estimated effect of the change per method: method, estimate, std_error, "
         "ci_low, ci_high, p_value, relative_change",
@@ -164,12 +165,6 @@ class Evaluate(Step):
         "figure trends": "did: the outcome's mean per period for each group, and the event study",
         "figure series": "its: the observed series with the fitted series and the counterfactual beside it",
     }
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        described = super().describe()
-        described["example"] = YAML_EXAMPLE
-        return described
 
     @classmethod
     def example(cls) -> tuple[Any, dict[str, Any]]:
