@@ -70,6 +70,8 @@ def share(value: Any, digits: int = 1, *, missing: str = "n/a") -> str:
     digits = max(0, min(int(digits), 6))
     step = 10.0 ** -digits  # in percent
     pct = v * 100
+    if not math.isfinite(pct):  # a share near the largest float: its percentage overflows
+        return missing
     if pct == 0:
         return "0%"
     if 0 < pct < step / 2:

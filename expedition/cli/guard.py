@@ -36,9 +36,10 @@ def guard(
         _render.print_json(report.to_dict())
     elif not quiet or not report.ok:
         for p in report.problems:
-            where = f"{p.file}:{p.line}" if p.line else p.file
+            where = _shown(p.file) + (f":{p.line}" if p.line else "")
             mark = "[green]fixed[/green]" if p.fixed else "[red]✗[/red]"
-            _render.console.print(f"{mark} {escape(where)} — {escape(p.kind)}: {escape(p.detail)}")
+            # a path is never broken across lines: wrapped, it could not be copied
+            _render.console.print(f"{mark} {escape(where)} — {escape(p.kind)}: {escape(p.detail)}", soft_wrap=True)
         if report.ok and not quiet:
             _render.ok(f"{len(report.checked)} file{'s' if len(report.checked) != 1 else ''} checked: "
                        "no data, notebook outputs, secrets or personal data")
@@ -49,3 +50,11 @@ def guard(
                                   "left out of the hook with pre-commit's `exclude:`")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _shown(path: str) -> str:
+    """*path* relative to the current folder when it is inside it (as git and pre-commit name files)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path

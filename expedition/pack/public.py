@@ -104,13 +104,15 @@ def public_summary(project: Project, headlines: list[list[str]], quality: list[A
     for name, ds in config.datasets.items():
         if not ds.deliveries:
             continue
-        what = ds.description.strip().rstrip(".") if ds.description else f"records called “{name}”"
-        source = f" from {ds.agreement.provider}" if ds.agreement else ""
+        # short sentences: a long description, its source and its size in one would be hard to read
+        what = ds.description.strip().rstrip(".") if ds.description else f"Records called “{name}”"
+        parts = [what + "."]
+        if ds.agreement:
+            parts.append(f"It came from {ds.agreement.provider}.")
         q = by_name.get(name)
-        count = ""
         if q is not None and q.rows is not None:
-            count = f" ({q.show(q.rows)} records)"
-        lines.append(f"- {what}{source}{count}.")
+            parts.append(f"It holds {q.show(q.rows)} records.")
+        lines.append("- " + " ".join(parts))
     lines += ["", "## How we kept the data safe", "",
               "Only the team could see the data, and only on computers that the data-sharing agreement "
               "allows.",
