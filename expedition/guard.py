@@ -96,9 +96,19 @@ def staged_files(root: Path) -> list[Path]:
 def guard(paths: Iterable[str | Path], *, fix: bool = False) -> GuardReport:
     """Check *paths* (files; folders are walked) for what must not be committed."""
     report = GuardReport()
-    for path in _files(paths):
+    files = _files(paths)
+    texts: list[Path] = []
+    for path in files:
         report.checked.append(str(path))
-        report.problems.extend(_check(path, fix=fix))
+        problems, text = _check(path, fix=fix)
+        report.problems.extend(problems)
+        if text:
+            texts.append(path)
+    # detect-secrets once over every text file (its plugins are set up once, not per file)
+    found = _secrets(texts)
+    report.problems.extend(p for path in texts for p in found.get(str(path), []))
+    order = {str(f): i for i, f in enumerate(files)}
+    report.problems.sort(key=lambda p: (order.get(p.file, 0), p.kind != "data file", p.line or 0))
     return report
 
 
@@ -127,30 +137,30 @@ def data_kind(path: Path) -> str | None:
     return None
 
 
-def _check(path: Path, *, fix: bool) -> list[Problem]:
+def _check(path: Path, *, fix: bool) -> tuple[list[Problem], bool]:
+    """The problems found in *path* (but secrets), and whether it is text to scan for secrets."""
     name = str(path)
     kind = data_kind(path)
     if kind is not None:
         return [Problem(name, "data file", f"a {kind} file: data stays out of git (keep it under "
-                        "data/, which .gitignore leaves out, and add it with `expedition data add`)")]
+                        "data/, which .gitignore leaves out, and add it with `expedition data add`)")], False
     problems: list[Problem] = []
     if path.suffix.lower() == ".ipynb":
         problems.extend(_notebook(path, fix=fix))
     try:
         size = path.stat().st_size
     except OSError:
-        return problems
+        return problems, False
     if size > MAX_TEXT_BYTES:
         problems.append(Problem(name, "too large", f"{size / 1024 / 1024:.0f} MiB: too large to check "
                                 "for secrets and personal data; large files are almost always data"))
-        return problems
+        return problems, False
     raw = path.read_bytes()
     if b"\0" in raw[:8192]:
-        return problems  # binary (an image, a font): nothing to read as text
+        return problems, False  # binary (an image, a font): nothing to read as text
     text = raw.decode("utf-8", "replace")
-    problems.extend(_secrets(path))
     problems.extend(_personal(name, _notebook_text(text) if path.suffix.lower() == ".ipynb" else text))
-    return problems
+    return problems, True
 
 
 def _notebook(path: Path, *, fix: bool) -> list[Problem]:
@@ -191,20 +201,24 @@ def _notebook_text(text: str) -> str:
     return "\n".join(lines)
 
 
-def _secrets(path: Path) -> list[Problem]:
+def _secrets(paths: list[Path]) -> dict[str, list[Problem]]:
+    """Secrets in *paths* by file, from one detect-secrets scan."""
+    if not paths:
+        return {}
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import transient_settings
 
     plugins = [p for p in _plugins() if p["name"] != "HexHighEntropyString"]
     secrets = SecretsCollection()
     with transient_settings({"plugins_used": plugins}):
-        secrets.scan_file(str(path))
-    found = []
-    for _, secret in secrets:
-        found.append(Problem(str(path), "secret", f"a secret ({secret.type}); keep secrets in "
-                             "environment variables or a file outside the project",
-                             line=secret.line_number))
-    return sorted(found, key=lambda p: p.line or 0)
+        for path in paths:
+            secrets.scan_file(str(path))
+    found: dict[str, list[Problem]] = {}
+    for filename, secret in secrets:
+        found.setdefault(filename, []).append(Problem(
+            filename, "secret", f"a secret ({secret.type}); keep secrets in environment variables or a "
+            "file outside the project", line=secret.line_number))
+    return {k: sorted(v, key=lambda p: p.line or 0) for k, v in found.items()}
 
 
 def _plugins() -> list[dict[str, Any]]:
