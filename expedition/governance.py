@@ -245,23 +245,18 @@ def _downstream(project: Project, dataset: str) -> list[str]:
     """Derived datasets and links that read *dataset*, directly or through another one."""
     from expedition.prepare import inputs_of
 
+    reads: dict[str, list[str]] = {n: list(spec.datasets) for n, spec in project.config.links.items()}
+    for name in project.config.derived:
+        try:
+            reads[name] = inputs_of(project, name)
+        except ConfigError:
+            continue
     out: list[str] = []
     changed = True
     while changed:
         changed = False
-        made = {**{n: ("derived", n) for n in project.config.derived},
-                **{n: ("link", n) for n in project.config.links}}
-        for name, (kind, _) in made.items():
-            if name in out:
-                continue
-            if kind == "link":
-                inputs = list(project.config.links[name].datasets)
-            else:
-                try:
-                    inputs = inputs_of(project, name)
-                except ConfigError:
-                    continue
-            if dataset in inputs or any(i in out for i in inputs):
+        for name, inputs in reads.items():
+            if name not in out and (dataset in inputs or any(i in out for i in inputs)):
                 out.append(name)
                 changed = True
     return out

@@ -52,11 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition.errors import ConfigError, DataError, StepError
+from expedition.errors import ConfigError, DataError
 from expedition.project import Project
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from expedition.validate import ValidatedData
 
 #: Bumped when what `link` writes for the same inputs and settings changes.
 LINK_VERSION = 1
@@ -189,11 +191,7 @@ def _sources(project: Project, name: str) -> list[_Source]:
         if dataset in project.config.datasets:
             from expedition.validate import require_validated
 
-            try:
-                require_validated(project, dataset)
-            except StepError as exc:
-                exc.what = f"link {name!r} reads {dataset!r}: {exc.what}"
-                raise
+            require_validated(project, dataset, reader=f"link {name!r}")
         opened = _open_input(project, dataset)
         columns = opened.frame.collect_schema().names()
         id_column = _id_column(project, name, spec, dataset, opened.contract, columns)
@@ -775,13 +773,13 @@ def _bias(records: pl.DataFrame, frames: dict[str, pl.DataFrame], ids: dict[str,
 # --------------------------------------------------------------------------- what steps read
 
 
-def open_linked(project: Project, name: str) -> Any:
+def open_linked(project: Project, name: str) -> ValidatedData:
     """A linked dataset as steps and derived SQL read it (linked first if it is not current):
     frame, contract (record_id and person_id identifiers) and fingerprint with its lineage."""
     import polars as pl
 
-    from expedition.prepare import DerivedData
     from expedition.schema import ColumnSpec, Contract
+    from expedition.validate import ValidatedData
 
     linked = ensure_linked(project, name)
     contract = Contract(columns={
@@ -805,7 +803,7 @@ def open_linked(project: Project, name: str) -> Any:
         "validated_file": linked.file, "validated_sha256": linked.sha256,
         "validation": {"read": linked.rows, "valid": linked.rows, "quarantined": 0},
     }
-    return DerivedData(pl.scan_parquet(project.root / linked.file), contract, fingerprint)
+    return ValidatedData(pl.scan_parquet(project.root / linked.file), contract, fingerprint)
 
 
 def quality(project: Project, name: str) -> dict[str, Any]:
@@ -819,11 +817,7 @@ def check_inputs(project: Project, name: str) -> None:
 
     for dataset in _config(project, name).datasets:
         if dataset in project.config.datasets:
-            try:
-                require_validated(project, dataset)
-            except StepError as exc:
-                exc.what = f"link {name!r} reads {dataset!r}: {exc.what}"
-                raise
+            require_validated(project, dataset, reader=f"link {name!r}")
 
 
 # --------------------------------------------------------------------------- clerical review

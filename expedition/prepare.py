@@ -44,13 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition.errors import ConfigError, DataError, StepError
+from expedition.errors import ConfigError, DataError
 from expedition.project import Project
 
 if TYPE_CHECKING:
     import polars as pl
 
     from expedition.schema import Contract
+    from expedition.validate import ValidatedData
 
 #: Bumped when what `prepare` writes for the same SQL and inputs changes.
 PREPARE_VERSION = 2
@@ -713,14 +714,7 @@ def _from_record(record: dict[str, Any], *, cached: bool) -> Prepared:
 # --------------------------------------------------------------------------- what steps read
 
 
-@dataclass(frozen=True)
-class DerivedData:
-    frame: pl.LazyFrame
-    contract: Contract
-    fingerprint: dict[str, Any]
-
-
-def open_derived(project: Project, name: str) -> DerivedData:
+def open_derived(project: Project, name: str) -> ValidatedData:
     """A derived dataset as steps read it, prepared first if it is not current."""
     import polars as pl
 
@@ -752,7 +746,9 @@ def open_derived(project: Project, name: str) -> DerivedData:
         if prepared.validation is None else
         {k: prepared.validation["rows"][k] for k in ("read", "valid", "quarantined")},
     }
-    return DerivedData(pl.scan_parquet(project.root / prepared.file), contract, fingerprint)
+    from expedition.validate import ValidatedData
+
+    return ValidatedData(pl.scan_parquet(project.root / prepared.file), contract, fingerprint)
 
 
 def _raw_hashes(inputs: list[dict[str, Any]]) -> list[str]:
@@ -842,8 +838,4 @@ def check_inputs(project: Project, name: str) -> None:
 
                 check_link(project, dep)
             if dep in project.config.datasets:
-                try:
-                    require_validated(project, dep)
-                except StepError as exc:
-                    exc.what = f"derived dataset {name!r} reads {dep!r}: {exc.what}"
-                    raise
+                require_validated(project, dep, reader=f"derived dataset {name!r}")

@@ -1116,8 +1116,18 @@ class ValidatedData:
     fingerprint: dict[str, Any]
 
 
-def require_validated(project: Project, dataset: str) -> None:
-    """A StepError saying what to run, unless *dataset*'s validated data is current."""
+def require_validated(project: Project, dataset: str, *, reader: str | None = None) -> None:
+    """A StepError saying what to run, unless *dataset*'s validated data is current; *reader*
+    (e.g. "link 'people'") names what reads it, in front of the message."""
+    try:
+        _require_validated(project, dataset)
+    except StepError as exc:
+        if reader is not None:
+            exc.what = f"{reader} reads {dataset!r}: {exc.what}"
+        raise
+
+
+def _require_validated(project: Project, dataset: str) -> None:
     problem = stale_reason(project, dataset)
     if problem is None:
         from expedition.datasets import check_delivery

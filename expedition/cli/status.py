@@ -108,8 +108,6 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
 
 def _made(proj) -> dict:
     """The derived datasets and links, with what they read and their rows when made."""
-    import json
-
     from expedition.errors import ConfigError
     from expedition.link import record_path as link_record
     from expedition.prepare import inputs_of
@@ -121,13 +119,15 @@ def _made(proj) -> dict:
             inputs = inputs_of(proj, name)
         except ConfigError:
             inputs = []
-        out[name] = {"kind": "derived", "from": inputs, **_rows(derived_record(proj, name), json)}
+        out[name] = {"kind": "derived", "from": inputs, **_rows(derived_record(proj, name))}
     for name, spec in proj.config.links.items():
-        out[name] = {"kind": "link", "from": list(spec.datasets), **_rows(link_record(proj, name), json)}
+        out[name] = {"kind": "link", "from": list(spec.datasets), **_rows(link_record(proj, name))}
     return out
 
 
-def _rows(path, json) -> dict:
+def _rows(path) -> dict:
+    import json
+
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
