@@ -604,7 +604,8 @@ def _validate(project: Project, name: str, frame: pl.DataFrame, contract_file: P
     """Validate the result against its contract: the valid rows become the derived dataset, the
     rest go to quarantine, and the report joins the data-quality evidence."""
     from expedition.schema import load_contract
-    from expedition.validate import _atomic_parquet, quality_files, validate
+    from expedition.validate import quality_files, validate
+    from expedition.validate.store import _atomic_parquet
 
     contract = load_contract(contract_file)
     result = validate(frame, contract, dataset=name)

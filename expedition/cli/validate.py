@@ -59,7 +59,7 @@ def validate(
 
 def show(result) -> None:
     """The terminal report of one dataset's validation."""
-    from expedition._validation_render import example_text
+    from expedition.validate.render import example_text
 
     r = result.report
     d = result.delivery
