@@ -497,7 +497,7 @@ _CATEGORIES = frozenset(
 
 
 def regex_portability(pattern: str) -> tuple[str, str] | None:
-    """(what, fix) when *pattern* (already valid for Polars' Rust engine) uses a construct
+    r"""(what, fix) when *pattern* (already valid for Polars' Rust engine) uses a construct
     outside the subset that Rust and Java read alike, else None.
 
     Refused: look-around and back-references (Rust has neither), possessive quantifiers and

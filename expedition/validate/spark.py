@@ -67,8 +67,6 @@ INSTALL = ('the Spark engine needs PySpark and Java 17 or newer: pip install "ex
 
 #: A URI Spark reads (anything with a scheme other than a Windows drive letter).
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
-#: White space as Rust's ``char::is_whitespace`` (what Polars' ``strip_chars`` removes).
-_SPACE = r"\p{IsWhite_Space}"
 _NULL_SENTINEL = "\u0000expedition-no-null-token\u0000"
 
 
@@ -93,6 +91,7 @@ def session() -> SparkSession:
         spark = (
             SparkSession.builder.master("local[*]").appName("expedition")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "1")
             .config("spark.driver.memory", "1g")
             .config("spark.sql.session.timeZone", "UTC")
@@ -129,10 +128,15 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
            "october", "november", "december")
 
 
+#: Rust's white space (``char::is_whitespace``, what Polars' ``strip_chars`` removes).
+_WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
 def _strip(col: Column) -> Column:
     from pyspark.sql import functions as F
 
-    return F.regexp_replace(col, f"^{_SPACE}+|{_SPACE}+$", "")
+    return F.btrim(col, F.lit(_WHITE_SPACE))
 
 
 @dataclass(frozen=True)
@@ -202,11 +206,24 @@ def _layout(fmt: str, column: str) -> _Layout:
     return _Layout("".join(out), parts)
 
 
-def _parsed_parts(value: Column, layout: _Layout) -> dict[str, Column]:
+_SEP = "\u0001"
+
+
+def _matched(value: Column, layout: _Layout) -> Column:
+    """*value* with its parts separated (one pass of the regular expression), or null where it
+    does not have the layout."""
+    from pyspark.sql import functions as F
+
+    joined = _SEP + _SEP.join(f"${i}" for i in range(1, len(layout.parts) + 1))
+    parts = F.regexp_replace(value, layout.regex, joined)
+    return F.when(parts.startswith(_SEP), parts)
+
+
+def _parsed_parts(pieces: Column, layout: _Layout) -> dict[str, Column]:
     from pyspark.sql import functions as F
 
     def part(name: str) -> Column:
-        return F.regexp_extract(value, layout.regex, layout.parts[name])
+        return pieces.getItem(layout.parts[name])
 
     got: dict[str, Column] = {}
     if "year" in layout.parts:
@@ -250,57 +267,66 @@ def parse_column(value: Column, dtype: str, fmt: str | None, column: str) -> Col
     Types in Spark: whole numbers in the Spark type of the same width (unsigned ones one wider,
     ``uint64`` as ``decimal(20,0)``), ``date``, ``timestamp_ntz``, times as ``HH:MM:SS.ffffff``
     text (ordered as times are), categorical as text; `SparkRows` writes them as Polars types.
+    (The engine adds the steps of `_parse_steps` as columns one after another, so that Spark
+    evaluates each once; this composes them into one expression.)
     """
+    return _parse_steps(value, dtype, fmt, column, "", inline=True)[1]
+
+
+def _parse_steps(value: Column, dtype: str, fmt: str | None, column: str, tag: str, *,
+                 inline: bool = False) -> tuple[list[tuple[str, Column]], Column]:
+    """([(name, expression)] intermediate columns, each reading *value* or an earlier one; the
+    typed value, reading the last): text read as *dtype*, as `parse_column` says."""
     from pyspark.sql import functions as F
 
     if dtype in ("string", "categorical"):
-        return value
-    v = _strip(value)
+        return [], value
+    stripped = f"__v{tag}"
+    steps = [(stripped, _strip(value))]
+    v = steps[-1][1] if inline else F.col(stripped)
     if dtype in INTEGER:
         spark_type, top = _INT_TYPES[dtype]
         cast = F.when(v.rlike(_INT), v.try_cast(spark_type if top is None else "decimal(20,0)"))
         if top is not None:
             cast = F.when((cast >= 0) & (cast <= F.lit(str(top)).cast("decimal(20,0)")),
                           cast).cast(spark_type)
-        return cast
+        return steps, cast
     if dtype in FLOAT:
         spark_type = "float" if dtype == "float32" else "double"
         sign = F.regexp_extract(v, _INF, 1)
-        return (
+        return steps, (
             F.when(v.rlike(_FLOAT), v.try_cast(spark_type))
-            .when(v.rlike(_INF), F.when(sign == "-", F.lit(float("-inf"))).otherwise(F.lit(float("inf"))).cast(spark_type))
+            .when(v.rlike(_INF), F.when(sign == "-", F.lit(float("-inf")))
+                  .otherwise(F.lit(float("inf"))).cast(spark_type))
             .when(v.rlike(_NAN), F.lit(float("nan")).cast(spark_type))
         )
     if dtype == "boolean":
         lower = F.lower(v)
-        return (F.when(lower.isin(list(TRUE_WORDS)), F.lit(True))
-                .when(lower.isin(list(FALSE_WORDS)), F.lit(False)))
+        return steps, (F.when(lower.isin(list(TRUE_WORDS)), F.lit(True))
+                       .when(lower.isin(list(FALSE_WORDS)), F.lit(False)))
+    if dtype == "datetime" and not fmt:
+        raise ConfigError(
+            f"the Spark engine needs the format of the date-time column '{column}'",
+            f"add a format to '{column}' in the contract (e.g. format: '%Y-%m-%d %H:%M:%S'), "
+            "or validate with --engine polars")
+    layout = _layout(fmt or DEFAULT_FORMATS.get(dtype, ""), column)
+    pieces = f"__p{tag}"
+    steps.append((pieces, F.split(_matched(v, layout), _SEP)))
+    p = _parsed_parts(steps[-1][1] if inline else F.col(pieces), layout)
     if dtype == "date":
-        layout = _layout(fmt or DEFAULT_FORMATS["date"], column)
-        p = _parsed_parts(v, layout)
-        return F.when(v.rlike(layout.regex), _stamp(p, p["second"]).cast("date"))
+        return steps, _stamp(p, p["second"]).cast("date")
     if dtype == "datetime":
-        if not fmt:
-            raise ConfigError(
-                f"the Spark engine needs the format of the date-time column '{column}'",
-                f"add a format to '{column}' in the contract (e.g. format: '%Y-%m-%d %H:%M:%S'), "
-                "or validate with --engine polars")
-        layout = _layout(fmt, column)
-        p = _parsed_parts(v, layout)
         # as Polars (chrono): second 60 is a leap second, read as the next minute's first
         leap = p["second"] == 60
         stamp = _stamp(p, F.when(leap, F.lit(59)).otherwise(p["second"]))
-        stamp = F.when(leap, stamp + F.expr("INTERVAL 1 SECOND")).otherwise(stamp)
+        stamp = stamp + F.when(leap, F.expr("INTERVAL 1 SECOND")).otherwise(F.expr("INTERVAL 0 SECOND"))
         if "offset_seconds" in p:  # times with an offset are stored as UTC
             stamp = stamp - F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), p["offset_seconds"])
-        ok = v.rlike(layout.regex) & (p["hour"] < 24) & (p["minute"] < 60)
-        return F.when(ok, stamp)
+        return steps, F.when((p["hour"] < 24) & (p["minute"] < 60), stamp)
     if dtype == "time":
-        layout = _layout(fmt or DEFAULT_FORMATS["time"], column)
-        p = _parsed_parts(v, layout)
-        ok = v.rlike(layout.regex) & (p["hour"] < 24) & (p["minute"] < 60) & (p["second"] < 60)
-        return F.when(ok, F.format_string("%02d:%02d:%02d.%06d", p["hour"], p["minute"],
-                                          p["second"], p["micros"]))
+        ok = (p["hour"] < 24) & (p["minute"] < 60) & (p["second"] < 60)
+        return steps, F.when(ok, F.format_string("%02d:%02d:%02d.%06d", p["hour"], p["minute"],
+                                                 p["second"], p["micros"]))
     raise AssertionError(dtype)  # pragma: no cover
 
 
@@ -534,13 +560,31 @@ def validate(
     return result
 
 
+def validate_delivery(project: Any, dataset: str, config: Any, contract: Contract, *,
+                      max_invalid: float, allow_extra_columns: bool) -> SparkValidationResult:
+    """Validate a project dataset's latest delivery on Spark (what `validate_dataset` calls
+    for ``--engine spark`` or ``engine: spark``): the raw file hashed first, as ever."""
+    from expedition.datasets import delivery_options, delivery_path
+
+    require_pyspark()
+    if config.combine == "all":
+        raise ConfigError(
+            f"dataset {dataset!r} combines every delivery (combine: all), which the Spark engine "
+            "does not validate yet",
+            f"validate it with --engine polars (or set engine: polars for {dataset!r})",
+            path=project.config_path)
+    delivery = config.latest
+    raw = delivery_path(project, dataset, full_check=True)
+    return validate(raw, contract, allow_extra_columns=allow_extra_columns, max_invalid=max_invalid,
+                    dataset=dataset, options=delivery_options(delivery), expected_rows=delivery.rows)
+
+
 def _validate_once(
     spark: SparkSession, src: _Source, contract: Contract, *, allow_extra_columns: bool,
     max_invalid: float, dataset: str | None, started: float, expected_rows: int | None,
     multiline: bool,
 ) -> SparkValidationResult:
     from pyspark import StorageLevel
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     try:
@@ -565,10 +609,13 @@ def _validate_once(
         "export): export the file again, with text values in double quotes",
         F.col("__fields").isNull(), ())]
     has_type_check: set[str] = set()
+    #: the steps of reading text as each type, one select per step, so Spark evaluates each once
+    levels: dict[int, list[tuple[str, Column]]] = {}
+    typed_exprs: list[Column] = []
     for i, (name, col) in enumerate(contract.columns.items()):
         source_name = match.found.get(name)
         if source_name is None:
-            select.append(F.lit(None).cast(_spark_type(col.dtype)).alias(name))
+            typed_exprs.append(F.lit(None).cast(_spark_type(col.dtype)).alias(name))
             continue
         value = _name(source_name)
         if nulls:
@@ -576,13 +623,18 @@ def _validate_once(
         internal = f"__raw{i}"
         raw_cols[name] = internal
         select.append(value.alias(internal))
-        select.append(parse_column(F.col(internal), col.dtype, col.format, name).alias(name))
+        steps, final = _parse_steps(F.col(internal), col.dtype, col.format, name, str(i))
+        for level, step in enumerate(steps):
+            levels.setdefault(level, []).append(step)
+        typed_exprs.append(final.alias(name))
         if col.dtype != "string":
             has_type_check.add(name)
     for j, extra in enumerate(match.extra):
         select.append(_name(extra).alias(f"__extra{j}"))
     extras = list(match.extra) if keep_extra else []
 
+    # each unique column and key: its values found more than once (an aggregation, joined back)
+    duplicates: list[list[str]] = []
     for name, col in contract.columns.items():
         c = _name(name)
         if name in match.missing:
@@ -613,7 +665,7 @@ def _validate_once(
                 f"{name}:not_null", name, "not_null", f"'{name}' is filled in", "missing",
                 f"fill in '{name}' for every record, or tell us why it is blank", present, ()))
         if col.unique:
-            dup = (F.count(F.lit(1)).over(Window.partitionBy(c)) > 1) & c.isNotNull()
+            dup = F.coalesce(F.col(_duplicated(duplicates, [name])), F.lit(False)) & c.isNotNull()
             checks.append(_Check(
                 f"{name}:unique", name, "unique", f"'{name}' is unique", "duplicated",
                 f"each '{name}' should appear once: check for records sent twice or "
@@ -629,7 +681,7 @@ def _validate_once(
         present = cols[0].isNotNull()
         for k in cols[1:]:
             present = present & k.isNotNull()
-        dup = (F.count(F.lit(1)).over(Window.partitionBy(*cols)) > 1) & present
+        dup = F.coalesce(F.col(_duplicated(duplicates, list(key))), F.lit(False)) & present
         label = ", ".join(key)
         checks.append(_Check(
             f"unique:{'+'.join(key)}", None, "unique_key", f"({label}) unique together",
@@ -654,6 +706,15 @@ def _validate_once(
             f"check the records where this should hold: {text}",
             F.coalesce(expr, F.lit(True)), tuple(used)))
 
+    typed = raw.select(select)
+    for level in sorted(levels):
+        typed = typed.select("*", *[expr.alias(n) for n, expr in levels[level]])
+    helpers = [n for level in levels.values() for n, _ in level]
+    typed = typed.select(*[c for c in typed.columns if c not in helpers], *typed_exprs)
+    for k, key in enumerate(duplicates):
+        repeated = (typed.groupBy(*[_name(c) for c in key]).count().filter(F.col("count") > 1)
+                    .select(*[_name(c) for c in key], F.lit(True).alias(f"__dup{k}")))
+        typed = typed.join(repeated, on=key, how="left")
     short = F.col("__fields").isNotNull()
     flags = []
     for k, check in enumerate(checks):
@@ -663,7 +724,7 @@ def _validate_once(
     ok = F.lit(True)
     for f in ok_flags:
         ok = ok & F.col(f)
-    typed = raw.select(select).select("*", *flags)
+    typed = typed.select("*", *flags)
     reasons = F.filter(F.array(*[
         F.when(~F.col(f), _reason_expr(check, width)) for f, check in zip(ok_flags, checks)
     ]), lambda x: x.isNotNull())
@@ -700,10 +761,15 @@ def _validate_once(
         + [reasons.alias(REASONS)]
     )
     masked = contract.masked()
+    wanted = [(k, checks[k], ok_flags[k]) for k in keep if counts[k]]
+    if n_read - n_valid <= LOCAL_EXAMPLES:
+        found = _examples_here(flagged, wanted, raw_cols, masked)
+    else:
+        found = _examples(flagged, wanted, raw_cols, masked)
     outcomes = []
     for k in keep:
-        check, failed, flag = checks[k], counts[k], ok_flags[k]
-        examples = _examples(flagged, flag, check, raw_cols, masked) if failed else []
+        check, failed = checks[k], counts[k]
+        examples = found.get(k, [])
         outcomes.append(CheckOutcome(
             id=check.id, column=check.column, kind=check.kind, description=check.description,
             failure=check.failure, fix=check.fix, failed=failed,
@@ -755,6 +821,12 @@ def _validate_once(
     )
 
 
+def _duplicated(duplicates: list[list[str]], key: list[str]) -> str:
+    """The column (added by a join) that is true where *key*'s value occurs more than once."""
+    duplicates.append(key)
+    return f"__dup{len(duplicates) - 1}"
+
+
 def _spark_type(dtype: str) -> str:
     if dtype in INTEGER:
         return _INT_TYPES[dtype][0]
@@ -781,34 +853,81 @@ def _reason_expr(check: _Check, width: int) -> Column:
     return F.lit(_reason(check))
 
 
-def _examples(flagged: DataFrame, flag: str, check: _Check, raw_cols: dict[str, str],
-              masked: frozenset[str]) -> list[dict[str, Any]]:
-    """Up to three failing rows, one per distinct value (the first row of each, in row order);
-    masked columns show row numbers only; a short row shows its number of fields."""
+#: Up to this many quarantined rows, the examples are chosen here from the rows' values (one
+#: small Spark job); beyond it, in Spark.
+LOCAL_EXAMPLES = 200_000
+
+
+def _examples_here(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
+                   raw_cols: dict[str, str], masked: frozenset[str]) -> dict[int, list[dict[str, Any]]]:
+    """`_examples`, choosing among the quarantined rows' values in this process exactly as
+    the Polars engine does (`expedition.validate.engine._examples`)."""
+    import polars as pl
     from pyspark.sql import functions as F
 
-    failing = flagged.filter(~F.col(flag))
-    shown = [c for c in check.shows if c in raw_cols and c not in masked]
-    if check.kind == "fields":
-        rows = failing.orderBy("__row").select("__row", "__fields").limit(EXAMPLES).collect()
-        # the line is the row's when no value holds a line break (Spark does not say)
-        return [{"row": int(r["__row"]), "line": int(r["__row"]) + 1, "fields": int(r["__fields"]),
-                 "blank": int(r["__fields"]) == 0} for r in rows]
-    if shown:
-        keys = [raw_cols[c] for c in shown]
-        firsts = (failing.groupBy(*keys).agg(F.min("__row").alias("__row"))
-                  .orderBy("__row").limit(EXAMPLES).collect())
-    else:
-        firsts = failing.orderBy("__row").select("__row").limit(EXAMPLES).collect()
-    examples = []
-    for row in firsts:
-        example: dict[str, Any] = {"row": int(row["__row"])}
-        if len(check.shows) == 1 and shown:
-            example["value"] = _show_value(row[raw_cols[shown[0]]])
+    from expedition.validate.engine import _examples as polars_examples
+
+    if not wanted:
+        return {}
+    needed = ["__row", "__fields", *raw_cols.values(), *[flag for _, _, flag in wanted]]
+    bad = pl.from_arrow(flagged.filter(~F.col("__ok")).select(*needed).toArrow())
+    bad = bad.sort("__row")
+    found: dict[int, list[dict[str, Any]]] = {}
+    for k, check, flag in wanted:
+        if check.kind == "fields":
+            rows = bad.filter(pl.col(flag).not_()).head(EXAMPLES)
+            found[k] = [{"row": int(r), "line": int(r) + 1, "fields": int(f), "blank": int(f) == 0}
+                        for r, f in zip(rows["__row"], rows["__fields"])]
+        else:
+            found[k] = polars_examples(bad, flag, check, raw_cols, masked)  # type: ignore[arg-type]
+    return found
+
+
+def _examples(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
+              raw_cols: dict[str, str], masked: frozenset[str]) -> dict[int, list[dict[str, Any]]]:
+    """Up to three failing rows of each check in *wanted*, one per distinct value (the first row
+    of each, in row order), in one Spark job; masked columns show row numbers only; a short
+    row shows its number of fields."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    parts = []
+    for k, check, flag in wanted:
+        failing = flagged.filter(~F.col(flag))
+        shown = [c for c in check.shows if c in raw_cols and c not in masked]
+        if check.kind == "fields":
+            part = failing.select("__row", F.array(F.col("__fields").cast("string")).alias("__vals"))
         elif shown:
-            example["values"] = {c: _show_value(row[raw_cols[c]]) for c in shown}
-        examples.append(example)
-    return examples
+            keys = [raw_cols[c] for c in shown]
+            part = failing.groupBy(*keys).agg(F.min("__row").alias("__row")).select(
+                "__row", F.array(*[F.col(c) for c in keys]).alias("__vals"))
+        else:
+            part = failing.select("__row", F.array().cast("array<string>").alias("__vals"))
+        parts.append(part.orderBy("__row").limit(EXAMPLES).select(F.lit(k).alias("__k"), "__row",
+                                                                  "__vals"))
+    if not parts:
+        return {}
+    rows = reduce(lambda a, b: a.unionByName(b), parts).collect()
+    by_check = {k: (check, [c for c in check.shows if c in raw_cols and c not in masked])
+                for k, check, _ in wanted}
+    found: dict[int, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (r["__k"], r["__row"])):
+        check, shown = by_check[row["__k"]]
+        n = int(row["__row"])
+        if check.kind == "fields":
+            fields = int(row["__vals"][0])
+            # the line is the row's when no value holds a line break (Spark does not say)
+            example: dict[str, Any] = {"row": n, "line": n + 1, "fields": fields,
+                                       "blank": fields == 0}
+        else:
+            example = {"row": n}
+            if len(check.shows) == 1 and shown:
+                example["value"] = _show_value(row["__vals"][0])
+            elif shown:
+                example["values"] = {c: _show_value(v) for c, v in zip(shown, row["__vals"])}
+        found.setdefault(row["__k"], []).append(example)
+    return found
 
 
 def _unreadable(exc: BaseException, src: _Source) -> DataError:

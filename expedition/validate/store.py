@@ -128,6 +128,7 @@ def validate_dataset(
     allow_extra_columns: bool = False,
     feedback: bool = False,
     contract: Contract | None = None,
+    engine: str | None = None,
 ) -> DatasetValidation:
     """Validate the latest delivery of *dataset* and write the valid and quarantined rows.
 
@@ -146,7 +147,13 @@ def validate_dataset(
                         f"add one with `expedition data add FILE --name {dataset}`")
     contract = contract or load_dataset_contract(project, dataset)
     parts: tuple[DeliveryPart, ...] = ()
-    if config.combine == "all":
+    engine = engine or config.engine
+    if engine == "spark":
+        from expedition.validate import spark
+
+        result = spark.validate_delivery(project, dataset, config, contract, max_invalid=max_invalid,
+                                         allow_extra_columns=allow_extra_columns)
+    elif config.combine == "all":
         result, parts = _validate_combined(project, dataset, config.deliveries, contract,
                                            max_invalid=max_invalid,
                                            allow_extra_columns=allow_extra_columns)
@@ -160,6 +167,8 @@ def validate_dataset(
     with Unit(project.root, f"validate {dataset}") as unit:
         outcome = _write_outputs(project, dataset, delivery, contract, result, feedback, unit,
                                  valid_path, quarantine_path, parts)
+    if engine == "spark":
+        result.unpersist()
     project.record(
         "validate", dataset=dataset, delivery=delivery.version, sha256=delivery.sha256,
         read=result.report.rows_read, valid=result.report.rows_valid,
@@ -254,6 +263,7 @@ def validate_datasets(
     max_invalid: float = 0.0,
     allow_extra_columns: bool = False,
     feedback: bool = False,
+    engine: str | None = None,
 ) -> list[DatasetValidation]:
     """Validate several datasets (default: every dataset with a delivery).
 
@@ -273,7 +283,7 @@ def validate_datasets(
     return [
         validate_dataset(project, name, max_invalid=max_invalid,
                          allow_extra_columns=allow_extra_columns, feedback=feedback,
-                         contract=contracts[name])
+                         contract=contracts[name], engine=engine)
         for name in wanted
     ]
 
