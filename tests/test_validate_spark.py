@@ -48,6 +48,7 @@ def spark():
     session = (
         SparkSession.builder.master("local[2]").appName("expedition-tests")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.driver.memory", "1g")
         .config("spark.sql.session.timeZone", "UTC")
@@ -383,3 +384,30 @@ def test_every_contract_in_the_repo_still_loads() -> None:
         load_contract(path)
     for kind in ("postcode", "nhs_number", "ni_number", "email", "phone"):
         check_regex(value_pattern(kind))
+
+
+# --------------------------------------------------------------------------- profiling on Spark
+
+
+@pytest.mark.xdist_group("spark")
+def test_profile_on_spark_agrees_with_polars(spark, referrals_csv, cli) -> None:
+    """Counts and missing values exact; distinct counts and quartiles approximate, and said so."""
+    import json
+
+    import polars as pl
+
+    frame = pl.read_csv(referrals_csv, infer_schema=False)
+    result = cli("profile", "--engine", "spark", str(referrals_csv), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["engine"] == "spark" and doc["rows"] == frame.height
+    assert set(doc["approximate"]) == {"distinct_approx", "quantiles_approx"}
+    for col in doc["columns"]:
+        values = frame.get_column(col["name"])
+        assert col["missing"] == values.null_count()
+        exact = values.drop_nulls().n_unique()
+        assert abs(col["distinct_approx"] - exact) <= max(2, 0.15 * exact)  # 3 x its 5% rsd
+        if col["numeric"]:
+            numbers = values.str.strip_chars().cast(pl.Float64, strict=False).drop_nulls()
+            assert col["min"] == numbers.min() and col["max"] == numbers.max()
+            assert numbers.quantile(0.25, "lower") <= col["quantiles_approx"]["p50"] <= numbers.quantile(0.75, "higher")
