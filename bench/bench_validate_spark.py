@@ -6,8 +6,8 @@
 The data and contract are `bench_validate.py`'s (20 columns, 0.1% of rows corrupted). Each run is
 a fresh process that validates the CSV and writes the valid and quarantined rows to Parquet:
 ``polars`` calls `expedition.validate.engine.validate` and writes both frames; ``spark`` calls
-`expedition.validate.spark.validate` on a local Spark (``local[*]``, one shuffle partition,
-1 GB driver) and writes both as single Parquet files typed as the Polars engine types them.
+`expedition.validate.spark.validate` on a local Spark (``local[*]``, Spark's shuffle partitions,
+2 GB driver) and writes both as single Parquet files typed as the Polars engine types them.
 Start-up counts for both (for Spark: the JVM and the session, about 5 s here). Peak memory is
 the largest resident size of the whole process tree (Python and, for Spark, its JVM), sampled
 every 50 ms. Each run also prints its counts, which must agree between the engines.

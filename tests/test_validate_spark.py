@@ -250,6 +250,7 @@ def test_row_numbers_are_exact_across_file_blocks(spark, tmp_path) -> None:
     assert quarantine["id"].to_list() == [str(i) for i in range(0, rows, 997)]
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("spark")
 def test_a_million_rows_alike(spark, tmp_path) -> None:
     """The bench's 1M-row delivery: identical counts, failures and reasons on both engines."""

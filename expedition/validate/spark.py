@@ -65,6 +65,9 @@ ROW, REASONS = RESERVED
 INSTALL = ('the Spark engine needs PySpark and Java 17 or newer: pip install "expedition[spark]" '
            "and install a Java runtime (e.g. apt-get install openjdk-17-jre-headless)")
 
+#: Repeated values of a unique column or key up to this many are sent to every task (a
+#: broadcast join); more are joined by a shuffle.
+BROADCAST_KEYS = 1_000_000
 #: A URI Spark reads (anything with a scheme other than a Windows drive letter).
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
 _NULL_SENTINEL = "\u0000expedition-no-null-token\u0000"
@@ -79,8 +82,8 @@ def require_pyspark() -> None:
 
 
 def session() -> SparkSession:
-    """The active SparkSession, or a local one (all cores, no UI, one shuffle partition, 1 GB
-    driver) when there is none (on a cluster, `spark-submit` and Databricks provide one)."""
+    """The active SparkSession, or a local one (all cores, no UI, 2 GB driver) when there is
+    none (on a cluster, `spark-submit` and Databricks provide one)."""
     require_pyspark()
     from pyspark.sql import SparkSession
 
@@ -92,8 +95,7 @@ def session() -> SparkSession:
             SparkSession.builder.master("local[*]").appName("expedition")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "1")
-            .config("spark.driver.memory", "1g")
+            .config("spark.driver.memory", "2g")
             .config("spark.sql.session.timeZone", "UTC")
             .getOrCreate()
         )
@@ -712,9 +714,19 @@ def _validate_once(
     helpers = [n for level in levels.values() for n, _ in level]
     typed = typed.select(*[c for c in typed.columns if c not in helpers], *typed_exprs)
     for k, key in enumerate(duplicates):
+        # the repeated values first (a job reading the key columns only): none, no join; a few,
+        # broadcast to every task, so the rows stay where they were read (no shuffle of them)
         repeated = (typed.groupBy(*[_name(c) for c in key]).count().filter(F.col("count") > 1)
                     .select(*[_name(c) for c in key], F.lit(True).alias(f"__dup{k}")))
-        typed = typed.join(repeated, on=key, how="left")
+        try:
+            found = repeated.count()
+        except Exception as exc:  # noqa: BLE001 - a file Spark cannot read fails here, lazily
+            raise _unreadable(exc, src) from None
+        if not found:
+            typed = typed.withColumn(f"__dup{k}", F.lit(None).cast("boolean"))
+        else:
+            typed = typed.join(F.broadcast(repeated) if found <= BROADCAST_KEYS else repeated,
+                               on=key, how="left")
     short = F.col("__fields").isNotNull()
     flags = []
     for k, check in enumerate(checks):
