@@ -17,7 +17,8 @@ Spark Connect):
   built from their parts with ``try_make_timestamp_ntz``, which refuses 30 February).
 * **checks**: each check kind compiles itself (`expedition.schema.checks`, ``Kind.spark``);
   patterns are translated so Java reads them as Rust does (`java_regex`); rules run as Spark
-  SQL (``F.expr``); unique columns and keys are window counts.
+  SQL (``F.expr``); a unique column or key is checked by counting its values (an aggregation
+  of the key columns), and the few repeated ones are broadcast back to the rows.
 
 The flagged rows are persisted once: the counts, the examples and both outputs read them. In a
 project, `SparkRows.write_parquet` writes one Parquet file typed exactly as the Polars engine
