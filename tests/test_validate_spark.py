@@ -330,9 +330,14 @@ def test_without_pyspark_a_short_message(project, referrals_csv, cli, monkeypatc
     monkeypatch.setattr(builtins, "__import__", no_pyspark)
     result = cli("validate", "referrals", "--engine", "spark", "--project", str(project.root))
     assert result.exit_code == 2
-    assert 'pip install "expedition[spark]"' in result.output
-    assert "Java 17" in result.output
+    assert "Spark engine is not installed" in result.output
     assert "Traceback" not in result.output
+    from expedition.errors import ConfigError
+    from expedition.validate.spark import require_pyspark
+
+    with pytest.raises(ConfigError) as caught:
+        require_pyspark()
+    assert 'pip install "expedition[spark]"' in caught.value.fix and "Java 17" in caught.value.fix
 
 
 def test_an_unknown_engine_is_refused(project, cli) -> None:
