@@ -30,7 +30,7 @@ import sys
 import types
 from typing import Any
 
-from expedition.validate.engine import ColumnMatch, match_columns, validate
+from expedition.validate.engine import ColumnMatch, match_columns, validate, validate_to_files
 from expedition.validate.report import (
     DELIVERY_COLUMN,
     EXAMPLES,
@@ -62,7 +62,7 @@ __all__ = [
     "DatasetCheck", "DatasetValidation", "DeliveryPart", "ValidatedData", "ValidationReport",
     "ValidationResult", "delivery_labels", "ensure_validated", "load_dataset_contract",
     "match_columns", "open_validated", "quality_files", "require_validated", "stale_reason",
-    "validate", "validate_dataset", "validate_datasets", "validation_record",
+    "validate", "validate_dataset", "validate_datasets", "validate_to_files", "validation_record",
 ]
 
 

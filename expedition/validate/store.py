@@ -19,12 +19,12 @@ from expedition.schema import (
     contract_path,
     load_contract,
 )
-from expedition.validate.engine import _READ_ERRORS, validate  # noqa: F401
+from expedition.validate.engine import validate_to_files
 from expedition.validate.report import (
     DELIVERY_COLUMN,
     DatasetValidation,
     DeliveryPart,
-    ValidationResult,
+    ValidationReport,
     _combined_report,
     delivery_labels,
 )
@@ -33,17 +33,20 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def _period(frame: pl.DataFrame, contract: Contract) -> tuple[str, str] | None:
+def _period(frame: pl.LazyFrame, contract: Contract) -> tuple[str, str] | None:
     """The first and last date of a delivery's valid rows, by the contract's first date column."""
+    import polars as pl
+
+    names = frame.collect_schema().names()
     for name in contract.columns_with_role("date"):
-        if name in frame.columns and frame.height:
-            column = frame.get_column(name).drop_nulls()
-            if column.len():
-                return str(column.min()), str(column.max())
+        if name in names:
+            low, high = frame.select(pl.col(name).min(), pl.col(name).max().alias("__max")).collect().row(0)
+            if low is not None:
+                return str(low), str(high)
     return None
 
 
-def _overlaps(parts: list[DeliveryPart], valid: list[pl.DataFrame], contract: Contract) -> list[str]:
+def _overlaps(parts: list[DeliveryPart], valid: list[pl.LazyFrame], contract: Contract) -> list[str]:
     """What the team should know about deliveries that cover the same ground: periods that
     overlap, and rows whose unique key occurs in more than one delivery."""
     import polars as pl
@@ -61,10 +64,11 @@ def _overlaps(parts: list[DeliveryPart], valid: list[pl.DataFrame], contract: Co
     keys = [list(k) for k in contract.unique] + [[n] for n, c in contract.columns.items() if c.unique]
     for key in keys:
         frames = [f.select(key).drop_nulls().unique().with_columns(pl.lit(i).alias("__part"))
-                  for i, f in enumerate(valid) if all(k in f.columns for k in key)]
+                  for i, f in enumerate(valid) if all(k in f.collect_schema().names() for k in key)]
         if len(frames) < 2:
             continue
-        both = pl.concat(frames).group_by(key).agg(pl.col("__part").n_unique().alias("n")).filter(pl.col("n") > 1)
+        both = (pl.concat(frames).group_by(key).agg(pl.col("__part").n_unique().alias("n"))
+                .filter(pl.col("n") > 1).collect(engine="streaming"))
         if both.height:
             notes.append(
                 f"{both.height:,} value{'s' if both.height != 1 else ''} of the unique key "
@@ -80,7 +84,7 @@ def quality_files(project: Project, dataset: str) -> dict[str, Path]:
             "feedback": folder / "feedback.md"}
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, unit: Unit) -> str:
+def _atomic_parquet(frame: pl.DataFrame, path: Path, unit: Unit) -> str:  # used by prepare
     """Write *frame* as *path*'s new content in *unit* (committed with the unit's other
     outputs); return its sha256."""
     tmp = unit.file(path)
@@ -146,34 +150,43 @@ def validate_dataset(
                         f"add one with `expedition data add FILE --name {dataset}`")
     contract = contract or load_dataset_contract(project, dataset)
     parts: tuple[DeliveryPart, ...] = ()
-    if config.combine == "all":
-        result, parts = _validate_combined(project, dataset, config.deliveries, contract,
-                                           max_invalid=max_invalid,
-                                           allow_extra_columns=allow_extra_columns)
-    else:
-        raw = delivery_path(project, dataset, full_check=True)
-        result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
-                          max_invalid=max_invalid, dataset=dataset,
-                          options=delivery_options(delivery), expected_rows=delivery.rows)
     valid_path = project.interim_dir / f"{dataset}.parquet"
     quarantine_path = project.quarantine_dir / f"{dataset}.parquet"
     with Unit(project.root, f"validate {dataset}") as unit:
-        outcome = _write_outputs(project, dataset, delivery, contract, result, feedback, unit,
-                                 valid_path, quarantine_path, parts)
+        # the rows are written straight into the unit's staged files, never held in memory
+        valid_file, quarantine_file = unit.file(valid_path), unit.file(quarantine_path)
+        if config.combine == "all":
+            report, parts = _validate_combined(project, dataset, config.deliveries, contract,
+                                               valid_file, quarantine_file,
+                                               max_invalid=max_invalid,
+                                               allow_extra_columns=allow_extra_columns)
+        else:
+            raw = delivery_path(project, dataset, full_check=True)
+            report = validate_to_files(raw, contract, valid_file, quarantine_file,
+                                       allow_extra_columns=allow_extra_columns,
+                                       max_invalid=max_invalid, dataset=dataset,
+                                       options=delivery_options(delivery),
+                                       expected_rows=delivery.rows)
+        outcome = _write_outputs(project, dataset, delivery, contract, report, feedback, unit,
+                                 (valid_path, sha256_file(valid_file)),
+                                 (quarantine_path, sha256_file(quarantine_file)), parts)
     project.record(
         "validate", dataset=dataset, delivery=delivery.version, sha256=delivery.sha256,
-        read=result.report.rows_read, valid=result.report.rows_valid,
-        quarantined=result.report.rows_quarantined, passed=result.report.passed,
+        read=report.rows_read, valid=report.rows_valid,
+        quarantined=report.rows_quarantined, passed=report.passed,
     )
     return outcome
 
 
 def _validate_combined(
-    project: Project, dataset: str, deliveries: list[Delivery], contract: Contract, *,
-    max_invalid: float, allow_extra_columns: bool,
-) -> tuple[ValidationResult, tuple[DeliveryPart, ...]]:
-    """Validate every delivery of a ``combine: all`` dataset; return their union (with the
-    ``delivery`` column) and each delivery's own outcome."""
+    project: Project, dataset: str, deliveries: list[Delivery], contract: Contract,
+    valid_file: Path, quarantine_file: Path, *, max_invalid: float, allow_extra_columns: bool,
+) -> tuple[ValidationReport, tuple[DeliveryPart, ...]]:
+    """Validate every delivery of a ``combine: all`` dataset, writing their union (with the
+    ``delivery`` column) to *valid_file* and *quarantine_file*; return the combined report and
+    each delivery's own outcome."""
+    import tempfile
+
     import polars as pl
 
     from expedition.datasets import check_delivery, delivery_options
@@ -196,33 +209,41 @@ def _validate_combined(
         seen[d.sha256] = d
     labels = delivery_labels(deliveries)
     parts: list[DeliveryPart] = []
-    valid: list[pl.DataFrame] = []
-    quarantined: list[pl.DataFrame] = []
-    for d in deliveries:
-        raw = check_delivery(project, d, full=True)
-        one = validate(raw, contract, allow_extra_columns=allow_extra_columns,
-                       max_invalid=max_invalid, dataset=dataset, options=delivery_options(d),
-                       expected_rows=d.rows)
-        label = pl.lit(labels[d.version], dtype=pl.String).alias(DELIVERY_COLUMN)
-        valid.append(one.valid.with_columns(label))
-        quarantined.append(one.quarantine.with_columns(label))
-        parts.append(DeliveryPart(d, labels[d.version], one.report, _period(one.valid, contract)))
-    report = _combined_report(dataset, parts, max_invalid, _overlaps(parts, valid, contract))
-    union = pl.concat(valid, how="diagonal_relaxed")
-    quarantine = pl.concat(quarantined, how="diagonal_relaxed")
-    return ValidationResult(union, quarantine, report), tuple(parts)
+    valid: list[pl.LazyFrame] = []
+    quarantined: list[pl.LazyFrame] = []
+    with tempfile.TemporaryDirectory(prefix="expedition-combine-", dir=valid_file.parent) as work:
+        for i, d in enumerate(deliveries):
+            raw = check_delivery(project, d, full=True)
+            one_valid, one_quarantine = Path(work) / f"valid-{i}.parquet", Path(work) / f"quarantine-{i}.parquet"
+            report = validate_to_files(raw, contract, one_valid, one_quarantine,
+                                       allow_extra_columns=allow_extra_columns,
+                                       max_invalid=max_invalid, dataset=dataset,
+                                       options=delivery_options(d), expected_rows=d.rows)
+            label = pl.lit(labels[d.version], dtype=pl.String).alias(DELIVERY_COLUMN)
+            valid.append(pl.scan_parquet(one_valid).with_columns(label))
+            quarantined.append(pl.scan_parquet(one_quarantine).with_columns(label))
+            parts.append(DeliveryPart(d, labels[d.version], report,
+                                      _period(pl.scan_parquet(one_valid), contract)))
+        combined = _combined_report(dataset, parts, max_invalid, _overlaps(parts, valid, contract))
+        pl.concat(valid, how="diagonal_relaxed").sink_parquet(
+            valid_file, compression="lz4", statistics=False, engine="streaming")
+        pl.concat(quarantined, how="diagonal_relaxed").sink_parquet(
+            quarantine_file, compression="lz4", statistics=False, engine="streaming")
+    return combined, tuple(parts)
 
 
 def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract: Contract,
-                   result: ValidationResult, feedback: bool, unit: Unit, valid_path: Path,
-                   quarantine_path: Path, parts: tuple[DeliveryPart, ...] = ()) -> DatasetValidation:
-    quarantine_sha = _atomic_parquet(result.quarantine, quarantine_path, unit)
-    valid_sha = _atomic_parquet(result.valid, valid_path, unit)
+                   report: ValidationReport, feedback: bool, unit: Unit,
+                   valid: tuple[Path, str], quarantine: tuple[Path, str],
+                   parts: tuple[DeliveryPart, ...] = ()) -> DatasetValidation:
+    """The report files, written in *unit* beside the valid and quarantined rows (each a
+    (path, sha256) already staged in it)."""
+    (valid_path, valid_sha), (quarantine_path, quarantine_sha) = valid, quarantine
     files = quality_files(project, dataset)
     outcome = DatasetValidation(
         project=project,
         dataset=dataset,
-        report=result.report,
+        report=report,
         delivery=delivery,
         contract=contract,
         contract_file=project.relative(contract.path) if contract.path else "",
