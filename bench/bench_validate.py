@@ -37,6 +37,16 @@ What each line measures (each a fresh process, so start-up and imports count for
 
 Targets: expedition within 1.5x of the plain-Polars floor, at least 5x faster than pandera's
 pandas backend at 5M rows and at least 10x faster than Great Expectations at 1M rows.
+
+Then scale (``--scale-sizes``, 5M and 20M rows by default; the 20M file is the 5M file four
+times over with distinct case ids): ``expedition validate`` of each, taking turns, with the
+20M run's time and peak memory as ratios to the 5M run's (targets: at most 5.5x the time, at
+most 1.5x the peak memory and under 3 GiB). Finally bounded memory: the 40M-row file
+(``--big-rows``) validated by a child whose heap is capped with ``prlimit --data`` at 2 GiB
+(``--memory-limit-mib``), as the profile benchmark does (RLIMIT_DATA caps heap and anonymous
+memory; ``ulimit -v`` cannot be used because Polars maps the input file into memory).
+
+    python bench/bench_validate.py --scale-only            # only the scale and bounded runs
 """
 
 from __future__ import annotations
@@ -450,6 +460,13 @@ def main() -> None:
     parser.add_argument("--ge-rows", type=int, default=1_000_000)
     parser.add_argument("--coerce-rows", type=int, default=1_000_000,
                         help="largest size at which pandera also coerces types itself (slow)")
+    parser.add_argument("--scale-sizes", default="5000000,20000000",
+                        help="two sizes whose validation time and memory are compared")
+    parser.add_argument("--scale-repeat", type=int, default=3)
+    parser.add_argument("--big-rows", type=int, default=40_000_000)
+    parser.add_argument("--memory-limit-mib", type=int, default=2_048)
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--scale-only", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -470,6 +487,68 @@ def main() -> None:
         return
 
     WORK.mkdir(exist_ok=True)
+    if not args.scale_only:
+        compare(args)
+    if not args.skip_scale:
+        scale(args)
+
+
+def validate_cmd(project: Path) -> list[str]:
+    return [*expedition_cmd(), "validate", "bench", "--max-invalid", "100", "-q",
+            "--project", str(project)]
+
+
+def accounting(project: Path) -> str:
+    rows = json.loads((project / ".expedition" / "quality" / "bench" / "validation.json")
+                      .read_text())["report"]["rows"]
+    return (f"{rows['read']:,} read = {rows['valid']:,} valid + {rows['quarantined']:,} "
+            f"quarantined (data add counted {rows['expected']:,})")
+
+
+def scale(args: argparse.Namespace) -> None:
+    """5M against 20M rows in one run, then the 40M-row file under a 2 GiB heap cap."""
+    small, large = (int(s) for s in args.scale_sizes.split(","))
+    projects = {rows: ensure_project(rows, ensure_data(rows)) for rows in (small, large)}
+    commands = {f"expedition validate, {rows:,} rows": validate_cmd(project)
+                for rows, project in projects.items()}
+    timed = interleaved(commands, args.scale_repeat)
+    a, b = (timed[label] for label in commands)
+    report(f"Scale: validation of {small:,} and {large:,} rows (baseline: {small:,})", [a, b], a)
+    for rows, project in projects.items():
+        print(f"  {rows:,} rows: {accounting(project)}")
+    rows_ratio = large / small
+    time_ratio, memory_ratio = b.median / a.median, b.peak_mib / a.peak_mib
+    print(f"\nTargets ({rows_ratio:g}x the rows)")
+    print(f"  time: {time_ratio:.2f}x (fastest runs {min(b.seconds) / min(a.seconds):.2f}x), "
+          f"target ≤ 5.5x — {'met' if time_ratio <= 5.5 else 'NOT met'}")
+    print(f"  peak memory: {b.peak_mib:,.0f} MiB against {a.peak_mib:,.0f} MiB = {memory_ratio:.2f}x, "
+          f"target ≤ 1.5x and under 3 GiB — "
+          f"{'met' if memory_ratio <= 1.5 and b.peak_mib < 3072 else 'NOT met'}")
+    if shutil.which("prlimit") is None:
+        print("\nprlimit is not available: skipping the bounded-memory run")
+        return
+    path = ensure_data(args.big_rows)
+    project = ensure_project(args.big_rows, path)
+    limit = args.memory_limit_mib
+    size = path.stat().st_size / 2**20
+    print(f"\nBounded memory: {path.name}, {args.big_rows:,} rows, {size:,.0f} MiB, validated with "
+          f"its heap capped at {limit:,} MiB (prlimit --data; the file is {size / limit:.1f}x the cap)")
+    cap = ["prlimit", f"--data={limit * 2**20}"]
+    try:
+        seconds, peak = run_once([*cap, *validate_cmd(project)])
+        print(f"  expedition validate: completed in {seconds:,.1f} s, peak RSS {peak:,.0f} MiB; "
+              f"{accounting(project)}")
+    except RuntimeError as exc:
+        print(f"  expedition validate FAILED under the cap:\n{str(exc)[-600:]}")
+    try:
+        run_once([*cap, sys.executable, "-c", f"import polars as pl; pl.read_csv({str(path)!r})"])
+        print("  pl.read_csv under the same cap: completed (the cap did not bite)")
+    except RuntimeError:
+        print("  pl.read_csv under the same cap: fails (the whole file does not fit), as expected")
+
+
+def compare(args: argparse.Namespace) -> None:
+    """expedition against plain Polars, pandera and Great Expectations at each of --sizes."""
     python = sys.executable
     me = str(Path(__file__).resolve())
     summary = []
@@ -484,8 +563,7 @@ def main() -> None:
             "plain Polars: checks": [python, me, "--worker", "floor", "--path", str(data)],
             "plain Polars: checks + split": [python, me, "--worker", "floor", "--path", str(data),
                                              "--out", str(out)],
-            "expedition validate": [*expedition_cmd(), "validate", "bench", "--max-invalid", "100",
-                                    "-q", "--project", str(project)],
+            "expedition validate": validate_cmd(project),
         }
         slow = {}
         if not args.no_pandas:
@@ -510,10 +588,7 @@ def main() -> None:
             coerced.append((rows, timed["pandera (pandas backend, coerce=True)"], ours))
         report(f"Validation, {rows:,} rows × 20 columns (baseline: plain Polars checks)",
                rows_out, floor)
-        record = json.loads((project / ".expedition" / "quality" / "bench" / "validation.json")
-                            .read_text())["report"]["rows"]
-        print(f"  accounting: {record['read']:,} read = {record['valid']:,} valid + "
-              f"{record['quarantined']:,} quarantined")
+        print(f"  accounting: {accounting(project)}")
         summary.append((rows, floor, split, ours, pandas, ge))
 
     def ratio(a: Measurement, b: Measurement) -> str:

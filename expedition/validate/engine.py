@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition.errors import DataError
+from expedition.errors import DataError, environment_error
 from expedition.schema import (
     DEFAULT_FORMATS,
     FLOAT,
@@ -363,6 +363,9 @@ def validate_to_files(
                     allow_extra_columns=allow_extra_columns, max_invalid=max_invalid,
                     dataset=dataset, started=started, expected_rows=expected_rows)
             except _READ_ERRORS() as exc:
+                problem = environment_error(exc)  # a full disk or a file-size limit while writing
+                if problem is not None:
+                    raise problem from exc
                 if opened is None:
                     raise _unreadable(exc, data) from None
                 changed = read_failure(exc, opened.path, opened.options).apply(opened.options)
