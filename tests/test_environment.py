@@ -170,7 +170,7 @@ def test_file_size_limits_leave_no_partial_file(tmp_path):
 
     from expedition.examples.referrals import write
     from expedition.scaffold import new_project
-    from expedition.schema import draft_contract
+    from expedition.contract import draft_contract
 
     root = new_project("limited", output_dir=tmp_path, no_input=True)
     big = write(tmp_path / "big.csv", rows=20_000, seed=4)  # about 5 MB
@@ -239,7 +239,7 @@ def test_a_really_full_disk_and_a_read_only_one(tmp_path):
     from expedition.datasets import add_dataset
     from expedition.examples.referrals import write
     from expedition.scaffold import new_project
-    from expedition.schema import draft_contract
+    from expedition.contract import draft_contract
 
     root = new_project("full", output_dir=tmp_path, no_input=True)
     add_dataset(Project.load(root), write(tmp_path / "r.csv", rows=500, seed=1), "referrals")

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expedition.schema import load_contract
-from expedition.validate import engine, validate, validate_to_files
+from expedition.contract import load_contract
+from expedition.validation import engine, validate, validate_to_files
 
 CONTRACT = """\
 version: 1

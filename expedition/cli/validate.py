@@ -42,7 +42,7 @@ def validate(
     dataset-wide check failed), 2 for a broken contract or unreadable data.
     """
     from expedition.project import open_project
-    from expedition.validate import validate_datasets
+    from expedition.validation import validate_datasets
 
     proj = open_project(project)
     results = validate_datasets(proj, names, max_invalid=max_invalid,
@@ -59,7 +59,7 @@ def validate(
 
 def show(result) -> None:
     """The terminal report of one dataset's validation."""
-    from expedition.validate.render import example_text
+    from expedition.validation.render import example_text
 
     r = result.report
     d = result.delivery

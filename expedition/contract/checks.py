@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from expedition.schema.types import (
+from expedition.contract.types import (
     FLOAT,
     INTEGER,
     ORDERED,

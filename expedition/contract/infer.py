@@ -17,10 +17,10 @@ from expedition._lock import locked
 from expedition.config import update_config
 from expedition.errors import ConfigError, DataError
 from expedition.project import Project
-from expedition.schema.checks import CheckSpec
-from expedition.schema.document import _suggest, contract_path, load_contract
-from expedition.schema.model import GENERATED_MARK, ColumnSpec, Contract, RuleSpec
-from expedition.schema.types import (
+from expedition.contract.checks import CheckSpec
+from expedition.contract.document import _suggest, contract_path, load_contract
+from expedition.contract.model import GENERATED_MARK, ColumnSpec, Contract, RuleSpec
+from expedition.contract.types import (
     DTYPES,
     FLOAT,
     INTEGER,

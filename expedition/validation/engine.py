@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expedition.errors import DataError, environment_error
-from expedition.schema import (
+from expedition.contract import (
     DEFAULT_FORMATS,
     FLOAT,
     INTEGER,
@@ -23,7 +23,7 @@ from expedition.schema import (
     load_contract,
     rows_words,
 )
-from expedition.validate.report import (
+from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
     DatasetCheck,
@@ -305,7 +305,7 @@ def validate(
     `validate_to_files` does (streamed, in bounded memory) and the two results read back.
 
     >>> import polars as pl
-    >>> from expedition.schema import Contract, ColumnSpec, CheckSpec
+    >>> from expedition.contract import Contract, ColumnSpec, CheckSpec
     >>> contract = Contract({"age": ColumnSpec("age", "int64", checks=(
     ...     CheckSpec("in_range", {"min": 0, "max": 120}),))})
     >>> result = validate(pl.DataFrame({"age": ["34", "12a", "200"]}), contract)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,13 +15,13 @@ from expedition._store import Unit
 from expedition.config import Delivery
 from expedition.errors import ConfigError, DataError, StepError
 from expedition.project import Project
-from expedition.schema import (
+from expedition.contract import (
     Contract,
     contract_path,
     load_contract,
 )
-from expedition.validate.engine import validate_to_files
-from expedition.validate.report import (
+from expedition.validation.engine import validate_to_files
+from expedition.validation.report import (
     DELIVERY_COLUMN,
     DatasetValidation,
     DeliveryPart,
@@ -255,7 +256,7 @@ def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract:
         feedback=project.relative(files["feedback"]) if feedback else None,
         parts=parts,
     )
-    from expedition.validate import render
+    from expedition.validation import render
 
     unit.write_text(files["html"], render.html_fragment(outcome))
     if feedback:
@@ -315,34 +316,59 @@ def validation_record(project: Project, dataset: str) -> dict[str, Any] | None:
         return None
 
 
-def stale_reason(project: Project, dataset: str) -> str | None:
-    """Why the validated data of *dataset* cannot be used as it is, or None when it is current."""
+class Stale(enum.Enum):
+    """Why validated data cannot be used as it is."""
+
+    NO_DELIVERY = "no delivery"
+    NOT_VALIDATED = "not validated"
+    DELIVERIES_CHANGED = "deliveries changed"
+    NEW_DELIVERY = "new delivery"
+    CONTRACT_MISSING = "contract missing"
+    CONTRACT_CHANGED = "contract changed"
+    OUTPUT_CHANGED = "validated data missing or changed"
+
+
+def staleness(project: Project, dataset: str) -> tuple[Stale, str] | None:
+    """(why, in words) the validated data of *dataset* cannot be used as it is; None when it is
+    current."""
     config = _dataset_config(project, dataset)
     delivery = config.latest
     if delivery is None:
-        return f"dataset '{dataset}' has no deliveries yet"
+        return Stale.NO_DELIVERY, f"dataset '{dataset}' has no deliveries yet"
     record = validation_record(project, dataset)
     if record is None:
-        return f"dataset '{dataset}' has not been validated against its data contract"
+        return (Stale.NOT_VALIDATED,
+                f"dataset '{dataset}' has not been validated against its data contract")
     if config.combine == "all" or record.get("combine") == "all":
         validated = [d.get("sha256") for d in record.get("deliveries") or [record["delivery"]]]
         if validated != [d.sha256 for d in config.read] or record.get("combine") != config.combine:
-            return (f"the deliveries of dataset '{dataset}' (combine: {config.combine}) changed "
+            return (Stale.DELIVERIES_CHANGED,
+                    f"the deliveries of dataset '{dataset}' (combine: {config.combine}) changed "
                     "since it was validated")
     elif record["delivery"]["sha256"] != delivery.sha256:
-        return (f"dataset '{dataset}' has a new delivery (v{delivery.version}) since it was "
+        return (Stale.NEW_DELIVERY,
+                f"dataset '{dataset}' has a new delivery (v{delivery.version}) since it was "
                 f"validated (v{record['delivery']['version']})")
     path = contract_path(project, dataset)
     if not path.exists():
-        return f"the data contract of '{dataset}' ({project.relative(path)}) is missing"
+        return (Stale.CONTRACT_MISSING,
+                f"the data contract of '{dataset}' ({project.relative(path)}) is missing")
     if sha256_file(path) != record["contract"]["sha256"]:
-        return (f"the data contract of '{dataset}' ({project.relative(path)}) changed since the "
+        return (Stale.CONTRACT_CHANGED,
+                f"the data contract of '{dataset}' ({project.relative(path)}) changed since the "
                 "data was validated")
     valid = project.root / record["outputs"]["valid"]["file"]
     if not valid.exists() or sha256_remembered(valid, project.state_dir) != record["outputs"]["valid"]["sha256"]:
-        return (f"the validated data of '{dataset}' ({record['outputs']['valid']['file']}) is "
+        return (Stale.OUTPUT_CHANGED,
+                f"the validated data of '{dataset}' ({record['outputs']['valid']['file']}) is "
                 "missing or was changed after validation")
     return None
+
+
+def stale_reason(project: Project, dataset: str) -> str | None:
+    """Why the validated data of *dataset* cannot be used as it is, or None when it is current."""
+    found = staleness(project, dataset)
+    return None if found is None else found[1]
 
 
 @dataclass(frozen=True)
@@ -366,17 +392,18 @@ def require_validated(project: Project, dataset: str, *, reader: str | None = No
 
 
 def _require_validated(project: Project, dataset: str) -> None:
-    problem = stale_reason(project, dataset)
-    if problem is None:
+    found = staleness(project, dataset)
+    if found is None:
         from expedition.datasets import check_delivery
 
         for delivery in project.config.datasets[dataset].read:
             check_delivery(project, delivery)  # the raw data behind it
         return
-    if "no deliveries" in problem:
+    why, problem = found
+    if why is Stale.NO_DELIVERY:
         raise StepError(problem, f"add one with `expedition data add FILE --name {dataset}`")
     fix = f"run `expedition validate {dataset}` (or `expedition run --validate`)"
-    if "not been validated" in problem and not contract_path(project, dataset).exists():
+    if why is Stale.NOT_VALIDATED and not contract_path(project, dataset).exists():
         fix = (f"draft a data contract with `expedition schema infer {dataset}`, review it, then "
                + fix)
     raise StepError(f"{problem}; steps read only validated data", fix)
