@@ -55,6 +55,9 @@ INFINITE_SHOWN = 100
 #: Failing values kept as examples.
 EXAMPLES = 3
 _LEADING_ZERO = r"^0\d"
+#: Every date layout starts with a number (a sign only before a year), and has its separators.
+_DATE_START = r"^[+-]?\d"
+_SEPARATORS = "-/.:"
 _HEX = r"^[0-9a-f]+$"
 _MASS_CHECKS = 3  # passes at most: one, and up to two re-reads of columns the first batch misjudged
 
@@ -71,7 +74,21 @@ class Candidate:
     ok: int = 0
     alive: bool = True
     fails_at_death: int = 0
+    #: not counted, as it comes after the type the first batch decided (it matters only if that
+    #: type loses, and then the column is read again)
+    suspended: bool = False
     examples: list[str] = field(default_factory=list)
+
+    @property
+    def literals(self) -> dict[str, int]:
+        """For a date layout: how many times each separator must appear in a value that has it
+        (a value without them cannot be parsed, so it is not tried)."""
+        import re
+
+        if self.fmt is None:
+            return {}
+        bare = re.sub(r"%[.]?[A-Za-z]", "", self.fmt)
+        return {ch: bare.count(ch) for ch in _SEPARATORS if bare.count(ch)}
 
     def ok_expr(self, text: pl.Expr) -> pl.Expr:
         """True where a (stripped) value parses as this type."""
@@ -189,6 +206,10 @@ class DraftColumn:
     spaces: int = 0
     digit_or_at: int = 0
     area_codes: int = 0
+    #: values without a digit or "@" (or not an area code) when that stopped being counted, as
+    #: more than 1% of all the rows there can be: neither can be 99% of the values any more
+    digit_or_at_closed: int | None = None
+    area_closed: int | None = None
     hex_only: bool = True
     first_values: list[Any] = field(default_factory=list)
     counts: dict[Any, int] | None = field(default_factory=dict)
@@ -223,6 +244,14 @@ class DraftColumn:
     def mean(self) -> float | None:
         return self.total / self.finite if self.finite else None
 
+    def share_digit_or_at(self) -> float:
+        """Share of the values with a digit or an "@" (0 once it could not reach 99%)."""
+        return self.digit_or_at / self.n if self.n and self.digit_or_at_closed is None else 0.0
+
+    def share_area_codes(self) -> float:
+        """Share of the values that are ONS area codes (0 once it could not reach 99%)."""
+        return self.area_codes / self.n if self.n and self.area_closed is None else 0.0
+
     def shape(self) -> str | None:
         return self.shapes[0] if len(self.shapes) == 1 else None
 
@@ -232,6 +261,13 @@ def _runs(shape: str) -> list[tuple[int, int, str]]:
     import re
 
     return [(m.start(), len(m.group(0)), m.group(0)[0]) for m in re.finditer(r"(A+|a+|9+|[^Aa9])", shape)]
+
+
+def _shape_pattern(shape: str) -> str:
+    """The regular expression of the values that have *shape*."""
+    import re
+
+    return "^" + "".join({"A": "[A-Z]", "a": "[a-z]", "9": "[0-9]"}.get(ch) or re.escape(ch) for ch in shape) + "$"
 
 
 def _shape_expr(values: pl.Expr) -> pl.Expr:
@@ -279,18 +315,25 @@ class DraftPass:
             c = DraftColumn(name, i, dtype, text=dtype == pl.String)
             if c.text:
                 c.candidates = text_candidates()
-            if fixed and name in fixed:
-                c.dtype, c.fmt = fixed[name]
-            elif not c.text:
+            if not c.text:
                 c.dtype, c.fmt = _typed_dtype(dtype), None
                 if c.dtype is None:
                     c.dtype, c.supported = "string", False
+            if fixed and name in fixed:
+                c.dtype, c.fmt = fixed[name]
             self.columns.append(c)
         self._fixed = set(fixed or ())
         self._first = True
 
     # -- expressions ---------------------------------------------------------------------------
-    def _evidence(self, c: DraftColumn, name: Callable[[str], str]) -> list[pl.Expr]:
+    def _needs_evidence(self, c: DraftColumn) -> bool:
+        """Whether the column's type is still open: read as text, and some type is still
+        counted (once none is, it is text whatever the rest of the file holds)."""
+        return c.text and c.name not in self._fixed and any(k.alive for k in c.candidates)
+
+    def _evidence(self, c: DraftColumn, name: Callable[[str], str], *, parsed: bool = False) -> list[pl.Expr]:
+        """Aggregations of the type evidence; with *parsed*, the column read as its type is
+        there (`_parsed`), and its own type's count is taken from it."""
         import polars as pl
 
         s, cand = pl.col(name("s")), pl.col(name("c"))
@@ -299,17 +342,76 @@ class DraftPass:
             cand.sum().alias(name("m")),
             s.filter(s.is_in(list(NULL_TOKENS))).unique().implode().alias(name("tokens")),
         ]
-        if not c.leading_zero:
+        numbers = any(k.alive and k.dtype in ("int64", "float64") for k in c.candidates)
+        if not c.leading_zero and numbers:
             exprs.append(s.filter(cand).str.contains(_LEADING_ZERO).any().alias(name("lz")))
         for k, candidate in enumerate(c.candidates):
             if not candidate.alive:
                 continue
-            ok = candidate.ok_expr(s)
-            exprs.append((cand & ok).sum().alias(name(f"ok{k}")))
-            if len(candidate.examples) < EXAMPLES:
-                exprs.append(s.filter(cand & ~ok).unique(maintain_order=True).head(EXAMPLES)
-                             .implode().alias(name(f"ex{k}")))
+            if parsed and self._same_parse(c, candidate):
+                exprs.append((cand & pl.col(name("p")).is_not_null()).sum().alias(name(f"ok{k}")))
+            elif candidate.dtype in ("date", "datetime"):
+                # only values that could be a date are parsed: the rest cannot be one
+                possible = pl.col(name("d"))
+                for ch, times in candidate.literals.items():
+                    possible = possible & (pl.col(name(f"n{_SEPARATORS.index(ch)}")) >= times)
+                exprs.append(candidate.ok_expr(s.filter(possible)).sum().alias(name(f"ok{k}")))
+            else:
+                exprs.append((cand & candidate.ok_expr(s)).sum().alias(name(f"ok{k}")))
         return exprs
+
+    @staticmethod
+    def _same_parse(c: DraftColumn, candidate: Candidate) -> bool:
+        """Whether a value reads as *candidate* exactly when validation reads it as the
+        column's type (so the column read as its type gives the count)."""
+        return (candidate.dtype, candidate.fmt) == c.type_key and candidate.dtype != "boolean"
+
+    @staticmethod
+    def _suspend(c: DraftColumn) -> None:
+        """Stop counting the types that come after the one the first batch decided: they can
+        matter only if it loses, and then the column is read again (`finish`)."""
+        if c.dtype in (None, "string"):
+            return
+        after = False
+        for candidate in c.candidates:
+            if (candidate.dtype, candidate.fmt) == c.type_key:
+                after = True
+                continue
+            later_kind = c.dtype == "date" and candidate.dtype == "datetime" or c.dtype not in ("date", "datetime")
+            if after and candidate.alive and later_kind:
+                candidate.alive, candidate.suspended = False, True
+
+    def _evidence_helpers(self, c: DraftColumn, name: Callable[[str], str]) -> list[pl.Expr]:
+        """Helper columns of the evidence: non-empty values that are no null token; those that
+        start like a date, and how many of each separator they have (while a date layout is
+        still counted)."""
+        import polars as pl
+
+        s = pl.col(name("s"))
+        cand = (s.is_not_null() & (s != "") & ~s.is_in(list(NULL_TOKENS)))
+        helpers = [cand.alias(name("c"))]
+        dates = [k for k in c.candidates if k.alive and k.dtype in ("date", "datetime")]
+        if dates:
+            helpers.append((cand & s.str.contains(_DATE_START)).alias(name("d")))
+            needed = {ch for k in dates for ch in k.literals}
+            helpers += [s.str.count_matches(ch, literal=True).alias(name(f"n{_SEPARATORS.index(ch)}"))
+                        for ch in sorted(needed)]
+        return helpers
+
+    def _examples(self, c: DraftColumn, name: Callable[[str], str]) -> list[pl.Expr]:
+        """The first values that do not read as the column's type (only its type's: another
+        type is decided only after reading the column again, which finds its examples)."""
+        import polars as pl
+
+        if not c.text or c.name in self._fixed:
+            return []
+        for k, candidate in enumerate(c.candidates):
+            if (candidate.dtype, candidate.fmt) == c.type_key and candidate.alive and len(candidate.examples) < EXAMPLES:
+                s, cand = pl.col(name("s")), pl.col(name("c"))
+                ok = pl.col(name("p")).is_not_null() if self._same_parse(c, candidate) else candidate.ok_expr(s)
+                failing = s.filter(cand & ~ok)
+                return [failing.unique(maintain_order=True).head(EXAMPLES).implode().alias(name(f"ex{k}"))]
+        return []
 
     def _parsed(self, c: DraftColumn) -> pl.Expr:
         """The column read as its type, as validation reads it."""
@@ -368,15 +470,21 @@ class DraftPass:
                 length.max().alias(name("len_max")),
                 length.sum().alias(name("len_sum")),
                 text.str.contains(" ", literal=True).sum().alias(name("spaces")),
-                text.str.contains(r"[\d@]").sum().alias(name("digit_or_at")),
-                text.str.contains(AREA_CODE).sum().alias(name("area")),
             ]
+            if c.digit_or_at_closed is None:
+                exprs.append(text.str.contains(r"[\d@]").sum().alias(name("digit_or_at")))
+            if c.area_closed is None:
+                exprs.append(text.str.contains(AREA_CODE).sum().alias(name("area")))
             if c.hex_only:
                 exprs.append(text.str.contains(_HEX).all().alias(name("hex")))
             if len(c.first_values) < PATTERN_VALUES:
                 exprs.append(text.unique(maintain_order=True).head(PATTERN_VALUES).implode().alias(name("first")))
+            if not c.shapes:
+                exprs.append(_shape_expr(text.unique()).unique().head(2).implode().alias(name("shapes")))
+            elif len(c.shapes) == 1:
+                # every value still has the one shape? (its other shapes are looked for only if not)
+                exprs.append(text.str.contains(_shape_pattern(c.shapes[0])).all().alias(name("same_shape")))
             if len(c.shapes) <= 1:
-                exprs.append(_shape_expr(text).unique(maintain_order=True).head(2).implode().alias(name("shapes")))
                 if c.first_value is None:
                     exprs.append(text.first().alias(name("first_value")))
                 elif len(c.shapes) == 1:
@@ -413,16 +521,16 @@ class DraftPass:
     def consume(self, batch: pl.DataFrame) -> None:
         import polars as pl
 
-        strip = [pl.col(c.name).str.strip_chars().alias(f"{c.index}\x1fs") for c in self.columns if c.text]
+        open_type = [c for c in self.columns if self._needs_evidence(c)]
+        strip = [pl.col(c.name).str.strip_chars().alias(f"{c.index}\x1fs") for c in self.columns
+                 if c.text and (c in open_type or c.dtype not in (None, "string"))]
         work = batch.with_columns(strip) if strip else batch
         evidence: list[pl.Expr] = []
         derive: list[pl.Expr] = []
-        for c in self.columns:
-            if c.text and c.name not in self._fixed:
-                name = _namer(c.index)
-                s = pl.col(name("s"))
-                derive.append((s.is_not_null() & (s != "") & ~s.is_in(list(NULL_TOKENS))).alias(name("c")))
-                evidence += self._evidence(c, name)
+        for c in open_type:
+            name = _namer(c.index)
+            derive += self._evidence_helpers(c, name)
+            evidence += self._evidence(c, name, parsed=not self._first)
         if self._first:
             # the first batch decides which type each column's statistics are for
             if evidence:
@@ -432,10 +540,12 @@ class DraftPass:
                 if c.dtype is None:
                     chosen = c.decided()
                     c.dtype, c.fmt = (chosen.dtype, chosen.fmt) if chosen is not None else ("string", None)
+                    self._suspend(c)
             evidence, derive = [], []
         parsed = [self._parsed(c).alias(f"{c.index}\x1fp") for c in self.columns]
         work = work.with_columns(derive + parsed)
         stats = [e for c in self.columns for e in self._statistics(c, _namer(c.index))]
+        stats += [e for c in self.columns for e in self._examples(c, _namer(c.index))]
         out = work.select(evidence + stats + self._pair_exprs())
         values = _first_row(out)
         if evidence:
@@ -444,6 +554,7 @@ class DraftPass:
         self._merge_pairs(values)
         if self._first:
             self._first_runs(work)
+        self._other_shapes(work, values)
         self.rows += batch.height
         self._first = False
         self._prune()
@@ -464,8 +575,6 @@ class DraftPass:
                 if key + f"ok{k}" not in v:
                     continue
                 candidate.ok += int(v[key + f"ok{k}"] or 0)
-                if key + f"ex{k}" in v:
-                    candidate.examples = _merge_ordered(candidate.examples, v[key + f"ex{k}"].to_list(), EXAMPLES)
 
     def _merge_statistics(self, v: dict[str, Any]) -> None:
         import numpy as np
@@ -497,6 +606,10 @@ class DraftPass:
             c.area_codes += int(v.get(key + "area") or 0)
             if key + "hex" in v and v[key + "hex"] is not None:
                 c.hex_only = c.hex_only and bool(v[key + "hex"])
+            if c.text:
+                for k, candidate in enumerate(c.candidates):
+                    if key + f"ex{k}" in v:
+                        candidate.examples = _merge_ordered(candidate.examples, v[key + f"ex{k}"].to_list(), EXAMPLES)
             if key + "first" in v:
                 c.first_values = _merge_ordered(c.first_values, v[key + "first"].to_list(), PATTERN_VALUES)
             if key + "first_value" in v and c.first_value is None:
@@ -525,6 +638,20 @@ class DraftPass:
             c.counts[value] = c.counts.get(value, 0) + int(counts[value])
         if len(c.counts) > MAX_ALLOWED_VALUES:
             c.counts = None
+
+    def _other_shapes(self, work: pl.DataFrame, values: dict[str, Any]) -> None:
+        """A batch with values of another shape than the one seen so far: which."""
+        import polars as pl
+
+        exprs = []
+        for c in self.columns:
+            if values.get(f"{c.index}\x1fsame_shape") is False:
+                text = pl.col(f"{c.index}\x1fp").drop_nulls().cast(pl.String)
+                exprs.append(_shape_expr(text.unique()).unique().head(2).implode().alias(str(c.index)))
+        if exprs:
+            for name, shapes in _first_row(work.select(exprs)).items():
+                c = self.columns[int(name)]
+                c.shapes = _merge_ordered(c.shapes, shapes.to_list(), 2)
 
     def _first_runs(self, work: pl.DataFrame) -> None:
         """Which letter runs of the one shape vary within the first batch (the shape and the
@@ -560,6 +687,11 @@ class DraftPass:
             return
         limit = (1 - PARSE_SHARE) * self.rows_bound
         for c in self.columns:
+            if c.dtype in ("string", "categorical"):
+                if c.digit_or_at_closed is None and c.n - c.digit_or_at > limit:
+                    c.digit_or_at_closed = c.n - c.digit_or_at
+                if c.area_closed is None and c.n - c.area_codes > limit:
+                    c.area_closed = c.n - c.area_codes
             for candidate in c.candidates:
                 if candidate.alive and c.m - candidate.ok > limit:
                     candidate.alive, candidate.fails_at_death = False, c.m - candidate.ok
@@ -598,9 +730,15 @@ class DraftPass:
         for c in self.columns:
             if c.dtype is None:  # no rows: nothing decided a type
                 c.dtype, c.fmt = "string", None
+            closed = [x for x in (c.digit_or_at_closed, c.area_closed) if x is not None]
+            if any(fails <= (1 - PARSE_SHARE) * c.n for fails in closed):
+                wrong.append(c)  # a share stopped being counted too soon: count it again
+                continue
             if not c.text or c.name in self._fixed:
                 continue
             for candidate in c.candidates:
+                if candidate.suspended:
+                    continue
                 if not candidate.alive and candidate.fails_at_death <= (1 - PARSE_SHARE) * c.m:
                     wrong.append(c)  # it stopped being counted too soon: count it again
                     break
@@ -675,8 +813,11 @@ def _read_again(state: DraftPass, wrong: list[DraftColumn], frame: pl.LazyFrame 
 
     fixed = {}
     for c in wrong:
-        chosen = c.decided()
-        fixed[c.name] = (chosen.dtype, chosen.fmt) if chosen is not None else ("string", None)
+        chosen = c.decided() if c.text else None
+        if not c.text:
+            fixed[c.name] = c.type_key
+        else:
+            fixed[c.name] = (chosen.dtype, chosen.fmt) if chosen is not None else ("string", None)
     names = {c.name for c in wrong}
     dated = [c.name for c in state.columns if (fixed.get(c.name) or c.type_key)[0] in ("date", "datetime")]
     keep = [c.name for c in state.columns if c.name in names or c.name in dated]

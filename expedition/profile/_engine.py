@@ -384,9 +384,11 @@ class _Pass:
         estimated_rows: int | None = None,
         native_dates: dict[str, str] | None = None,
         draft: bool = False,
+        statistics: bool = True,
     ) -> None:
         import numpy as np
 
+        self.statistics = statistics
         self.draft = None
         if draft:
             from expedition.profile._draft import DraftPass
@@ -480,6 +482,13 @@ class _Pass:
     def consume(self, batch: pl.DataFrame) -> None:
         import polars as pl
 
+        if not self.statistics:  # only what the draft needs
+            if self.draft is not None:
+                self.draft.consume(batch)
+            self.rows += batch.height
+            self.memory += batch.estimated_size()
+            self.batches += 1
+            return
         batch = _normalise(batch)
         first = not self._planned
         if first:
@@ -689,6 +698,11 @@ class _Pass:
     def finish(self, schema: pl.Schema, seconds: float) -> PassResult:
         import numpy as np
         import polars as pl
+
+        if not self.statistics:
+            return PassResult(columns=self.columns, rows=self.rows, sample=pl.DataFrame(schema=schema),
+                              sample_exact=False, memory_bytes=self.memory, duplicate_rows=None,
+                              duplicates_exact=False, seconds=seconds, batches=self.batches, draft=self.draft)
 
         if self._sample_frames:
             self._trim_sample()
@@ -1061,13 +1075,15 @@ def run_pass(
     on_progress: ProgressCallback | None = None,
     native_dates: dict[str, str] | None = None,
     draft: bool = False,
+    statistics: bool = True,
 ) -> PassResult:
     """Read *frame* once and return the merged statistics and the sample.
 
     *native_dates* names date columns left as text by the reader (with their layout): they are
     profiled from their text and reported as the dates they are. With *draft*, the pass also
     collects what a draft contract needs (``result.draft``, see `_draft`); a column whose first
-    batch pointed to another type than all its values do is read again, alone.
+    batch pointed to another type than all its values do is read again, alone. With
+    ``statistics=False`` it collects only that (and counts the rows): what `schema infer` runs.
     """
     import polars as pl
 
@@ -1078,7 +1094,7 @@ def run_pass(
         raise ReadFailure(exc) from exc
     total = estimated_rows or (frame.height if isinstance(frame, pl.DataFrame) else None)
     state = _Pass(schema, sample_rows=sample_rows, seed=seed, estimated_rows=total, native_dates=native_dates,
-                  draft=draft)
+                  draft=draft, statistics=statistics)
     iterator = batches(frame, len(schema))
     while True:
         try:

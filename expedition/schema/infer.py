@@ -180,7 +180,7 @@ def _draft_pass(data: Any, source: Mapping[str, Any] | None) -> tuple[DraftPass,
         if isinstance(frame, pl.DataFrame):
             estimated = frame.height
         try:
-            result = run_pass(frame, estimated_rows=estimated, draft=True)
+            result = run_pass(frame, estimated_rows=estimated, draft=True, statistics=False)
         except ReadFailure as exc:
             if opened is None or attempt == 2:
                 raise data_error(exc.error, where) from None
@@ -339,7 +339,7 @@ def _infer_text_checks(key: str, stats: DraftColumn, distinct: int, n: int, pers
         checks.append(CheckSpec("str_matches", {"pattern": value_pattern(kind)}))
         notes.append(f"values look like {PERSONAL_FORMATS[kind]}")
         return checks, role, True, notes
-    if stats.area_codes / n >= PARSE_SHARE:
+    if stats.share_area_codes() >= PARSE_SHARE:
         checks.append(CheckSpec("str_matches", {"pattern": AREA_CODE}))
         notes.append("values look like ONS area codes (GSS)")
         role = "geo" if GEO_NAME.search(key) else role
@@ -372,7 +372,7 @@ def _infer_text_checks(key: str, stats: DraftColumn, distinct: int, n: int, pers
 def _personal_format(stats: DraftColumn, n: int) -> str | None:
     """The kind of personal data (`PERSONAL_FORMATS`) at least 99% of the distinct values of a
     text column are, judged by `expedition.pii.value_kind` on the first 2,000 of them; else None."""
-    if stats.digit_or_at / n < PARSE_SHARE:  # every kind has a digit or an "@"
+    if stats.share_digit_or_at() < PARSE_SHARE:  # every kind has a digit or an "@"
         return None
     kinds = [pii.value_kind(v) for v in stats.first_values[:PATTERN_VALUES]]
     for kind in PERSONAL_FORMATS:
