@@ -59,7 +59,7 @@ _LEADING_ZERO = r"^0\d"
 _DATE_START = r"^[+-]?\d"
 _SEPARATORS = "-/.:"
 _HEX = r"^[0-9a-f]+$"
-_MASS_CHECKS = 3  # passes at most: one, and up to two re-reads of columns the first batch misjudged
+_MASS_CHECKS = 3  # passes at most: one, and up to two reads again of columns the first batch misjudged
 
 
 # --------------------------------------------------------------------------- the type decision
@@ -739,7 +739,8 @@ class DraftPass:
             for candidate in c.candidates:
                 if candidate.suspended:
                     continue
-                if not candidate.alive and candidate.fails_at_death <= (1 - PARSE_SHARE) * c.m:
+                # its values stopped being counted once no type was left: all the rows bound them
+                if not candidate.alive and candidate.fails_at_death <= (1 - PARSE_SHARE) * self.rows:
                     wrong.append(c)  # it stopped being counted too soon: count it again
                     break
             else:
@@ -797,6 +798,9 @@ def settle(state: DraftPass, read: Callable[[], pl.LazyFrame | pl.DataFrame]) ->
         if not wrong:
             break
         wrong = _read_again(state, wrong, read())
+    # the first read again counts every type of its columns exactly, so the second (if needed)
+    # reads them for the type all their values decide
+    assert not wrong, f"the draft's types did not settle: {[c.name for c in wrong]}"
     return state
 
 

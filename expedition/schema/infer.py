@@ -106,6 +106,12 @@ def infer_schema(
     distinct values reaches.
     """
     draft, n_rows = _draft_pass(data, source)
+    return contract_from_draft(draft, n_rows, dataset=dataset, source=source)
+
+
+def contract_from_draft(draft: DraftPass, n_rows: int, *, dataset: str | None = None,
+                        source: Mapping[str, Any] | None = None) -> Contract:
+    """The draft contract from what the profile's pass collected for it (`infer_schema`)."""
     columns: dict[str, ColumnSpec] = {}
     notes: dict[str, list[str]] = {}
     null_values: list[str] = [""]
