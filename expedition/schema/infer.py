@@ -82,6 +82,7 @@ def infer_schema(
     *,
     dataset: str | None = None,
     source: Mapping[str, Any] | None = None,
+    estimated_rows: int | None = None,
 ) -> Contract:
     """Draft a contract from a delivery (a file, a file opened by the reader, or a Polars frame).
 
@@ -100,12 +101,14 @@ def infer_schema(
     of identifiers such as ``R0000123``) become regular expressions; roles and personal-data
     flags are guessed from names and values. ``contract.observed`` holds what was seen, and
     ``contract.to_yaml()`` writes it as comments for the person who reviews the draft.
+    *estimated_rows* (about how many rows a LazyFrame has) lets the pass stop counting types a
+    column can no longer be; a file's estimate comes from the reader.
 
     Every count is exact; distinct values are counted exactly by 64-bit hashes while those fit
     in 256 MiB, and estimated (about ±0.8%) beyond, which only a file of tens of millions of
     distinct values reaches.
     """
-    draft, n_rows = _draft_pass(data, source)
+    draft, n_rows = _draft_pass(data, source, estimated_rows)
     return contract_from_draft(draft, n_rows, dataset=dataset, source=source)
 
 
@@ -160,7 +163,8 @@ def contract_from_draft(draft: DraftPass, n_rows: int, *, dataset: str | None = 
     )
 
 
-def _draft_pass(data: Any, source: Mapping[str, Any] | None) -> tuple[DraftPass, int]:
+def _draft_pass(data: Any, source: Mapping[str, Any] | None,
+                estimated_rows: int | None = None) -> tuple[DraftPass, int]:
     """One pass of the profile over *data* collecting what the draft needs: (its statistics,
     rows). A file whose later rows need other reading options is opened again with them, as
     every stage does."""
@@ -182,7 +186,7 @@ def _draft_pass(data: Any, source: Mapping[str, Any] | None) -> tuple[DraftPass,
     opened = data if isinstance(data, OpenedDataset) else None
     for attempt in range(3):
         frame = nested_as_text(opened.frame if opened is not None else data)
-        estimated = opened.estimated_rows if opened is not None else None
+        estimated = opened.estimated_rows if opened is not None else estimated_rows
         if isinstance(frame, pl.DataFrame):
             estimated = frame.height
         try:
@@ -534,13 +538,17 @@ def draft_contract(project: Project, dataset: str, *, force: bool = False) -> Dr
                         f"add one with `expedition data add FILE --name {dataset}`")
     path = contract_path(project, dataset)
     data: Any = open_delivery(project, dataset, text=True)
+    rows = None
     if config.combine == "all" and len(config.deliveries) > 1:
         import polars as pl
 
-        # every period the contract will check, drafted from together (not the latest alone)
-        data = pl.concat([open_delivery(project, dataset, d.version, text=True).frame.collect()
-                          for d in config.deliveries], how="diagonal_relaxed")
-    contract = infer_schema(data, dataset=dataset,
+        # every period the contract will check, drafted from together (not the latest alone),
+        # read one after the other in the same pass
+        periods = [open_delivery(project, dataset, d.version, text=True) for d in config.deliveries]
+        data = pl.concat([p.frame for p in periods], how="diagonal_relaxed")
+        if all(p.estimated_rows for p in periods):
+            rows = sum(p.estimated_rows for p in periods)
+    contract = infer_schema(data, dataset=dataset, estimated_rows=rows,
                             source={"file": delivery.file, "sha256": delivery.sha256})
     text = generated_text(contract.to_yaml())
     status: Literal["written", "replaced", "unchanged"] = "written"
