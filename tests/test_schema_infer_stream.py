@@ -106,6 +106,10 @@ def test_distinct_values_beyond_the_hash_budget_are_estimated(monkeypatch):
     assert small.distinct() == 7  # still exact
     contract = contract_from_draft(state, n)
     assert contract.columns["visit_ref"].unique and contract.columns["visit_ref"].role == "identifier"
+    notes = contract.observed["columns"]["visit_ref"]
+    assert f"about {ref.distinct():,} distinct" in notes[0]
+    assert not any("repeat" in line for line in notes)  # an estimate below the rows is no repeat
+    assert "7 distinct" in contract.observed["columns"]["n"][0]
 
 
 def test_the_type_decision():

@@ -241,6 +241,10 @@ class DraftColumn:
         return 0
 
     @property
+    def distinct_is_exact(self) -> bool:
+        return self.distinct_exact is not None or (self.kmv is not None and self.kmv.estimate()[1])
+
+    @property
     def mean(self) -> float | None:
         return self.total / self.finite if self.finite else None
 

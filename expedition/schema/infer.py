@@ -244,8 +244,9 @@ def _infer_column(stats: DraftColumn, n_rows: int) -> tuple[ColumnSpec, list[str
     n = stats.n
     nulls = n_rows - n
     distinct = stats.distinct() if n else 0
+    exact = stats.distinct_is_exact or not n
     notes.insert(0, f"observed: {dtype}; {n:,} values, empty {_fmt_count(nulls, n_rows)}, "
-                    f"{distinct:,} distinct")
+                    f"{'' if exact else 'about '}{distinct:,} distinct")
 
     checks: list[CheckSpec] = []
     role = None
@@ -290,7 +291,7 @@ def _infer_column(stats: DraftColumn, n_rows: int) -> tuple[ColumnSpec, list[str
             role = "identifier" if role in (None, "identifier") else role
             unique = True
             repeated = n - distinct
-            if repeated:
+            if repeated and exact:  # an estimate is not evidence of repeats
                 notes.append(f"{repeated:,} value(s) repeat; unique is set because the name and "
                              "values look like an identifier")
     if PROTECTED_NAME.search(key) and role in (None,) and (dtype in TEXTUAL or dtype == "boolean"
