@@ -124,3 +124,45 @@ def test_the_type_decision():
     by[("date", "%d/%m/%Y")].ok, by[("date", "%m/%d/%Y")].ok = 990, 995
     assert text_type(1000, 1000, False, candidates).fmt == "%m/%d/%Y"  # the most values
     assert text_type(0, 0, False, candidates) is None
+
+
+def _messy_column(rng: random.Random, n: int) -> list[str]:
+    """Text as people write it: one kind of value, sometimes with a share of stray ones."""
+    kind = rng.choice(["int", "float", "date", "datetime", "bool", "zeros", "category", "id", "hex",
+                       "postcode", "email", "text", "empty", "mixed", "month"])
+    stray = rng.choice([0, 0, 0.002, 0.005, 0.02, 0.3])
+    values = []
+    for _ in range(n):
+        if rng.random() < stray:
+            values.append(rng.choice(["x", "NA", "n/a", "", " ", "12a", "null", "-", "007"]))
+            continue
+        values.append({
+            "int": lambda: str(rng.randint(-50, 5000)),
+            "float": lambda: f"{rng.uniform(-10, 1000):.{rng.randint(0, 4)}f}",
+            "date": lambda: (f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1990, 2030)}"
+                             if rng.random() < 0.7 else f"{rng.randint(1990, 2030)}-{rng.randint(1, 12):02d}-01"),
+            "datetime": lambda: f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)} {rng.randint(10, 23)}:{rng.randint(10, 59)}:00",
+            "bool": lambda: rng.choice(["true", "false", "TRUE", "False"]),
+            "zeros": lambda: f"{rng.randint(0, 999):03d}",
+            "category": lambda: rng.choice(["north", "south", "East", "west ", "a b"]),
+            "id": lambda: f"AB{rng.randint(0, 99999):05d}",
+            "hex": lambda: f"{rng.getrandbits(36):09x}",
+            "postcode": lambda: rng.choice(["CM1 1AA", "CO4 3SQ", "SS14 2PZ", "E1 6AN"]),
+            "email": lambda: f"p{rng.randint(0, 500)}@example.org",
+            "text": lambda: " ".join(rng.choice("the cat sat on a mat with words".split()) for _ in range(rng.randint(3, 12))),
+            "empty": lambda: "",
+            "month": lambda: f"20{rng.randint(10, 30)}-{rng.randint(1, 12):02d}",
+            "mixed": lambda: rng.choice([str(rng.randint(0, 9)), "x", f"{rng.random():.2f}"]),
+        }[kind]())
+    return values
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_any_batches_and_any_pruning_give_the_same_draft(seed):
+    rng = random.Random(seed)
+    n = rng.choice([30, 400, 2500])
+    names = ["id", "opened", "closed", "outcome", "age", "value", "code", "note", "ward", "latitude", "sex"]
+    frame = pl.DataFrame({f"{rng.choice(names)}_{i}": _messy_column(rng, n) for i in range(rng.randint(1, 6))})
+    whole = infer_schema(frame).to_yaml()
+    assert streamed(frame, rng.choice([7, 50, 333])) == whole
+    assert streamed(frame, rng.choice([7, 50, 333]), bound=rng.choice([n // 4, n])) == whole
