@@ -11,12 +11,12 @@ import pytest
 from expedition.profile import _draft, _engine
 from expedition.profile._draft import DraftPass, settle, text_type
 from expedition.schema import infer_schema
-from expedition.schema.infer import contract_from_draft
+from expedition.schema.infer import DRAFT_TYPES, contract_from_draft
 
 
 def streamed(frame: pl.DataFrame, rows: int, *, bound: int | None = None) -> str:
     """The draft of *frame* read in batches of *rows*, types pruned against *bound* rows."""
-    state = DraftPass(frame.schema, rows_bound=bound)
+    state = DraftPass(frame.schema, DRAFT_TYPES, rows_bound=bound)
     for batch in frame.iter_slices(rows):
         state.consume(batch)
     settle(state, lambda: frame)
@@ -97,7 +97,7 @@ def test_distinct_values_beyond_the_hash_budget_are_estimated(monkeypatch):
     n = 60_000
     frame = pl.DataFrame({"visit_ref": [f"V{i:06d}" for i in range(n)],
                           "n": [i % 7 for i in range(n)]})
-    state = DraftPass(frame.schema, rows_bound=n)
+    state = DraftPass(frame.schema, DRAFT_TYPES, rows_bound=n)
     for batch in frame.iter_slices(5_000):
         state.consume(batch)
     settle(state, lambda: frame)

@@ -9,7 +9,7 @@
   layout, a date-time in each layout) how many of the values parse as it, with the first three
   distinct values that do not. `text_type` decides the column's type from these counts;
 * **the statistics of the column read as that type**, exactly as validation reads it
-  (`expedition.schema.types.parse_expr`): values, minimum, maximum, mean, NaN and infinities,
+  (`ContractTypes`, given by `expedition.schema`): values, minimum, maximum, mean, NaN and infinities,
   distinct values (exact, by 64-bit hashes of every distinct value, while they fit in
   ``HASH_BYTES``; a K-minimum-values estimate beyond), true/false counts, and for text lengths,
   spaces, digits, ONS area codes, hexadecimal digits, the first 2,000 distinct values (for the
@@ -60,6 +60,26 @@ _DATE_START = r"^[+-]?\d"
 _SEPARATORS = "-/.:"
 _HEX = r"^[0-9a-f]+$"
 _MASS_CHECKS = 3  # passes at most: one, and up to two reads again of columns the first batch misjudged
+
+
+# --------------------------------------------------------------------------- contract types
+
+
+@dataclass(frozen=True)
+class ContractTypes:
+    """How validation reads each contract type. `expedition.schema` gives it (``DRAFT_TYPES`` in
+    `expedition.schema.infer`): the contract layer sits above the profile, which does not
+    import it, so the draft's statistics are of the values exactly as validation reads them."""
+
+    #: ``parse(column, dtype, fmt, strip=False)``: text read as *dtype* (None where it does not read)
+    parse: Callable[..., Any]
+    #: ``polars(dtype)``: the Polars type of a contract type
+    polars: Callable[[str], Any]
+    #: ``of(polars_type)``: the contract type of a column read with a type of its own (None: no such)
+    of: Callable[[Any], str | None]
+    floats: frozenset[str]
+    numbers: frozenset[str]
+    temporal: frozenset[str]
 
 
 # --------------------------------------------------------------------------- the type decision
@@ -306,10 +326,11 @@ class DraftPass:
     type is already settled (the read again of misjudged columns).
     """
 
-    def __init__(self, schema: pl.Schema, *, rows_bound: int | None = None, seed: int = SEED,
-                 fixed: dict[str, tuple[str, str | None]] | None = None) -> None:
+    def __init__(self, schema: pl.Schema, types: ContractTypes, *, rows_bound: int | None = None,
+                 seed: int = SEED, fixed: dict[str, tuple[str, str | None]] | None = None) -> None:
         import polars as pl
 
+        self.types = types
         self.seed = seed
         self.rows = 0
         self.rows_bound = rows_bound
@@ -320,7 +341,7 @@ class DraftPass:
             if c.text:
                 c.candidates = text_candidates()
             if not c.text:
-                c.dtype, c.fmt = _typed_dtype(dtype), None
+                c.dtype, c.fmt = types.of(dtype), None
                 if c.dtype is None:
                     c.dtype, c.supported = "string", False
             if fixed and name in fixed:
@@ -421,22 +442,19 @@ class DraftPass:
         """The column read as its type, as validation reads it."""
         import polars as pl
 
-        from expedition.schema.types import parse_expr, polars_dtype
-
         col = pl.col(c.name)
         if not c.supported:
             return col.cast(pl.String, strict=False)
         if not c.text:
-            return col.cast(polars_dtype(c.dtype), strict=False)
+            return col.cast(self.types.polars(c.dtype), strict=False)
         if c.dtype == "string":
             return pl.when(col == "").then(None).otherwise(col)
-        return parse_expr(pl.col(f"{c.index}\x1fs"), c.dtype, c.fmt, strip=False)
+        return self.types.parse(pl.col(f"{c.index}\x1fs"), c.dtype, c.fmt, strip=False)
 
     def _statistics(self, c: DraftColumn, name: Callable[[str], str]) -> list[pl.Expr]:
         import polars as pl
 
-        from expedition.schema.types import FLOAT, NUMERIC, TEMPORAL
-
+        FLOAT, NUMERIC, TEMPORAL = self.types.floats, self.types.numbers, self.types.temporal
         p = pl.col(name("p"))
         exprs: list[pl.Expr] = []
         if c.dtype in FLOAT:
@@ -772,28 +790,6 @@ def _namer(index: int) -> Callable[[str], str]:
     return lambda key: f"{index}\x1f{key}"
 
 
-def _typed_dtype(dtype: Any) -> str | None:
-    """The contract type of a column read with a type of its own (None: not one contracts have)."""
-    import polars as pl
-
-    from expedition.schema.types import DTYPES
-
-    if dtype == pl.String:
-        return "string"
-    if dtype == pl.Categorical or dtype == pl.Enum or isinstance(dtype, (pl.Categorical, pl.Enum)):
-        return "categorical"
-    if isinstance(dtype, pl.Datetime) or dtype == pl.Datetime:
-        return "datetime"
-    for name, attr in DTYPES.items():
-        if name in {"datetime", "string", "categorical"}:
-            continue
-        if dtype == getattr(pl, attr):
-            return name
-    if dtype == pl.Null:
-        return "string"
-    return None
-
-
 def settle(state: DraftPass, read: Callable[[], pl.LazyFrame | pl.DataFrame]) -> DraftPass:
     """Finish *state*; read again (from *read*) the columns whose statistics were for another
     type than all their values decide, until none is left (at most twice)."""
@@ -834,7 +830,7 @@ def _read_again(state: DraftPass, wrong: list[DraftColumn], frame: pl.LazyFrame 
             fixed[c.name] = c.type_key
     sub = frame.select(keep)
     schema = sub.collect_schema() if isinstance(sub, pl.LazyFrame) else sub.schema
-    again = DraftPass(schema, rows_bound=None, seed=state.seed, fixed=fixed)
+    again = DraftPass(schema, state.types, rows_bound=None, seed=state.seed, fixed=fixed)
     # a column read again has its evidence counted again too (nothing pruned this time)
     again._fixed = set(fixed) - names
     for batch in _batches(sub, len(schema)):

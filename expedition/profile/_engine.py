@@ -383,18 +383,18 @@ class _Pass:
         seed: int,
         estimated_rows: int | None = None,
         native_dates: dict[str, str] | None = None,
-        draft: bool = False,
+        draft: Any = None,
         statistics: bool = True,
     ) -> None:
         import numpy as np
 
         self.statistics = statistics
         self.draft = None
-        if draft:
+        if draft is not None:
             from expedition.profile._draft import DraftPass
 
             bound = None if estimated_rows is None else int(estimated_rows * DRAFT_ROWS_MARGIN) + MAX_BATCH_ROWS
-            self.draft = DraftPass(schema, rows_bound=bound, seed=seed)
+            self.draft = DraftPass(schema, draft, rows_bound=bound, seed=seed)
         self.columns = [
             ColumnState(name, i, dtype, column_kind(dtype)) for i, (name, dtype) in enumerate(schema.items())
         ]
@@ -1074,14 +1074,15 @@ def run_pass(
     estimated_rows: int | None = None,
     on_progress: ProgressCallback | None = None,
     native_dates: dict[str, str] | None = None,
-    draft: bool = False,
+    draft: Any = None,
     statistics: bool = True,
 ) -> PassResult:
     """Read *frame* once and return the merged statistics and the sample.
 
     *native_dates* names date columns left as text by the reader (with their layout): they are
-    profiled from their text and reported as the dates they are. With *draft*, the pass also
-    collects what a draft contract needs (``result.draft``, see `_draft`); a column whose first
+    profiled from their text and reported as the dates they are. With *draft* (how validation
+    reads each contract type, `_draft.ContractTypes`), the pass also collects what a draft
+    contract needs (``result.draft``, see `_draft`); a column whose first
     batch pointed to another type than all its values do is read again, alone. With
     ``statistics=False`` it collects only that (and counts the rows): what `schema infer` runs.
     """

@@ -16,18 +16,21 @@ from expedition._io import atomic_write_text
 from expedition._lock import locked
 from expedition.config import update_config
 from expedition.errors import ConfigError, DataError
-from expedition.profile._draft import MAX_ALLOWED_VALUES, PARSE_SHARE, PATTERN_VALUES
+from expedition.profile._draft import MAX_ALLOWED_VALUES, PARSE_SHARE, PATTERN_VALUES, ContractTypes
 from expedition.project import Project
 from expedition.schema.checks import CheckSpec
 from expedition.schema.document import _suggest, contract_path, load_contract
 from expedition.schema.model import GENERATED_MARK, ColumnSpec, Contract, RuleSpec
 from expedition.schema.types import (
+    DTYPES,
     FLOAT,
     INTEGER,
     NUMERIC,
     TEMPORAL,
     TEXTUAL,
     _show,
+    parse_expr,
+    polars_dtype,
 )
 from expedition.vocabulary import (
     AREA_CODE,
@@ -190,7 +193,7 @@ def _draft_pass(data: Any, source: Mapping[str, Any] | None,
         if isinstance(frame, pl.DataFrame):
             estimated = frame.height
         try:
-            result = run_pass(frame, estimated_rows=estimated, draft=True, statistics=False)
+            result = run_pass(frame, estimated_rows=estimated, draft=DRAFT_TYPES, statistics=False)
         except ReadFailure as exc:
             if opened is None or attempt == 2:
                 raise data_error(exc.error, where) from None
@@ -323,6 +326,31 @@ def _infer_column(stats: DraftColumn, n_rows: int) -> tuple[ColumnSpec, list[str
 def _by_count(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
     """Values by how often they occur, most first (ties in the order they first appear)."""
     return sorted(counts.items(), key=lambda item: -item[1])
+
+
+def _contract_dtype(dtype: Any) -> str | None:
+    """The contract type of a column read with a type of its own (None: not one contracts have)."""
+    import polars as pl
+
+    if dtype == pl.String:
+        return "string"
+    if dtype == pl.Categorical or dtype == pl.Enum or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "categorical"
+    if isinstance(dtype, pl.Datetime) or dtype == pl.Datetime:
+        return "datetime"
+    for name, attr in DTYPES.items():
+        if name in {"datetime", "string", "categorical"}:
+            continue
+        if dtype == getattr(pl, attr):
+            return name
+    if dtype == pl.Null:
+        return "string"
+    return None
+
+
+#: How validation reads each type, for the profile's pass to collect the draft's statistics with.
+DRAFT_TYPES = ContractTypes(parse=parse_expr, polars=polars_dtype, of=_contract_dtype,
+                            floats=frozenset(FLOAT), numbers=frozenset(NUMERIC), temporal=frozenset(TEMPORAL))
 
 
 def draft_label(column: str) -> str:
