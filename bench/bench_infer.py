@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from _measure import expedition_cmd, measure_rounds, report
+from _measure import expedition_cmd, measure_rounds, report, run_once_cpu
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -67,11 +67,13 @@ def capped(project: Path, mib: int) -> None:
         return
     cmd = ["prlimit", f"--data={mib * 2**20}", *expedition_cmd(), "schema", "infer", "bench", "--force",
            "-q", "--project", str(project)]
-    started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    verdict = "drafted" if done.returncode == 0 else f"failed ({done.returncode}): {done.stderr.strip()[-300:]}"
-    print(f"\nschema infer with the heap capped at {mib:,} MiB: {verdict} in {seconds:.1f} s")
+    try:
+        seconds, peak, _ = run_once_cpu(cmd)
+    except RuntimeError as exc:
+        print(f"\nschema infer with the heap capped at {mib:,} MiB: failed: {str(exc)[-300:]}")
+        return
+    print(f"\nschema infer with the heap capped at {mib:,} MiB: drafted in {seconds:.1f} s, "
+          f"peak resident {peak:,.0f} MiB")
 
 
 def main() -> None:
