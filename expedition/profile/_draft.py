@@ -499,7 +499,8 @@ class DraftPass:
                 exprs.append(text.str.contains(AREA_CODE).sum().alias(name("area")))
             if c.hex_only:
                 exprs.append(text.str.contains(_HEX).all().alias(name("hex")))
-            if len(c.first_values) < PATTERN_VALUES:
+            if len(c.first_values) < PATTERN_VALUES and c.digit_or_at_closed is None:
+                # (the personal-data patterns are tried only on columns whose values have digits)
                 exprs.append(text.unique(maintain_order=True).head(PATTERN_VALUES).implode().alias(name("first")))
             if not c.shapes:
                 exprs.append(_shape_expr(text.unique()).unique().head(2).implode().alias(name("shapes")))
