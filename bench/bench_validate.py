@@ -65,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 sys.path.insert(0, str(HERE))
 
-from _measure import Measurement, expedition_cmd, run_once  # noqa: E402
+from _measure import Measurement, expedition_cmd, run_once, show_cap_bites  # noqa: E402
 
 
 def report(title: str, rows: list[Measurement], baseline: Measurement) -> None:
@@ -540,11 +540,7 @@ def scale(args: argparse.Namespace) -> None:
               f"{accounting(project)}")
     except RuntimeError as exc:
         print(f"  expedition validate FAILED under the cap:\n{str(exc)[-600:]}")
-    try:
-        run_once([*cap, sys.executable, "-c", f"import polars as pl; pl.read_csv({str(path)!r})"])
-        print("  pl.read_csv under the same cap: completed (the cap did not bite)")
-    except RuntimeError:
-        print("  pl.read_csv under the same cap: fails (the whole file does not fit), as expected")
+    show_cap_bites(cap, path)
 
 
 def compare(args: argparse.Namespace) -> None:
