@@ -95,3 +95,13 @@ def report(title: str, rows: list[Measurement], baseline: Measurement) -> None:
     print(f"{'what':<44} {'median s':>9} {'x baseline':>11} {'peak MiB':>9}")
     for m in rows:
         print(f"{m.label:<44} {m.median:>9.3f} {m.median / baseline.median:>11.2f} {m.peak_mib:>9.0f}")
+
+
+def show_cap_bites(cap: list[str], path: Path) -> None:
+    """Print whether reading *path* whole with Polars fails under the heap cap *cap* (a
+    ``prlimit`` prefix), which shows the cap is real."""
+    try:
+        run_once([*cap, sys.executable, "-c", f"import polars as pl; pl.read_csv({str(path)!r})"])
+        print("  pl.read_csv under the same cap: completed (the cap did not bite)")
+    except RuntimeError:
+        print("  pl.read_csv under the same cap: fails (the whole file does not fit), as expected")

@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from _measure import Measurement, expedition_cmd, measure, measure_rounds, report, run_once
+from _measure import Measurement, expedition_cmd, measure, measure_rounds, report, run_once, show_cap_bites
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -232,11 +232,7 @@ def bounded_memory(args: argparse.Namespace) -> None:
         print(f"  expedition profile: completed in {seconds:,.1f} s, peak RSS {peak:,.0f} MiB")
     except RuntimeError as exc:
         print(f"  expedition profile FAILED after {time.perf_counter() - started:,.1f} s:\n{str(exc)[-600:]}")
-    try:
-        run_once([*cap, sys.executable, "-c", f"import polars as pl; pl.read_csv({str(path)!r})"])
-        print("  pl.read_csv under the same cap: completed (the cap did not bite)")
-    except RuntimeError:
-        print("  pl.read_csv under the same cap: fails (the whole file does not fit), as expected")
+    show_cap_bites(cap, path)
 
 
 def exactness(path: Path) -> None:

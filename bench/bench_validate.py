@@ -37,6 +37,16 @@ What each line measures (each a fresh process, so start-up and imports count for
 
 Targets: expedition within 1.5x of the plain-Polars floor, at least 5x faster than pandera's
 pandas backend at 5M rows and at least 10x faster than Great Expectations at 1M rows.
+
+Then scale (``--scale-sizes``, 5M and 20M rows by default; the 20M file is the 5M file four
+times over with distinct case ids): ``expedition validate`` of each, taking turns, with the
+20M run's time and peak memory as ratios to the 5M run's (targets: at most 5.5x the time, at
+most 1.5x the peak memory and under 3 GiB). Finally bounded memory: the 40M-row file
+(``--big-rows``) validated by a child whose heap is capped with ``prlimit --data`` at 2 GiB
+(``--memory-limit-mib``), as the profile benchmark does (RLIMIT_DATA caps heap and anonymous
+memory; ``ulimit -v`` cannot be used because Polars maps the input file into memory).
+
+    python bench/bench_validate.py --scale-only            # only the scale and bounded runs
 """
 
 from __future__ import annotations
@@ -55,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 sys.path.insert(0, str(HERE))
 
-from _measure import Measurement, expedition_cmd, run_once  # noqa: E402
+from _measure import Measurement, expedition_cmd, run_once, show_cap_bites  # noqa: E402
 
 
 def report(title: str, rows: list[Measurement], baseline: Measurement) -> None:
@@ -376,8 +386,33 @@ def worker_ge(path: str) -> None:
 # --------------------------------------------------------------------------- orchestration
 
 
+#: Larger files are this one repeated, with distinct case ids (as the issue measured them).
+BASE_ROWS = 5_000_000
+
+
+def repeat_data(base: Path, times: int, path: Path) -> None:
+    """*base* *times* over, each copy's case ids moved up by the base's row count so they stay
+    distinct (and 8 digits, up to 80M rows), streamed (never held in memory)."""
+    import polars as pl
+
+    frames = []
+    for k in range(times):
+        shifted = ("C" + (pl.col("case_id").str.slice(1).cast(pl.Int64) + k * BASE_ROWS)
+                   .cast(pl.String))
+        frames.append(pl.scan_csv(base, infer_schema=False).with_columns(shifted.alias("case_id")))
+    tmp = path.with_suffix(".tmp")
+    pl.concat(frames).sink_csv(tmp)
+    os.replace(tmp, path)
+
+
 def ensure_data(rows: int) -> Path:
     path = WORK / f"bench-{rows}.csv"
+    if not path.exists() and rows > BASE_ROWS and rows % BASE_ROWS == 0:
+        base = ensure_data(BASE_ROWS)
+        print(f"writing {rows:,} rows ({rows // BASE_ROWS} copies of {base.name}) → {path} …",
+              flush=True)
+        subprocess.run([sys.executable, __file__, "--worker", "repeat", "--rows", str(rows),
+                        "--path", str(path)], check=True)
     if not path.exists():
         print(f"generating {rows:,} rows → {path} …", flush=True)
         started = time.perf_counter()
@@ -425,6 +460,13 @@ def main() -> None:
     parser.add_argument("--ge-rows", type=int, default=1_000_000)
     parser.add_argument("--coerce-rows", type=int, default=1_000_000,
                         help="largest size at which pandera also coerces types itself (slow)")
+    parser.add_argument("--scale-sizes", default="5000000,20000000",
+                        help="two sizes whose validation time and memory are compared")
+    parser.add_argument("--scale-repeat", type=int, default=3)
+    parser.add_argument("--big-rows", type=int, default=40_000_000)
+    parser.add_argument("--memory-limit-mib", type=int, default=2_048)
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--scale-only", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -434,6 +476,8 @@ def main() -> None:
     if args.worker:
         {
             "generate": lambda: generate(args.rows, Path(args.path)),
+            "repeat": lambda: repeat_data(WORK / f"bench-{BASE_ROWS}.csv", args.rows // BASE_ROWS,
+                                          Path(args.path)),
             "read": lambda: worker_read(args.path),
             "floor": lambda: worker_floor(args.path, args.out),
             "pandas": lambda: worker_pandera_pandas(args.path),
@@ -443,6 +487,64 @@ def main() -> None:
         return
 
     WORK.mkdir(exist_ok=True)
+    if not args.scale_only:
+        compare(args)
+    if not args.skip_scale:
+        scale(args)
+
+
+def validate_cmd(project: Path) -> list[str]:
+    return [*expedition_cmd(), "validate", "bench", "--max-invalid", "100", "-q",
+            "--project", str(project)]
+
+
+def accounting(project: Path) -> str:
+    rows = json.loads((project / ".expedition" / "quality" / "bench" / "validation.json")
+                      .read_text())["report"]["rows"]
+    return (f"{rows['read']:,} read = {rows['valid']:,} valid + {rows['quarantined']:,} "
+            f"quarantined (data add counted {rows['expected']:,})")
+
+
+def scale(args: argparse.Namespace) -> None:
+    """5M against 20M rows in one run, then the 40M-row file under a 2 GiB heap cap."""
+    small, large = (int(s) for s in args.scale_sizes.split(","))
+    projects = {rows: ensure_project(rows, ensure_data(rows)) for rows in (small, large)}
+    commands = {f"expedition validate, {rows:,} rows": validate_cmd(project)
+                for rows, project in projects.items()}
+    timed = interleaved(commands, args.scale_repeat)
+    a, b = (timed[label] for label in commands)
+    report(f"Scale: validation of {small:,} and {large:,} rows (baseline: {small:,})", [a, b], a)
+    for rows, project in projects.items():
+        print(f"  {rows:,} rows: {accounting(project)}")
+    rows_ratio = large / small
+    time_ratio, memory_ratio = b.median / a.median, b.peak_mib / a.peak_mib
+    print(f"\nTargets ({rows_ratio:g}x the rows)")
+    print(f"  time: {time_ratio:.2f}x (fastest runs {min(b.seconds) / min(a.seconds):.2f}x), "
+          f"target ≤ 5.5x — {'met' if time_ratio <= 5.5 else 'NOT met'}")
+    print(f"  peak memory: {b.peak_mib:,.0f} MiB against {a.peak_mib:,.0f} MiB = {memory_ratio:.2f}x, "
+          f"target ≤ 1.5x and under 3 GiB — "
+          f"{'met' if memory_ratio <= 1.5 and b.peak_mib < 3072 else 'NOT met'}")
+    if shutil.which("prlimit") is None:
+        print("\nprlimit is not available: skipping the bounded-memory run")
+        return
+    path = ensure_data(args.big_rows)
+    project = ensure_project(args.big_rows, path)
+    limit = args.memory_limit_mib
+    size = path.stat().st_size / 2**20
+    print(f"\nBounded memory: {path.name}, {args.big_rows:,} rows, {size:,.0f} MiB, validated with "
+          f"its heap capped at {limit:,} MiB (prlimit --data; the file is {size / limit:.1f}x the cap)")
+    cap = ["prlimit", f"--data={limit * 2**20}"]
+    try:
+        seconds, peak = run_once([*cap, *validate_cmd(project)])
+        print(f"  expedition validate: completed in {seconds:,.1f} s, peak RSS {peak:,.0f} MiB; "
+              f"{accounting(project)}")
+    except RuntimeError as exc:
+        print(f"  expedition validate FAILED under the cap:\n{str(exc)[-600:]}")
+    show_cap_bites(cap, path)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """expedition against plain Polars, pandera and Great Expectations at each of --sizes."""
     python = sys.executable
     me = str(Path(__file__).resolve())
     summary = []
@@ -457,8 +559,7 @@ def main() -> None:
             "plain Polars: checks": [python, me, "--worker", "floor", "--path", str(data)],
             "plain Polars: checks + split": [python, me, "--worker", "floor", "--path", str(data),
                                              "--out", str(out)],
-            "expedition validate": [*expedition_cmd(), "validate", "bench", "--max-invalid", "100",
-                                    "-q", "--project", str(project)],
+            "expedition validate": validate_cmd(project),
         }
         slow = {}
         if not args.no_pandas:
@@ -483,10 +584,7 @@ def main() -> None:
             coerced.append((rows, timed["pandera (pandas backend, coerce=True)"], ours))
         report(f"Validation, {rows:,} rows × 20 columns (baseline: plain Polars checks)",
                rows_out, floor)
-        record = json.loads((project / ".expedition" / "quality" / "bench" / "validation.json")
-                            .read_text())["report"]["rows"]
-        print(f"  accounting: {record['read']:,} read = {record['valid']:,} valid + "
-              f"{record['quarantined']:,} quarantined")
+        print(f"  accounting: {accounting(project)}")
         summary.append((rows, floor, split, ours, pandas, ge))
 
     def ratio(a: Measurement, b: Measurement) -> str:

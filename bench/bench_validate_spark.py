@@ -5,8 +5,8 @@
 
 The data and contract are `bench_validate.py`'s (20 columns, 0.1% of rows corrupted). Each run is
 a fresh process that validates the CSV and writes the valid and quarantined rows to Parquet:
-``polars`` calls `expedition.validate.engine.validate` and writes both frames; ``spark`` calls
-`expedition.validate.spark.validate` on a local Spark (``local[*]``, Spark's shuffle partitions,
+``polars`` calls `expedition.validation.engine.validate` and writes both frames; ``spark`` calls
+`expedition.validation.spark.validate` on a local Spark (``local[*]``, Spark's shuffle partitions,
 2 GB driver) and writes both as single Parquet files typed as the Polars engine types them.
 Start-up counts for both (for Spark: the JVM and the session, about 5 s here). Peak memory is
 the largest resident size of the whole process tree (Python and, for Spark, its JVM), sampled
@@ -70,18 +70,18 @@ def run(cmd: list[str]) -> tuple[float, float, dict]:
 
 
 def worker(engine: str, path: str, contract: str, out: str) -> None:
-    from expedition.schema import load_contract
+    from expedition.contract import load_contract
 
     c = load_contract(contract)
     if engine == "polars":
-        from expedition.validate.engine import validate
+        from expedition.validation.engine import validate
 
         result = validate(path, c)
         result.valid.write_parquet(Path(out) / "valid.parquet", compression="lz4", statistics=False)
         result.quarantine.write_parquet(Path(out) / "quarantine.parquet", compression="lz4",
                                         statistics=False)
     else:
-        from expedition.validate.spark import validate
+        from expedition.validation.spark import validate
 
         result = validate(path, c)
         result.valid.write_parquet(Path(out) / "valid.parquet")

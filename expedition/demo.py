@@ -25,8 +25,8 @@ from expedition.profile import Profile, profile_dataset
 from expedition.project import Project
 from expedition.runner import run
 from expedition.scaffold import new_project
-from expedition.schema import DraftResult, contract_path, draft_contract, is_unedited_draft
-from expedition.validate import DatasetValidation, validate_dataset
+from expedition.contract import DraftResult, contract_path, draft_contract, is_unedited_draft
+from expedition.validation import DatasetValidation, validate_dataset
 from expedition.scoring import ScoreResult, score
 
 EXAMPLE = "referrals"

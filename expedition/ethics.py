@@ -114,7 +114,7 @@ def ethics_packet(project: Project) -> EthicsPacket:
 
 
 def _personal_columns(project: Project) -> str:
-    from expedition.schema import contract_path, load_contract
+    from expedition.contract import contract_path, load_contract
 
     lines = []
     for name in project.config.datasets:

@@ -58,7 +58,7 @@ from expedition.project import Project
 if TYPE_CHECKING:
     import polars as pl
 
-    from expedition.validate import ValidatedData
+    from expedition.validation import ValidatedData
 
 #: Bumped when what `link` writes for the same inputs and settings changes.
 LINK_VERSION = 1
@@ -189,7 +189,7 @@ def _sources(project: Project, name: str) -> list[_Source]:
                               f"{dataset!r} links under links.{name}.datasets instead",
                               path=project.config_path)
         if dataset in project.config.datasets:
-            from expedition.validate import require_validated
+            from expedition.validation import require_validated
 
             require_validated(project, dataset, reader=f"link {name!r}")
         opened = _open_input(project, dataset)
@@ -778,8 +778,8 @@ def open_linked(project: Project, name: str) -> ValidatedData:
     frame, contract (record_id and person_id identifiers) and fingerprint with its lineage."""
     import polars as pl
 
-    from expedition.schema import ColumnSpec, Contract
-    from expedition.validate import ValidatedData
+    from expedition.contract import ColumnSpec, Contract
+    from expedition.validation import ValidatedData
 
     linked = ensure_linked(project, name)
     contract = Contract(columns={
@@ -813,7 +813,7 @@ def quality(project: Project, name: str) -> dict[str, Any]:
 
 def check_inputs(project: Project, name: str) -> None:
     """A StepError saying what to run, unless every validated dataset a link reads is current."""
-    from expedition.validate import require_validated
+    from expedition.validation import require_validated
 
     for dataset in _config(project, name).datasets:
         if dataset in project.config.datasets:

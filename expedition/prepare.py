@@ -50,8 +50,8 @@ from expedition.project import Project
 if TYPE_CHECKING:
     import polars as pl
 
-    from expedition.schema import Contract
-    from expedition.validate import ValidatedData
+    from expedition.contract import Contract
+    from expedition.validation import ValidatedData
 
 #: Bumped when what `prepare` writes for the same SQL and inputs changes.
 PREPARE_VERSION = 2
@@ -360,7 +360,7 @@ def _open_input(project: Project, name: str) -> _Input:
     if name in project.config.derived:
         data = open_derived(project, name)
         return _Input(name, data.frame, data.contract, data.fingerprint)
-    from expedition.validate import open_validated
+    from expedition.validation import open_validated
 
     data = open_validated(project, name)
     return _Input(name, data.frame, data.contract, data.fingerprint)
@@ -603,9 +603,9 @@ def _validate(project: Project, name: str, frame: pl.DataFrame, contract_file: P
               tmp: Path) -> tuple[dict[str, Any], Contract]:
     """Validate the result against its contract: the valid rows become the derived dataset, the
     rest go to quarantine, and the report joins the data-quality evidence."""
-    from expedition.schema import load_contract
-    from expedition.validate import quality_files, validate
-    from expedition.validate.store import _atomic_parquet
+    from expedition.contract import load_contract
+    from expedition.validation import quality_files, validate
+    from expedition.validation.store import _atomic_parquet
 
     contract = load_contract(contract_file)
     result = validate(frame, contract, dataset=name)
@@ -624,7 +624,7 @@ def _validate(project: Project, name: str, frame: pl.DataFrame, contract_file: P
 def _dtype_name(dtype: Any) -> str:
     import polars as pl
 
-    from expedition.schema import DTYPES
+    from expedition.contract import DTYPES
 
     for name, polars_name in DTYPES.items():
         if dtype == getattr(pl, polars_name) or (name == "datetime" and isinstance(dtype, pl.Datetime)):
@@ -635,7 +635,7 @@ def _dtype_name(dtype: Any) -> str:
 def _carried(sql: str, schema: Any, inputs: list[_Input]) -> tuple[dict[str, str], dict[str, str]]:
     """Roles and personal flags of the derived columns, carried from the inputs' contracts."""
     from expedition import pii
-    from expedition.schema import TEMPORAL, TEXTUAL
+    from expedition.contract import TEMPORAL, TEXTUAL
 
     text = _blank(sql)
     read_personal = sorted({c for i in inputs for c in i.contract.personal
@@ -719,7 +719,7 @@ def open_derived(project: Project, name: str) -> ValidatedData:
     """A derived dataset as steps read it, prepared first if it is not current."""
     import polars as pl
 
-    from expedition.schema import ColumnSpec, Contract, load_contract
+    from expedition.contract import ColumnSpec, Contract, load_contract
 
     prepared = ensure_prepared(project, name)
     if prepared.contract_file:
@@ -747,7 +747,7 @@ def open_derived(project: Project, name: str) -> ValidatedData:
         if prepared.validation is None else
         {k: prepared.validation["rows"][k] for k in ("read", "valid", "quarantined")},
     }
-    from expedition.validate import ValidatedData
+    from expedition.validation import ValidatedData
 
     return ValidatedData(pl.scan_parquet(project.root / prepared.file), contract, fingerprint)
 
@@ -806,7 +806,7 @@ def _dataset_node(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _contract_types() -> set[str]:
-    from expedition.schema import DTYPES
+    from expedition.contract import DTYPES
 
     return set(DTYPES)
 
@@ -830,7 +830,7 @@ def base_datasets(project: Project, names: Iterable[str]) -> list[str]:
 
 def check_inputs(project: Project, name: str) -> None:
     """A StepError saying what to run, unless every validated dataset behind *name* is current."""
-    from expedition.validate import require_validated
+    from expedition.validation import require_validated
 
     for dataset in order(project, [name]):
         for dep in inputs_of(project, dataset):

@@ -25,7 +25,7 @@ from expedition.finding import Finding, StaleFinding, load_finding, save_finding
 from expedition.manifest import command_line, package_versions
 from expedition.project import Project
 from expedition.steps import Step, StepContext, StepParams, get_step
-from expedition.validate import open_validated, require_validated
+from expedition.validation import open_validated, require_validated
 
 #: ``on_progress(event, step_id, detail)`` with event one of
 #: "start" (detail: {"index", "total", "step"}), "progress" ({"fraction", "message"}),

@@ -53,8 +53,8 @@ def validated():
 
     validated(project, "referrals") -> the reloaded Project.
     """
-    from expedition.schema import draft_contract
-    from expedition.validate import validate_dataset
+    from expedition.contract import draft_contract
+    from expedition.validation import validate_dataset
 
     def prepare(project, dataset: str):
         draft_contract(project, dataset)

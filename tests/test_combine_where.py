@@ -17,10 +17,10 @@ from expedition.config import update_config
 from expedition.datasets import add_dataset
 from expedition.errors import DataError, StepError
 from expedition.runner import run
-from expedition.schema import draft_contract
+from expedition.contract import draft_contract
 from expedition.subset import equalities, phrase
 from expedition.testing import publish
-from expedition.validate import validate_dataset
+from expedition.validation import validate_dataset
 
 
 def months(tmp_path, sizes=(120, 90, 150), bad: int = 1) -> list:

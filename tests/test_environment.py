@@ -120,18 +120,20 @@ def test_a_full_disk_while_writing_valid_rows_keeps_the_old_outputs(cli, project
     assert cli("validate", "r", "-p", p).exit_code == 0
     assert cli("data", "add", str(write(tmp_path / "v2.csv", rows=500, seed=2)), "--name", "r", "-p", p).exit_code == 0
     before = project_files(project_dir)
-    real = pl.DataFrame.write_parquet
-    calls = []
+    real = pl.collect_all
 
-    def disk_fills(self, file, *args, **kwargs):
-        calls.append(file)
-        if len(calls) == 2:  # the valid rows, after the quarantine was written
-            real(self.head(self.height // 2), file, *args, **kwargs)  # part of it reaches the disk
+    def disk_fills(queries, *args, **kwargs):
+        """The streaming pass that writes the valid and quarantined rows runs, then the disk
+        fills: the valid rows' file is left cut short, as a full disk leaves it."""
+        done = real(queries, *args, **kwargs)
+        staged = [f for f in (project_dir / "data" / "interim").glob("*.tmp") if f.stat().st_size]
+        if staged:
+            staged[0].write_bytes(staged[0].read_bytes()[: staged[0].stat().st_size // 2])
             raise pl.exceptions.ComputeError(
                 "parquet: underlying IO error: No space left on device (os error 28)")
-        return real(self, file, *args, **kwargs)
+        return done
 
-    monkeypatch.setattr(pl.DataFrame, "write_parquet", disk_fills)
+    monkeypatch.setattr(pl, "collect_all", disk_fills)
     result = cli("validate", "r", "-p", p)
     assert result.exit_code == 2, result.output
     assert "disk is full" in flat(result.stderr) and "free some space" in flat(result.stderr)
@@ -168,7 +170,7 @@ def test_file_size_limits_leave_no_partial_file(tmp_path):
 
     from expedition.examples.referrals import write
     from expedition.scaffold import new_project
-    from expedition.schema import draft_contract
+    from expedition.contract import draft_contract
 
     root = new_project("limited", output_dir=tmp_path, no_input=True)
     big = write(tmp_path / "big.csv", rows=20_000, seed=4)  # about 5 MB
@@ -237,7 +239,7 @@ def test_a_really_full_disk_and_a_read_only_one(tmp_path):
     from expedition.datasets import add_dataset
     from expedition.examples.referrals import write
     from expedition.scaffold import new_project
-    from expedition.schema import draft_contract
+    from expedition.contract import draft_contract
 
     root = new_project("full", output_dir=tmp_path, no_input=True)
     add_dataset(Project.load(root), write(tmp_path / "r.csv", rows=500, seed=1), "referrals")

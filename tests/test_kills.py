@@ -93,8 +93,8 @@ def validate_base(tmp_path_factory) -> Path:
     from expedition.datasets import add_dataset
     from expedition.examples.referrals import write
     from expedition.scaffold import new_project
-    from expedition.schema import draft_contract
-    from expedition.validate import validate_dataset
+    from expedition.contract import draft_contract
+    from expedition.validation import validate_dataset
 
     folder = tmp_path_factory.mktemp("kill-validate")
     root = new_project("killed", output_dir=folder, no_input=True)

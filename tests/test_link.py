@@ -39,8 +39,8 @@ def linked(tmp_path_factory: pytest.TempPathFactory):
     from expedition.examples.registers import write
     from expedition.project import Project
     from expedition.scaffold import new_project
-    from expedition.schema import draft_contract
-    from expedition.validate import validate_dataset
+    from expedition.contract import draft_contract
+    from expedition.validation import validate_dataset
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))

@@ -74,8 +74,8 @@ def test_a_join_and_group_by_over_two_datasets(ready, tmp_path):
     pl.DataFrame({"district": ["Basildon", "Braintree", "Colchester"],
                   "population": [187_000, 155_000, 195_000]}).write_csv(lookup)
     add_dataset(ready, lookup, "districts")
-    from expedition.schema import draft_contract
-    from expedition.validate import validate_dataset
+    from expedition.contract import draft_contract
+    from expedition.validation import validate_dataset
 
     project = ready.reload()
     draft_contract(project, "districts")

@@ -90,7 +90,7 @@ def stored_table(root: Path, finding: str, table: str):
 
 def test_essex_months_combined_account_for_every_row(cli, tmp_path, shared_data):
     from expedition.project import Project
-    from expedition.validate import quality_files
+    from expedition.validation import quality_files
 
     files = need(shared_data, *ESSEX)
     root = new(cli, tmp_path, "essex-crime")

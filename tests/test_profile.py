@@ -365,6 +365,6 @@ def test_columns_named_like_the_profiles_own_count_columns():
     assert [c["name"] for c in result.to_dict()["columns"]] == ["n", "count", "value"]
     assert result.to_dict()["dataset"]["rows"] == 6000
     assert expedition.profile.compare(result, expedition.profile(frame.head(4000))).to_dict()["columns"]
-    from expedition.schema import infer_schema
+    from expedition.contract import infer_schema
 
     assert set(infer_schema(frame).columns) == {"n", "count", "value"}

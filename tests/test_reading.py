@@ -31,8 +31,8 @@ from expedition.reading import (
     survey,
     unique_names,
 )
-from expedition.schema import draft_contract, infer_schema
-from expedition.validate import validate_dataset
+from expedition.contract import draft_contract, infer_schema
+from expedition.validation import validate_dataset
 
 
 

@@ -146,8 +146,8 @@ def test_every_stage_reads_the_same_rows_and_columns(project, tmp_path, data):
     """data add, profile, schema infer and validate on one generated delivery."""
     from expedition.datasets import add_dataset
     from expedition.profile import profile_dataset
-    from expedition.schema import draft_contract
-    from expedition.validate import validate_dataset
+    from expedition.contract import draft_contract
+    from expedition.validation import validate_dataset
 
     case = data.draw(deliveries(tmp_path))
     name = case.path.stem.replace("-", "_")

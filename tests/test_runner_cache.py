@@ -11,8 +11,8 @@ from expedition.datasets import add_dataset
 from expedition.errors import StepError
 from expedition.project import Project
 from expedition.runner import run
-from expedition.schema import contract_path
-from expedition.validate import validate_dataset
+from expedition.contract import contract_path
+from expedition.validation import validate_dataset
 
 
 def with_steps(project: Project, steps: list[dict]) -> Project:

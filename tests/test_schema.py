@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from expedition.errors import ConfigError
-from expedition.schema import (
+from expedition.contract import (
     DTYPES,
     ROLES,
     CheckSpec,
@@ -153,7 +153,7 @@ def test_a_missing_contract_says_how_to_make_one(tmp_path):
 def test_every_dtype_is_one_pandera_knows():
     from pandera.engines.polars_engine import Engine
 
-    from expedition.schema import polars_dtype
+    from expedition.contract import polars_dtype
 
     for name in DTYPES:
         assert Engine.dtype(polars_dtype(name)) is not None
@@ -275,14 +275,14 @@ def test_inference_recognises_uk_formats_and_personal_data():
 
 
 def test_an_inferred_contract_passes_the_data_it_came_from(referrals_csv):
-    from expedition.validate import validate
+    from expedition.validation import validate
 
     result = validate(referrals_csv, infer_schema(referrals_csv))
     assert result.report.rows_quarantined == 0 and result.report.passed
 
 
 def test_inferred_contracts_accept_real_open_data(shared_data):
-    from expedition.validate import validate
+    from expedition.validation import validate
 
     files = sorted((shared_data / "police-essex-street-2018").glob("*.csv"))
     contract = infer_schema(files[0])

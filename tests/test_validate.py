@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from expedition.errors import DataError, StepError
-from expedition.schema import load_contract
-from expedition.validate import (
+from expedition.contract import load_contract
+from expedition.validation import (
     REASONS,
     ROW,
     open_validated,
@@ -334,7 +334,7 @@ def test_a_quote_that_never_closes_is_a_character_for_every_stage(contract, tmp_
 
 def test_expedition_validate_is_the_function_however_it_was_imported(contract):
     import expedition
-    import expedition.validate as module
+    import expedition.validation as module
 
     frame = pl.DataFrame({"id": ["P0001"], "age": ["1"], "district": ["North"],
                           "start": ["2021-01-01"], "later": [None], "amount": [None],
@@ -351,7 +351,7 @@ def test_expedition_validate_is_the_function_however_it_was_imported(contract):
 def referrals(project, tmp_path):
     from expedition.datasets import add_dataset
     from expedition.examples.referrals import write
-    from expedition.schema import draft_contract
+    from expedition.contract import draft_contract
 
     csv = write(tmp_path / "referrals.csv", rows=400, seed=3, bad_rows=True)
     add_dataset(project, csv, "referrals")
@@ -454,7 +454,7 @@ def test_the_example_contract_accepts_the_clean_example_data():
 def test_the_docstring_example_runs():
     import doctest
 
-    import expedition.validate.engine as module
+    import expedition.validation.engine as module
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

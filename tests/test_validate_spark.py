@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from expedition.schema import load_contract
-from expedition.schema.checks import BadCheck, check_regex, java_regex
+from expedition.contract import load_contract
+from expedition.contract.checks import BadCheck, check_regex, java_regex
 
 ENGINES = ["polars", pytest.param("spark", marks=pytest.mark.xdist_group("spark"))]
 
@@ -62,13 +62,13 @@ def spark():
 def _run(engine: str, request, path: Path, contract, **kwargs):
     """(report as a dict without timing, quarantine and valid rows as Polars frames)."""
     if engine == "polars":
-        from expedition.validate.engine import validate
+        from expedition.validation.engine import validate
 
         result = validate(path, contract, **kwargs)
         valid, quarantine = result.valid, result.quarantine
     else:
         request.getfixturevalue("spark")
-        from expedition.validate.spark import validate
+        from expedition.validation.spark import validate
 
         result = validate(path, contract, **kwargs)
         valid, quarantine = result.valid.to_polars(), result.quarantine.to_polars()
@@ -138,7 +138,7 @@ def edge(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def polars_edge(edge):
-    from expedition.validate.engine import validate
+    from expedition.validation.engine import validate
 
     path, contract = edge
     result = validate(path, contract)
@@ -189,7 +189,7 @@ def test_short_rows_extra_and_missing_columns_alike(engine, request, tmp_path) -
     (tmp_path / "short.csv").write_text(SHORT_CSV, encoding="utf-8")
     (tmp_path / "short.yaml").write_text(SHORT_CONTRACT, encoding="utf-8")
     contract = load_contract(tmp_path / "short.yaml")
-    from expedition.validate.engine import validate
+    from expedition.validation.engine import validate
 
     expected = validate(tmp_path / "short.csv", contract, allow_extra_columns=True)
     report, quarantine, valid = _run(engine, request, tmp_path / "short.csv", contract,
@@ -209,7 +209,7 @@ def test_the_example_contract_and_its_rule(engine, request, referrals_csv) -> No
     """The repo's referrals contract (its rule is SQL both engines read) on 800 referrals."""
     contract = load_contract(Path(__file__).resolve().parents[1] / "examples" / "referrals"
                              / "schemas" / "referrals.yaml")
-    from expedition.validate.engine import validate
+    from expedition.validation.engine import validate
 
     expected = validate(referrals_csv, contract)
     report, quarantine, valid = _run(engine, request, referrals_csv, contract)
@@ -228,7 +228,7 @@ def test_row_numbers_are_exact_across_file_blocks(spark, tmp_path) -> None:
     """Small blocks: the file is read by several tasks, and every row keeps its own number."""
     import polars as pl
 
-    from expedition.validate.spark import validate
+    from expedition.validation.spark import validate
 
     rows = 5_000
     path = tmp_path / "blocks.csv"
@@ -259,8 +259,8 @@ def test_a_million_rows_alike(spark, tmp_path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import bench_validate
 
-    from expedition.validate import engine as polars_engine
-    from expedition.validate import spark as spark_engine
+    from expedition.validation import engine as polars_engine
+    from expedition.validation import spark as spark_engine
 
     path = tmp_path / "million.csv"
     bench_validate.generate(1_000_000, path)
@@ -333,7 +333,7 @@ def test_without_pyspark_a_short_message(project, referrals_csv, cli, monkeypatc
     assert "Spark engine is not installed" in result.output
     assert "Traceback" not in result.output
     from expedition.errors import ConfigError
-    from expedition.validate.spark import require_pyspark
+    from expedition.validation.spark import require_pyspark
 
     with pytest.raises(ConfigError) as caught:
         require_pyspark()
@@ -383,7 +383,7 @@ def _python(java: str) -> str:
 
 
 def test_every_contract_in_the_repo_still_loads() -> None:
-    from expedition.schema.infer import value_pattern
+    from expedition.contract.infer import value_pattern
 
     root = Path(__file__).resolve().parents[1]
     for path in root.glob("examples/**/schemas/*.yaml"):

@@ -9,7 +9,7 @@ from expedition.config import Subject
 from expedition.finding import Items, say
 from expedition.pack.glossary import Glossary
 from expedition.pack.words import Words
-from expedition.schema import draft_label
+from expedition.contract import draft_label
 from expedition.steps._text import reword
 
 

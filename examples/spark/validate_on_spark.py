@@ -52,8 +52,8 @@ def main() -> None:
                                       "(default: a temporary folder)")
     args = parser.parse_args()
 
-    from expedition.schema import load_contract
-    from expedition.validate import spark as spark_engine
+    from expedition.contract import load_contract
+    from expedition.validation import spark as spark_engine
 
     contract = load_contract(args.contract)
     work = Path(tempfile.mkdtemp(prefix="expedition-spark-"))
@@ -74,7 +74,7 @@ def main() -> None:
     print(f"valid and quarantined rows written to {out}")
 
     if args.data is None:  # locally: the Polars engine gives the same outcome
-        from expedition.validate.engine import validate
+        from expedition.validation.engine import validate
 
         polars = validate(data, contract).report
         same = (polars.rows_valid, polars.rows_quarantined, [(c.id, c.failed) for c in polars.checks]) == (

@@ -38,7 +38,7 @@ def run(
     proj = open_project(project)
     if validate:
         from expedition.prepare import base_datasets
-        from expedition.validate import ensure_validated
+        from expedition.validation import ensure_validated
 
         datasets = base_datasets(
             proj, [s.dataset for s in proj.config.steps if s.dataset and (not ids or s.id in ids)])

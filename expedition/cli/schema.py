@@ -27,7 +27,7 @@ def infer(
     overwritten unless you pass --force.
     """
     from expedition.project import open_project
-    from expedition.schema import draft_contract
+    from expedition.contract import draft_contract
 
     proj = open_project(project)
     result = draft_contract(proj, name, force=force)

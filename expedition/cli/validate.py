@@ -49,7 +49,7 @@ def validate(
     dataset-wide check failed), 2 for a broken contract or unreadable data.
     """
     from expedition.project import open_project
-    from expedition.validate import validate_datasets
+    from expedition.validation import validate_datasets
 
     if engine is not None and engine not in ("polars", "spark"):
         from expedition.errors import ConfigError
@@ -71,7 +71,7 @@ def validate(
 
 def show(result) -> None:
     """The terminal report of one dataset's validation."""
-    from expedition.validate.render import example_text
+    from expedition.validation.render import example_text
 
     r = result.report
     d = result.delivery

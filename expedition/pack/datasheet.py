@@ -127,7 +127,7 @@ def datasheet(project: Project, name: str, quality: Any | None, ethics: str | No
 
 
 def _contract(project: Project, name: str) -> Any | None:
-    from expedition.schema import contract_path, load_contract
+    from expedition.contract import contract_path, load_contract
 
     path = contract_path(project, name)
     if not path.exists():

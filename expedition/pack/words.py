@@ -96,7 +96,7 @@ def dataset_words(project: Any, dataset: str | None, allow: list[str]) -> Words:
         return words
     entry = project.config.datasets[dataset]
     try:
-        from expedition.schema import contract_path, load_contract
+        from expedition.contract import contract_path, load_contract
 
         path = contract_path(project, dataset)
         contract = load_contract(path) if path.is_file() else None

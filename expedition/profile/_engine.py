@@ -51,6 +51,10 @@ KMV_K = 16_384
 HASH_BYTES = 256 * 2**20
 SEED = 20_261_124
 PLAN_VALUES = 2_000
+#: With ``draft=True``, a type stops being counted for a column once more values failed it than
+#: 1% of this many times the rows the reader expects (checked at the end, and counted again if
+#: the file turned out longer).
+DRAFT_ROWS_MARGIN = 1.25
 _COUNT = "\x1fn"
 
 
@@ -366,6 +370,8 @@ class PassResult:
     duplicates_exact: bool
     seconds: float
     batches: int
+    #: what a draft contract needs (`_draft.DraftPass`), when the pass was run with ``draft=True``
+    draft: Any = None
 
 
 class _Pass:
@@ -377,9 +383,18 @@ class _Pass:
         seed: int,
         estimated_rows: int | None = None,
         native_dates: dict[str, str] | None = None,
+        draft: Any = None,
+        statistics: bool = True,
     ) -> None:
         import numpy as np
 
+        self.statistics = statistics
+        self.draft = None
+        if draft is not None:
+            from expedition.profile._draft import DraftPass
+
+            bound = None if estimated_rows is None else int(estimated_rows * DRAFT_ROWS_MARGIN) + MAX_BATCH_ROWS
+            self.draft = DraftPass(schema, draft, rows_bound=bound, seed=seed)
         self.columns = [
             ColumnState(name, i, dtype, column_kind(dtype)) for i, (name, dtype) in enumerate(schema.items())
         ]
@@ -467,6 +482,13 @@ class _Pass:
     def consume(self, batch: pl.DataFrame) -> None:
         import polars as pl
 
+        if not self.statistics:  # only what the draft needs
+            if self.draft is not None:
+                self.draft.consume(batch)
+            self.rows += batch.height
+            self.memory += batch.estimated_size()
+            self.batches += 1
+            return
         batch = _normalise(batch)
         first = not self._planned
         if first:
@@ -498,6 +520,8 @@ class _Pass:
         else:
             self._update_rows(batch)
         self._update_sample(batch)
+        if self.draft is not None:
+            self.draft.consume(batch)
         self.rows += n
         self.memory += batch.estimated_size()
         self.batches += 1
@@ -675,6 +699,11 @@ class _Pass:
         import numpy as np
         import polars as pl
 
+        if not self.statistics:
+            return PassResult(columns=self.columns, rows=self.rows, sample=pl.DataFrame(schema=schema),
+                              sample_exact=False, memory_bytes=self.memory, duplicate_rows=None,
+                              duplicates_exact=False, seconds=seconds, batches=self.batches, draft=self.draft)
+
         if self._sample_frames:
             self._trim_sample()
             order = np.argsort(self._sample_index[0], kind="stable")
@@ -728,6 +757,7 @@ class _Pass:
             duplicates_exact=dup_exact,
             seconds=seconds,
             batches=self.batches,
+            draft=self.draft,
         )
 
 
@@ -1044,11 +1074,17 @@ def run_pass(
     estimated_rows: int | None = None,
     on_progress: ProgressCallback | None = None,
     native_dates: dict[str, str] | None = None,
+    draft: Any = None,
+    statistics: bool = True,
 ) -> PassResult:
     """Read *frame* once and return the merged statistics and the sample.
 
     *native_dates* names date columns left as text by the reader (with their layout): they are
-    profiled from their text and reported as the dates they are.
+    profiled from their text and reported as the dates they are. With *draft* (how validation
+    reads each contract type, `_draft.ContractTypes`), the pass also collects what a draft
+    contract needs (``result.draft``, see `_draft`); a column whose first
+    batch pointed to another type than all its values do is read again, alone. With
+    ``statistics=False`` it collects only that (and counts the rows): what `schema infer` runs.
     """
     import polars as pl
 
@@ -1058,7 +1094,8 @@ def run_pass(
     except Exception as exc:  # the source cannot even be opened
         raise ReadFailure(exc) from exc
     total = estimated_rows or (frame.height if isinstance(frame, pl.DataFrame) else None)
-    state = _Pass(schema, sample_rows=sample_rows, seed=seed, estimated_rows=total, native_dates=native_dates)
+    state = _Pass(schema, sample_rows=sample_rows, seed=seed, estimated_rows=total, native_dates=native_dates,
+                  draft=draft, statistics=statistics)
     iterator = batches(frame, len(schema))
     while True:
         try:
@@ -1083,4 +1120,13 @@ def run_pass(
             state.hash_unhashed_rows(batches(leading, len(schema)))
         except Exception as exc:
             raise ReadFailure(exc) from exc
-    return state.finish(schema, time.perf_counter() - started)
+    result = state.finish(schema, time.perf_counter() - started)
+    if state.draft is not None:
+        from expedition.profile._draft import settle
+
+        try:
+            settle(state.draft, lambda: frame)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ReadFailure(exc) from exc
+        result.seconds = time.perf_counter() - started
+    return result

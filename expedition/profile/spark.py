@@ -32,7 +32,7 @@ def profile_spark(source: str | Path, *, options: ReadOptions | None = None,
     """The Spark profile of a CSV or TSV delivery (a local path or a URI Spark reads)."""
     from pyspark.sql import functions as F
 
-    from expedition.validate import spark as engine
+    from expedition.validation import spark as engine
 
     engine.require_pyspark()
     spark = spark or engine.session()

@@ -56,7 +56,7 @@ def test_infer_then_validate_then_run(cli, delivered):
 
 
 def test_validate_json_equals_the_api(cli, delivered):
-    from expedition.validate import validation_record
+    from expedition.validation import validation_record
 
     p = str(delivered)
     cli("schema", "infer", "referrals", "-q", "-p", p)

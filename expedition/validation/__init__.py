@@ -26,12 +26,8 @@ the runner reads; it refuses data whose delivery or contract changed since valid
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
-from expedition.validate.engine import ColumnMatch, match_columns, validate
-from expedition.validate.report import (
+from expedition.validation.engine import ColumnMatch, match_columns, validate, validate_to_files
+from expedition.validation.report import (
     DELIVERY_COLUMN,
     EXAMPLES,
     REASONS,
@@ -44,7 +40,8 @@ from expedition.validate.report import (
     ValidationResult,
     delivery_labels,
 )
-from expedition.validate.store import (
+from expedition.validation.store import (
+    Stale,
     ValidatedData,
     ensure_validated,
     load_dataset_contract,
@@ -52,6 +49,7 @@ from expedition.validate.store import (
     quality_files,
     require_validated,
     stale_reason,
+    staleness,
     validate_dataset,
     validate_datasets,
     validation_record,
@@ -61,19 +59,7 @@ __all__ = [
     "DELIVERY_COLUMN", "EXAMPLES", "REASONS", "ROW", "CheckOutcome", "ColumnMatch",
     "DatasetCheck", "DatasetValidation", "DeliveryPart", "ValidatedData", "ValidationReport",
     "ValidationResult", "delivery_labels", "ensure_validated", "load_dataset_contract",
-    "match_columns", "open_validated", "quality_files", "require_validated", "stale_reason",
-    "validate", "validate_dataset", "validate_datasets", "validation_record",
+    "match_columns", "open_validated", "quality_files", "require_validated", "Stale", "stale_reason", "staleness",
+    "validate", "validate_dataset", "validate_datasets", "validate_to_files", "validation_record",
 ]
 
-
-class _CallableModule(types.ModuleType):
-    """Importing ``expedition.validate`` (this package) makes Python set the package attribute
-    ``expedition.validate`` to the module, hiding the function of the same name that the public
-    API promises. Calling the module calls the function, so ``expedition.validate(frame,
-    contract)`` works however the module was first imported."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ValidationResult:
-        return validate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from expedition.config import Delivery
 from expedition.project import Project
-from expedition.schema import (
+from expedition.contract import (
     RESERVED,
     Contract,
 )

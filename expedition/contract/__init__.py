@@ -26,7 +26,7 @@ pandas and builds pandas schemas, and neither reports the line of a mistake. The
 source of truth; pandera's schema is compiled from it.
 """
 
-from expedition.schema.checks import (
+from expedition.contract.checks import (
     ALIASES,
     CHECK_KINDS,
     KINDS,
@@ -34,13 +34,13 @@ from expedition.schema.checks import (
     CheckSpec,
     Kind,
 )
-from expedition.schema.document import (
+from expedition.contract.document import (
     contract_from_document,
     contract_path,
     load_contract,
     read_yaml,
 )
-from expedition.schema.infer import (
+from expedition.contract.infer import (
     DraftResult,
     draft_contract,
     draft_label,
@@ -48,7 +48,7 @@ from expedition.schema.infer import (
     infer_schema,
     is_unedited_draft,
 )
-from expedition.schema.model import (
+from expedition.contract.model import (
     FORMAT_VERSION,
     GENERATED_MARK,
     RESERVED,
@@ -58,7 +58,7 @@ from expedition.schema.model import (
     RuleSpec,
     rows_words,
 )
-from expedition.schema.types import (
+from expedition.contract.types import (
     DEFAULT_FORMATS,
     DTYPE_ALIASES,
     DTYPES,

@@ -1,6 +1,6 @@
 """The Spark engine: the same contract, the same outcome as the Polars engine, on Spark.
 
-``validate(data, contract)`` mirrors `expedition.validate.engine.validate`: the same rows read,
+``validate(data, contract)`` mirrors `expedition.validation.engine.validate`: the same rows read,
 valid and quarantined, the same failure count for every check, the same reasons for every
 quarantined row and the same `ValidationReport`. It reads a CSV or TSV delivery from a local path
 or any URI Spark reads (``s3a://``, ``abfss://``, ``dbfs:/``), every value as text, and compiles
@@ -15,7 +15,7 @@ Spark Connect):
   ``"2024-1-5"``, ``"1e3"``, ``"inf"``), so each value is first checked against a regular
   expression of exactly what Polars accepts, and only then converted (``try_cast``, and dates
   built from their parts with ``try_make_timestamp_ntz``, which refuses 30 February).
-* **checks**: each check kind compiles itself (`expedition.schema.checks`, ``Kind.spark``);
+* **checks**: each check kind compiles itself (`expedition.contract.checks`, ``Kind.spark``);
   patterns are translated so Java reads them as Rust does (`java_regex`); rules run as Spark
   SQL (``F.expr``); a unique column or key is checked by counting its values (an aggregation
   of the key columns), and the few repeated ones are broadcast back to the rows.
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expedition.errors import ConfigError, DataError
-from expedition.schema import (
+from expedition.contract import (
     FLOAT,
     INTEGER,
     RESERVED,
@@ -49,8 +49,8 @@ from expedition.schema import (
     rows_words,
 )
 from expedition.vocabulary import DEFAULT_FORMATS, FALSE_WORDS, TRUE_WORDS
-from expedition.validate.engine import _as_contract, _show_value, _type_fix, match_columns
-from expedition.validate.report import (
+from expedition.validation.engine import _as_contract, _show_value, _type_fix, match_columns
+from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
     DatasetCheck,
@@ -264,7 +264,7 @@ def _stamp(p: dict[str, Column], seconds: Column) -> Column:
 
 
 def parse_column(value: Column, dtype: str, fmt: str | None, column: str) -> Column:
-    """Text read as *dtype* exactly as `expedition.schema.types.parse_expr` reads it with
+    """Text read as *dtype* exactly as `expedition.contract.types.parse_expr` reads it with
     surrounding spaces ignored; a value that does not parse becomes null.
 
     Types in Spark: whole numbers in the Spark type of the same width (unsigned ones one wider,
@@ -488,7 +488,7 @@ class SparkRows:
     def _polars_types(self, schema: Any) -> list[Any]:
         import polars as pl
 
-        from expedition.schema.types import polars_dtype
+        from expedition.contract.types import polars_dtype
 
         out = []
         for name in schema.names():
@@ -537,7 +537,7 @@ def validate(
     multiline: bool | None = None,
 ) -> SparkValidationResult:
     """Validate a CSV or TSV delivery (a local path, or a URI Spark reads) against a contract,
-    on Spark, with the Polars engine's outcome (`expedition.validate.engine.validate`).
+    on Spark, with the Polars engine's outcome (`expedition.validation.engine.validate`).
 
     *options* are those `data add` recorded (detected for a local file when not given).
     *multiline* reads quoted values that hold line breaks (each file is then read by one
@@ -563,10 +563,12 @@ def validate(
     return result
 
 
-def validate_delivery(project: Any, dataset: str, config: Any, contract: Contract, *,
-                      max_invalid: float, allow_extra_columns: bool) -> SparkValidationResult:
-    """Validate a project dataset's latest delivery on Spark (what `validate_dataset` calls
-    for ``--engine spark`` or ``engine: spark``): the raw file hashed first, as ever."""
+def validate_delivery(project: Any, dataset: str, config: Any, contract: Contract,
+                      valid_file: Path, quarantine_file: Path, *, max_invalid: float,
+                      allow_extra_columns: bool) -> ValidationReport:
+    """Validate a project dataset's latest delivery on Spark and write the valid and
+    quarantined rows to *valid_file* and *quarantine_file* (what `validate_dataset` calls for
+    ``--engine spark`` or ``engine: spark``); the raw file is hashed first, as ever."""
     from expedition.datasets import delivery_options, delivery_path
 
     require_pyspark()
@@ -578,8 +580,15 @@ def validate_delivery(project: Any, dataset: str, config: Any, contract: Contrac
             path=project.config_path)
     delivery = config.latest
     raw = delivery_path(project, dataset, full_check=True)
-    return validate(raw, contract, allow_extra_columns=allow_extra_columns, max_invalid=max_invalid,
-                    dataset=dataset, options=delivery_options(delivery), expected_rows=delivery.rows)
+    result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
+                      max_invalid=max_invalid, dataset=dataset, options=delivery_options(delivery),
+                      expected_rows=delivery.rows)
+    try:
+        result.quarantine.write_parquet(quarantine_file)
+        result.valid.write_parquet(valid_file)
+    finally:
+        result.unpersist()
+    return result.report
 
 
 def _validate_once(
@@ -874,11 +883,11 @@ LOCAL_EXAMPLES = 200_000
 def _examples_here(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
                    raw_cols: dict[str, str], masked: frozenset[str]) -> dict[int, list[dict[str, Any]]]:
     """`_examples`, choosing among the quarantined rows' values in this process exactly as
-    the Polars engine does (`expedition.validate.engine._examples`)."""
+    the Polars engine does (`expedition.validation.engine._examples`)."""
     import polars as pl
     from pyspark.sql import functions as F
 
-    from expedition.validate.engine import _examples as polars_examples
+    from expedition.validation.engine import _examples as polars_examples
 
     if not wanted:
         return {}
@@ -892,7 +901,7 @@ def _examples_here(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
             found[k] = [{"row": int(r), "line": int(r) + 1, "fields": int(f), "blank": int(f) == 0}
                         for r, f in zip(rows["__row"], rows["__fields"])]
         else:
-            found[k] = polars_examples(bad, flag, check, raw_cols, masked)  # type: ignore[arg-type]
+            found[k] = polars_examples(bad.lazy(), flag, check, raw_cols, masked)  # type: ignore[arg-type]
     return found
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from expedition.validate import CheckOutcome, DatasetValidation
+    from expedition.validation import CheckOutcome, DatasetValidation
 
 
 def example_text(check: CheckOutcome, *, markdown: bool = False) -> str:

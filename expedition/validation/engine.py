@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition.errors import DataError
-from expedition.schema import (
+from expedition.errors import DataError, environment_error
+from expedition.contract import (
     DEFAULT_FORMATS,
     FLOAT,
     INTEGER,
@@ -23,7 +23,7 @@ from expedition.schema import (
     load_contract,
     rows_words,
 )
-from expedition.validate.report import (
+from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
     DatasetCheck,
@@ -145,11 +145,15 @@ def _type_fix(col: ColumnSpec) -> str:
 def _plan(
     lf: pl.LazyFrame, contract: Contract, match: ColumnMatch, keep_extra: bool, map_nulls: bool,
     strip: frozenset[str] = frozenset(), short: ShortRows | None = None,
+    duplicated: Mapping[tuple[str, ...], pl.Series] | None = None,
 ) -> tuple[pl.LazyFrame, list[_Check], dict[str, str], list[str]]:
     """The one validation query: raw values, typed values and a boolean column per check.
 
     With *short* rows (fewer fields than the header), each is failed by one check that says so,
-    and by no other: its missing fields are not values that failed.
+    and by no other: its missing fields are not values that failed. *duplicated* holds, for each
+    unique key, the row numbers whose key value repeats (`_duplicated_rows`, found before this
+    query, so the query itself holds no key in memory); without it the unique checks are left
+    out (the query that finds them is built from this one).
     """
     import polars as pl
 
@@ -227,22 +231,20 @@ def _plan(
                 f"{name}:not_null", name, "not_null", f"'{name}' is filled in", "missing",
                 f"fill in '{name}' for every record, or tell us why it is blank",
                 present, ()))
-        if col.unique:
+        if col.unique and duplicated is not None:
             checks.append(_Check(
                 f"{name}:unique", name, "unique", f"'{name}' is unique", "duplicated",
                 f"each '{name}' should appear once: check for records sent twice or "
                 "re-used references",
-                # through a struct: the same answer, about twice as fast as on a text column
-                (pl.struct(c).is_duplicated() & c.is_not_null()).not_(), (name,)))
+                pl.col("__row").is_in(duplicated[(name,)].implode()).not_(), (name,)))
         for check_id, check in zip(col.check_ids(), col.checks):
             checks.append(_Check(
                 check_id, name, check.kind, f"'{name}' {check.describe()}", check.failure(),
                 check.fix(), check.expr(c, col.dtype).fill_null(True), (name,)))
-    for key in contract.unique:
+    for key in contract.unique if duplicated is not None else ():
         if any(k in match.missing for k in key):
             continue
-        cols = [pl.col(k) for k in key]
-        dup = pl.struct(cols).is_duplicated() & pl.all_horizontal([k.is_not_null() for k in cols])
+        dup = pl.col("__row").is_in(duplicated[tuple(key)].implode())
         label = ", ".join(key)
         checks.append(_Check(
             f"unique:{'+'.join(key)}", None, "unique_key", f"({label}) unique together",
@@ -299,10 +301,11 @@ def validate(
     `data add` recorded, detected when not given). A row with fewer fields than the header is
     quarantined for that reason alone ("row has 3 fields, the header has 5"), never padded.
     *expected_rows* (what `data add` counted) must equal the rows read for the report to be
-    accounted for, and a dataset check fails when it does not.
+    accounted for, and a dataset check fails when it does not. The rows are validated as
+    `validate_to_files` does (streamed, in bounded memory) and the two results read back.
 
     >>> import polars as pl
-    >>> from expedition.schema import Contract, ColumnSpec, CheckSpec
+    >>> from expedition.contract import Contract, ColumnSpec, CheckSpec
     >>> contract = Contract({"age": ColumnSpec("age", "int64", checks=(
     ...     CheckSpec("in_range", {"min": 0, "max": 120}),))})
     >>> result = validate(pl.DataFrame({"age": ["34", "12a", "200"]}), contract)
@@ -311,38 +314,158 @@ def validate(
     >>> result.quarantine["_reasons"].to_list()
     [['age: not a whole number (int64)'], ['age: outside 0 to 120']]
     """
+    import tempfile
+
+    import polars as pl
+
+    with tempfile.TemporaryDirectory(prefix="expedition-validate-") as tmp:
+        valid_path, quarantine_path = Path(tmp) / "valid.parquet", Path(tmp) / "quarantine.parquet"
+        report = validate_to_files(
+            data, contract, valid_path, quarantine_path, allow_extra_columns=allow_extra_columns,
+            max_invalid=max_invalid, dataset=dataset, options=options, expected_rows=expected_rows)
+        return ValidationResult(pl.read_parquet(valid_path), pl.read_parquet(quarantine_path), report)
+
+
+def validate_to_files(
+    data: pl.DataFrame | pl.LazyFrame | str | Path | OpenedDataset,
+    contract: Contract | str | Path,
+    valid_path: Path,
+    quarantine_path: Path,
+    *,
+    allow_extra_columns: bool = False,
+    max_invalid: float = 0.0,
+    dataset: str | None = None,
+    options: ReadOptions | None = None,
+    expected_rows: int | None = None,
+) -> ValidationReport:
+    """`validate`, writing the valid rows to *valid_path* and the quarantined rows (``_row``,
+    the delivered values, ``_reasons``) to *quarantine_path* as Parquet, in bounded memory.
+
+    The delivery is streamed through Polars' streaming engine: one pass finds the rows whose
+    unique keys repeat (spilling the keys to disk and grouping them a slice of hashes at a time
+    when the delivery is large), a second checks every row and writes both files as it goes, so
+    memory does not grow with the number of rows. The counts are read back from what was
+    written: rows read = valid + quarantined holds of the files themselves.
+    """
+    import tempfile
+
     from expedition.reading import open_recovering, read_failure
 
     started = time.perf_counter()
     contract = _as_contract(contract)
     opened = _open(data, contract, options)
-    for _ in range(4):
-        try:
-            return _validate_once(data, opened, contract, allow_extra_columns=allow_extra_columns,
-                                  max_invalid=max_invalid, dataset=dataset, started=started,
-                                  expected_rows=expected_rows)
-        except _READ_ERRORS() as exc:
-            if opened is None:
-                raise _unreadable(exc, data) from None
-            changed = read_failure(exc, opened.path, opened.options).apply(opened.options)
-            if changed is None:
-                raise _unreadable(exc, data) from None
-            opened = open_recovering(opened.path, changed, text=True, null_values=contract.null_values)
+    with tempfile.TemporaryDirectory(prefix="expedition-validate-",
+                                     dir=Path(valid_path).parent) as work:
+        for _ in range(4):
+            try:
+                return _validate_once(
+                    data, opened, contract, Path(valid_path), Path(quarantine_path), Path(work),
+                    allow_extra_columns=allow_extra_columns, max_invalid=max_invalid,
+                    dataset=dataset, started=started, expected_rows=expected_rows)
+            except _READ_ERRORS() as exc:
+                problem = environment_error(exc)  # a full disk or a file-size limit while writing
+                if problem is not None:
+                    raise problem from exc
+                if opened is None:
+                    raise _unreadable(exc, data) from None
+                changed = read_failure(exc, opened.path, opened.options).apply(opened.options)
+                if changed is None:
+                    raise _unreadable(exc, data) from None
+                opened = open_recovering(opened.path, changed, text=True,
+                                         null_values=contract.null_values)
     raise _unreadable(RuntimeError("the file could not be read consistently"), data)
 
 
+#: Keys of up to this many rows are grouped in memory; larger deliveries spill them to disk and
+#: group one slice of their hashes at a time, each slice about this many rows.
+KEY_ROWS_IN_MEMORY = 2_000_000
+#: Quarantined rows are written in row groups this small: the streaming writer holds a row
+#: group's rows until it is full, and quarantined rows arrive a few at a time from every batch.
+QUARANTINE_ROW_GROUP = 1_000
+
+
+def _unique_keys(contract: Contract, match: ColumnMatch) -> list[tuple[str, ...]]:
+    """The unique keys validation checks: each unique column, then each compound key (those
+    with a column missing from the delivery are left out, as the missing column fails)."""
+    keys = [(name,) for name, col in contract.columns.items()
+            if col.unique and name not in match.missing]
+    keys += [tuple(key) for key in contract.unique if not any(k in match.missing for k in key)]
+    return list(dict.fromkeys(keys))
+
+
+def _duplicated_rows(plan: pl.LazyFrame, keys: list[tuple[str, ...]], rows: int | None,
+                     work: Path) -> dict[tuple[str, ...], pl.Series]:
+    """For each unique key, the row numbers whose (typed) key value occurs more than once;
+    a key with an empty part is never a duplicate.
+
+    Up to `KEY_ROWS_IN_MEMORY` rows, the keys are grouped in memory. Beyond, they are streamed
+    to a Parquet file with a 64-bit hash of each key; the hashes that repeat are found one
+    slice of hash values at a time (each slice about `KEY_ROWS_IN_MEMORY` rows), and only the
+    rows with those hashes are compared by their values, so a hash collision never makes a
+    duplicate. Memory stays that of one slice, however many rows the delivery has.
+    """
+    import polars as pl
+
+    if not keys:
+        return {}
+
+    def present(key: tuple[str, ...]) -> pl.Expr:
+        return pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+
+    def repeated(frame: pl.LazyFrame, key: tuple[str, ...]) -> pl.LazyFrame:
+        # through a struct: the same answer, about twice as fast as on a text column
+        return (frame.filter(present(key)).filter(pl.struct(list(key)).is_duplicated())
+                .select(pl.col("__row")))
+
+    columns = list(dict.fromkeys(c for key in keys for c in key))
+    if rows is not None and rows <= KEY_ROWS_IN_MEMORY:
+        found = pl.collect_all([repeated(plan.select("__row", *columns), key) for key in keys])
+        return {key: frame.get_column("__row").sort() for key, frame in zip(keys, found)}
+    spilled = work / "keys.parquet"
+    hashes = [_key_hash(key).alias(f"__hash{i}") for i, key in enumerate(keys)]
+    plan.select("__row", *columns, *hashes).sink_parquet(
+        spilled, compression="lz4", statistics=False, engine="streaming")
+    total = pl.scan_parquet(spilled).select(pl.len()).collect().item()
+    slices = max(1, -(-total // KEY_ROWS_IN_MEMORY))
+    out = {}
+    for i, key in enumerate(keys):
+        h = pl.col(f"__hash{i}")
+        candidates = []
+        for part in range(slices):
+            candidates.append(
+                pl.scan_parquet(spilled).filter(present(key)).select(h)
+                .filter(h % slices == part).group_by(h).len().filter(pl.col("len") > 1)
+                .select(h).collect(engine="streaming").get_column(h.meta.output_name()))
+        shared = pl.concat(candidates)
+        rows_found = repeated(pl.scan_parquet(spilled).filter(h.is_in(shared.implode())),
+                              key).collect(engine="streaming")
+        out[key] = rows_found.get_column("__row").sort()
+    return out
+
+
+def _key_hash(key: tuple[str, ...]) -> pl.Expr:
+    """A 64-bit hash of a key's value: equal values hash equal; unequal values may collide,
+    and are then told apart by their values (`_duplicated_rows`)."""
+    import polars as pl
+
+    return pl.struct(list(key)).hash(seed=0)
+
+
 def _validate_once(
-    data: Any, opened: OpenedDataset | None, contract: Contract, *, allow_extra_columns: bool,
-    max_invalid: float, dataset: str | None, started: float, expected_rows: int | None = None,
-) -> ValidationResult:
+    data: Any, opened: OpenedDataset | None, contract: Contract, valid_path: Path,
+    quarantine_path: Path, work: Path, *, allow_extra_columns: bool, max_invalid: float,
+    dataset: str | None, started: float, expected_rows: int | None = None,
+) -> ValidationReport:
     import polars as pl
 
     if opened is not None:
         lf = opened.frame
         short = opened.short_rows()
+        rows = expected_rows if expected_rows is not None else opened.estimated_rows
     else:
         lf = data.lazy() if isinstance(data, pl.DataFrame) else data
         short = None
+        rows = data.height if isinstance(data, pl.DataFrame) else None
     data_columns = lf.collect_schema().names()
     match = match_columns(data_columns, contract)
     keep_extra = allow_extra_columns or not contract.strict
@@ -350,8 +473,16 @@ def _validate_once(
     map_nulls = opened is None or not opened.options.text
     strip: frozenset[str] = frozenset()
     structural = short is not None and short.count > 0
+    bad_path = work / "quarantined.parquet"
     while True:
-        plan, checks, raw_cols, kept = _plan(lf, contract, match, keep_extra, map_nulls, strip, short)
+        keys = _unique_keys(contract, match)
+        if keys:
+            typed, *_ = _plan(lf, contract, match, keep_extra, map_nulls, strip, short)
+            duplicated = _duplicated_rows(typed, keys, rows, work)
+        else:
+            duplicated = {}
+        plan, checks, raw_cols, kept = _plan(lf, contract, match, keep_extra, map_nulls, strip,
+                                             short, duplicated)
         ok_flags = [f"__ok{k}" for k in range(len(checks))]
         valid_plan = plan.filter(pl.col("__ok")).select(
             [pl.col(name) for name in contract.columns]
@@ -362,26 +493,33 @@ def _validate_once(
             ["__row", *raw_cols.values(), *(f"__extra{j}" for j in range(len(match.extra))),
              *(["__fields"] if structural else []), *ok_flags]
         )
-        counts_plan = plan.select(
-            [pl.len().alias("__read")] + [pl.col(f).not_().sum().alias(f) for f in ok_flags]
-        )
-        # one query, three outputs: Polars evaluates the shared plan once
-        valid, bad, counts_frame = pl.collect_all([valid_plan, bad_plan, counts_plan])
+        # one streaming query, two outputs written as the rows go by (a third, in-memory
+        # output such as the counts would make Polars buffer rows for the slower writer)
+        pl.collect_all([
+            valid_plan.sink_parquet(valid_path, compression="lz4", statistics=False, lazy=True),
+            bad_plan.sink_parquet(bad_path, compression="lz4", statistics=False,
+                                  row_group_size=QUARANTINE_ROW_GROUP, lazy=True),
+        ], engine="streaming")
+        bad = pl.scan_parquet(bad_path)
         padded = _padded_type_failures(bad, checks, ok_flags, raw_cols) - strip
         if not padded:
             break
         strip = strip | padded  # rare: parse those columns again, ignoring surrounding spaces
-    n_read = int(counts_frame.item(0, "__read"))
+    n_valid = pl.scan_parquet(valid_path).select(pl.len()).collect().item()
+    counts_frame = bad.select([pl.len().alias("__bad")]
+                              + [pl.col(f).not_().sum().alias(f) for f in ok_flags]).collect()
+    n_bad = int(counts_frame.item(0, "__bad"))
+    n_read = n_valid + n_bad
     counts = [int(counts_frame.item(0, f)) for f in ok_flags]
     reasons = pl.concat_list(
         [pl.when(pl.col(f).not_()).then(_reason_expr(check, short)) for f, check in zip(ok_flags, checks)]
     ).list.drop_nulls() if checks else pl.lit([], dtype=pl.List(pl.String))
-    quarantine = bad.select(
+    bad.select(
         [pl.col("__row").cast(pl.Int64).alias(ROW)]
         + [pl.col(internal).alias(name) for name, internal in raw_cols.items()]
         + [pl.col(f"__extra{j}").alias(extra) for j, extra in enumerate(match.extra)]
         + [reasons.alias(REASONS)]
-    )
+    ).sink_parquet(quarantine_path, compression="lz4", statistics=False, engine="streaming")
     masked = contract.masked()
     outcomes = []
     for flag, check, failed in zip(ok_flags, checks, counts):
@@ -415,11 +553,11 @@ def _validate_once(
             + (" (kept as delivered)" if keep_extra else " (left out of the valid data)"),
             "tell us what these columns hold, or leave them out of the extract; to accept them, "
             "add them to the contract or validate with --allow-extra-columns"))
-    report = ValidationReport(
+    return ValidationReport(
         dataset=dataset or contract.dataset,
         rows_read=n_read,
-        rows_valid=valid.height,
-        rows_quarantined=quarantine.height,
+        rows_valid=n_valid,
+        rows_quarantined=pl.scan_parquet(quarantine_path).select(pl.len()).collect().item(),
         checks=outcomes,
         dataset_checks=dataset_checks,
         missing_columns=match.missing,
@@ -432,22 +570,25 @@ def _validate_once(
         masked_columns=sorted(masked),
         rows_expected=expected_rows,
     )
-    return ValidationResult(valid, quarantine, report)
 
 
-def _padded_type_failures(bad: pl.DataFrame, checks: list[_Check], flags: list[str],
+def _padded_type_failures(bad: pl.LazyFrame, checks: list[_Check], flags: list[str],
                           raw_cols: dict[str, str]) -> frozenset[str]:
     """Columns where a value failed its type only, perhaps, because of surrounding spaces."""
     import polars as pl
 
-    padded = set()
+    schema = bad.collect_schema()
+    tests = {}
     for check, flag in zip(checks, flags):
         if check.kind != "dtype" or check.column not in raw_cols:
             continue
-        raw = bad.filter(pl.col(flag).not_()).get_column(raw_cols[check.column])
-        if raw.dtype == pl.String and raw.str.contains(r"^\s|\s$").any():
-            padded.add(check.column)
-    return frozenset(padded)
+        raw = pl.col(raw_cols[check.column])
+        if schema[raw_cols[check.column]] == pl.String:
+            tests[check.column] = (pl.col(flag).not_() & raw.str.contains(r"^\s|\s$")).any()
+    if not tests:
+        return frozenset()
+    found = bad.select([t.alias(c) for c, t in tests.items()]).collect().row(0, named=True)
+    return frozenset(c for c, hit in found.items() if hit)
 
 
 def _reason(check: _Check) -> str:
@@ -480,7 +621,7 @@ def _show_value(value: Any) -> Any:
     return value
 
 
-def _examples(bad: pl.DataFrame, flag: str, check: _Check, raw_cols: dict[str, str],
+def _examples(bad: pl.LazyFrame, flag: str, check: _Check, raw_cols: dict[str, str],
               masked: frozenset[str]) -> list[dict[str, Any]]:
     """Up to three failing rows, one per distinct value; masked columns show row numbers only."""
     import polars as pl
@@ -491,7 +632,7 @@ def _examples(bad: pl.DataFrame, flag: str, check: _Check, raw_cols: dict[str, s
         failing = failing.unique(subset=[raw_cols[c] for c in shown], keep="first",
                                  maintain_order=True)
     examples = []
-    for row in failing.head(EXAMPLES).iter_rows(named=True):
+    for row in failing.head(EXAMPLES).collect().iter_rows(named=True):
         example: dict[str, Any] = {"row": row["__row"]}
         if len(check.shows) == 1 and shown:
             example["value"] = _show_value(row[raw_cols[shown[0]]])

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from expedition._io import sha256_file
 from expedition.errors import ConfigError
 from expedition.project import Project
-from expedition.schema.checks import ALIASES, KINDS, BadCheck, CheckSpec, parse_check
-from expedition.schema.model import (
+from expedition.contract.checks import ALIASES, KINDS, BadCheck, CheckSpec, parse_check
+from expedition.contract.model import (
     COLUMN_KEYS,
     FORMAT_VERSION,
     RESERVED,
@@ -24,7 +24,7 @@ from expedition.schema.model import (
     Contract,
     RuleSpec,
 )
-from expedition.schema.types import DTYPE_ALIASES, DTYPES, NUMERIC, TEMPORAL
+from expedition.contract.types import DTYPE_ALIASES, DTYPES, NUMERIC, TEMPORAL
 
 if TYPE_CHECKING:
 

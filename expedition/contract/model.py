@@ -8,8 +8,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expedition.schema.checks import CheckSpec
-from expedition.schema.types import FLOAT, INTEGER, _show, human_format, polars_dtype
+from expedition.contract.checks import CheckSpec
+from expedition.contract.types import FLOAT, INTEGER, _show, human_format, polars_dtype
 
 if TYPE_CHECKING:
     import pandera.polars as pa
@@ -304,7 +304,7 @@ class Contract:
     def to_yaml(self) -> str:
         """The contract as YAML text (with the observation comments of an inferred draft)."""
         header = list(self.observed.get("header", []))
-        from expedition.schema.document import _dump
+        from expedition.contract.document import _dump
 
         body = _dump(self.to_document())
         text = "".join(f"# {line}\n" if line else "#\n" for line in header) + body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,17 +15,17 @@ from expedition._store import Unit
 from expedition.config import Delivery
 from expedition.errors import ConfigError, DataError, StepError
 from expedition.project import Project
-from expedition.schema import (
+from expedition.contract import (
     Contract,
     contract_path,
     load_contract,
 )
-from expedition.validate.engine import _READ_ERRORS, validate  # noqa: F401
-from expedition.validate.report import (
+from expedition.validation.engine import validate_to_files
+from expedition.validation.report import (
     DELIVERY_COLUMN,
     DatasetValidation,
     DeliveryPart,
-    ValidationResult,
+    ValidationReport,
     _combined_report,
     delivery_labels,
 )
@@ -33,17 +34,20 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def _period(frame: pl.DataFrame, contract: Contract) -> tuple[str, str] | None:
+def _period(frame: pl.LazyFrame, contract: Contract) -> tuple[str, str] | None:
     """The first and last date of a delivery's valid rows, by the contract's first date column."""
+    import polars as pl
+
+    names = frame.collect_schema().names()
     for name in contract.columns_with_role("date"):
-        if name in frame.columns and frame.height:
-            column = frame.get_column(name).drop_nulls()
-            if column.len():
-                return str(column.min()), str(column.max())
+        if name in names:
+            low, high = frame.select(pl.col(name).min(), pl.col(name).max().alias("__max")).collect().row(0)
+            if low is not None:
+                return str(low), str(high)
     return None
 
 
-def _overlaps(parts: list[DeliveryPart], valid: list[pl.DataFrame], contract: Contract) -> list[str]:
+def _overlaps(parts: list[DeliveryPart], valid: list[pl.LazyFrame], contract: Contract) -> list[str]:
     """What the team should know about deliveries that cover the same ground: periods that
     overlap, and rows whose unique key occurs in more than one delivery."""
     import polars as pl
@@ -61,10 +65,11 @@ def _overlaps(parts: list[DeliveryPart], valid: list[pl.DataFrame], contract: Co
     keys = [list(k) for k in contract.unique] + [[n] for n, c in contract.columns.items() if c.unique]
     for key in keys:
         frames = [f.select(key).drop_nulls().unique().with_columns(pl.lit(i).alias("__part"))
-                  for i, f in enumerate(valid) if all(k in f.columns for k in key)]
+                  for i, f in enumerate(valid) if all(k in f.collect_schema().names() for k in key)]
         if len(frames) < 2:
             continue
-        both = pl.concat(frames).group_by(key).agg(pl.col("__part").n_unique().alias("n")).filter(pl.col("n") > 1)
+        both = (pl.concat(frames).group_by(key).agg(pl.col("__part").n_unique().alias("n"))
+                .filter(pl.col("n") > 1).collect(engine="streaming"))
         if both.height:
             notes.append(
                 f"{both.height:,} value{'s' if both.height != 1 else ''} of the unique key "
@@ -80,7 +85,7 @@ def quality_files(project: Project, dataset: str) -> dict[str, Path]:
             "feedback": folder / "feedback.md"}
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, unit: Unit) -> str:
+def _atomic_parquet(frame: pl.DataFrame, path: Path, unit: Unit) -> str:  # used by prepare
     """Write *frame* as *path*'s new content in *unit* (committed with the unit's other
     outputs); return its sha256."""
     tmp = unit.file(path)
@@ -147,42 +152,49 @@ def validate_dataset(
                         f"add one with `expedition data add FILE --name {dataset}`")
     contract = contract or load_dataset_contract(project, dataset)
     parts: tuple[DeliveryPart, ...] = ()
-    engine = engine or config.engine
-    if engine == "spark":
-        from expedition.validate import spark
-
-        result = spark.validate_delivery(project, dataset, config, contract, max_invalid=max_invalid,
-                                         allow_extra_columns=allow_extra_columns)
-    elif config.combine == "all":
-        result, parts = _validate_combined(project, dataset, config.deliveries, contract,
-                                           max_invalid=max_invalid,
-                                           allow_extra_columns=allow_extra_columns)
-    else:
-        raw = delivery_path(project, dataset, full_check=True)
-        result = validate(raw, contract, allow_extra_columns=allow_extra_columns,
-                          max_invalid=max_invalid, dataset=dataset,
-                          options=delivery_options(delivery), expected_rows=delivery.rows)
     valid_path = project.interim_dir / f"{dataset}.parquet"
     quarantine_path = project.quarantine_dir / f"{dataset}.parquet"
     with Unit(project.root, f"validate {dataset}") as unit:
-        outcome = _write_outputs(project, dataset, delivery, contract, result, feedback, unit,
-                                 valid_path, quarantine_path, parts)
-    if engine == "spark":
-        result.unpersist()
+        # the rows are written straight into the unit's staged files, never held in memory
+        valid_file, quarantine_file = unit.file(valid_path), unit.file(quarantine_path)
+        if (engine or config.engine) == "spark":
+            from expedition.validation import spark
+
+            report = spark.validate_delivery(project, dataset, config, contract, valid_file,
+                                             quarantine_file, max_invalid=max_invalid,
+                                             allow_extra_columns=allow_extra_columns)
+        elif config.combine == "all":
+            report, parts = _validate_combined(project, dataset, config.deliveries, contract,
+                                               valid_file, quarantine_file,
+                                               max_invalid=max_invalid,
+                                               allow_extra_columns=allow_extra_columns)
+        else:
+            raw = delivery_path(project, dataset, full_check=True)
+            report = validate_to_files(raw, contract, valid_file, quarantine_file,
+                                       allow_extra_columns=allow_extra_columns,
+                                       max_invalid=max_invalid, dataset=dataset,
+                                       options=delivery_options(delivery),
+                                       expected_rows=delivery.rows)
+        outcome = _write_outputs(project, dataset, delivery, contract, report, feedback, unit,
+                                 (valid_path, sha256_file(valid_file)),
+                                 (quarantine_path, sha256_file(quarantine_file)), parts)
     project.record(
         "validate", dataset=dataset, delivery=delivery.version, sha256=delivery.sha256,
-        read=result.report.rows_read, valid=result.report.rows_valid,
-        quarantined=result.report.rows_quarantined, passed=result.report.passed,
+        read=report.rows_read, valid=report.rows_valid,
+        quarantined=report.rows_quarantined, passed=report.passed,
     )
     return outcome
 
 
 def _validate_combined(
-    project: Project, dataset: str, deliveries: list[Delivery], contract: Contract, *,
-    max_invalid: float, allow_extra_columns: bool,
-) -> tuple[ValidationResult, tuple[DeliveryPart, ...]]:
-    """Validate every delivery of a ``combine: all`` dataset; return their union (with the
-    ``delivery`` column) and each delivery's own outcome."""
+    project: Project, dataset: str, deliveries: list[Delivery], contract: Contract,
+    valid_file: Path, quarantine_file: Path, *, max_invalid: float, allow_extra_columns: bool,
+) -> tuple[ValidationReport, tuple[DeliveryPart, ...]]:
+    """Validate every delivery of a ``combine: all`` dataset, writing their union (with the
+    ``delivery`` column) to *valid_file* and *quarantine_file*; return the combined report and
+    each delivery's own outcome."""
+    import tempfile
+
     import polars as pl
 
     from expedition.datasets import check_delivery, delivery_options
@@ -205,33 +217,41 @@ def _validate_combined(
         seen[d.sha256] = d
     labels = delivery_labels(deliveries)
     parts: list[DeliveryPart] = []
-    valid: list[pl.DataFrame] = []
-    quarantined: list[pl.DataFrame] = []
-    for d in deliveries:
-        raw = check_delivery(project, d, full=True)
-        one = validate(raw, contract, allow_extra_columns=allow_extra_columns,
-                       max_invalid=max_invalid, dataset=dataset, options=delivery_options(d),
-                       expected_rows=d.rows)
-        label = pl.lit(labels[d.version], dtype=pl.String).alias(DELIVERY_COLUMN)
-        valid.append(one.valid.with_columns(label))
-        quarantined.append(one.quarantine.with_columns(label))
-        parts.append(DeliveryPart(d, labels[d.version], one.report, _period(one.valid, contract)))
-    report = _combined_report(dataset, parts, max_invalid, _overlaps(parts, valid, contract))
-    union = pl.concat(valid, how="diagonal_relaxed")
-    quarantine = pl.concat(quarantined, how="diagonal_relaxed")
-    return ValidationResult(union, quarantine, report), tuple(parts)
+    valid: list[pl.LazyFrame] = []
+    quarantined: list[pl.LazyFrame] = []
+    with tempfile.TemporaryDirectory(prefix="expedition-combine-", dir=valid_file.parent) as work:
+        for i, d in enumerate(deliveries):
+            raw = check_delivery(project, d, full=True)
+            one_valid, one_quarantine = Path(work) / f"valid-{i}.parquet", Path(work) / f"quarantine-{i}.parquet"
+            report = validate_to_files(raw, contract, one_valid, one_quarantine,
+                                       allow_extra_columns=allow_extra_columns,
+                                       max_invalid=max_invalid, dataset=dataset,
+                                       options=delivery_options(d), expected_rows=d.rows)
+            label = pl.lit(labels[d.version], dtype=pl.String).alias(DELIVERY_COLUMN)
+            valid.append(pl.scan_parquet(one_valid).with_columns(label))
+            quarantined.append(pl.scan_parquet(one_quarantine).with_columns(label))
+            parts.append(DeliveryPart(d, labels[d.version], report,
+                                      _period(pl.scan_parquet(one_valid), contract)))
+        combined = _combined_report(dataset, parts, max_invalid, _overlaps(parts, valid, contract))
+        pl.concat(valid, how="diagonal_relaxed").sink_parquet(
+            valid_file, compression="lz4", statistics=False, engine="streaming")
+        pl.concat(quarantined, how="diagonal_relaxed").sink_parquet(
+            quarantine_file, compression="lz4", statistics=False, engine="streaming")
+    return combined, tuple(parts)
 
 
 def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract: Contract,
-                   result: ValidationResult, feedback: bool, unit: Unit, valid_path: Path,
-                   quarantine_path: Path, parts: tuple[DeliveryPart, ...] = ()) -> DatasetValidation:
-    quarantine_sha = _atomic_parquet(result.quarantine, quarantine_path, unit)
-    valid_sha = _atomic_parquet(result.valid, valid_path, unit)
+                   report: ValidationReport, feedback: bool, unit: Unit,
+                   valid: tuple[Path, str], quarantine: tuple[Path, str],
+                   parts: tuple[DeliveryPart, ...] = ()) -> DatasetValidation:
+    """The report files, written in *unit* beside the valid and quarantined rows (each a
+    (path, sha256) already staged in it)."""
+    (valid_path, valid_sha), (quarantine_path, quarantine_sha) = valid, quarantine
     files = quality_files(project, dataset)
     outcome = DatasetValidation(
         project=project,
         dataset=dataset,
-        report=result.report,
+        report=report,
         delivery=delivery,
         contract=contract,
         contract_file=project.relative(contract.path) if contract.path else "",
@@ -243,7 +263,7 @@ def _write_outputs(project: Project, dataset: str, delivery: Delivery, contract:
         feedback=project.relative(files["feedback"]) if feedback else None,
         parts=parts,
     )
-    from expedition.validate import render
+    from expedition.validation import render
 
     unit.write_text(files["html"], render.html_fragment(outcome))
     if feedback:
@@ -304,34 +324,59 @@ def validation_record(project: Project, dataset: str) -> dict[str, Any] | None:
         return None
 
 
-def stale_reason(project: Project, dataset: str) -> str | None:
-    """Why the validated data of *dataset* cannot be used as it is, or None when it is current."""
+class Stale(enum.Enum):
+    """Why validated data cannot be used as it is."""
+
+    NO_DELIVERY = "no delivery"
+    NOT_VALIDATED = "not validated"
+    DELIVERIES_CHANGED = "deliveries changed"
+    NEW_DELIVERY = "new delivery"
+    CONTRACT_MISSING = "contract missing"
+    CONTRACT_CHANGED = "contract changed"
+    OUTPUT_CHANGED = "validated data missing or changed"
+
+
+def staleness(project: Project, dataset: str) -> tuple[Stale, str] | None:
+    """(why, in words) the validated data of *dataset* cannot be used as it is; None when it is
+    current."""
     config = _dataset_config(project, dataset)
     delivery = config.latest
     if delivery is None:
-        return f"dataset '{dataset}' has no deliveries yet"
+        return Stale.NO_DELIVERY, f"dataset '{dataset}' has no deliveries yet"
     record = validation_record(project, dataset)
     if record is None:
-        return f"dataset '{dataset}' has not been validated against its data contract"
+        return (Stale.NOT_VALIDATED,
+                f"dataset '{dataset}' has not been validated against its data contract")
     if config.combine == "all" or record.get("combine") == "all":
         validated = [d.get("sha256") for d in record.get("deliveries") or [record["delivery"]]]
         if validated != [d.sha256 for d in config.read] or record.get("combine") != config.combine:
-            return (f"the deliveries of dataset '{dataset}' (combine: {config.combine}) changed "
+            return (Stale.DELIVERIES_CHANGED,
+                    f"the deliveries of dataset '{dataset}' (combine: {config.combine}) changed "
                     "since it was validated")
     elif record["delivery"]["sha256"] != delivery.sha256:
-        return (f"dataset '{dataset}' has a new delivery (v{delivery.version}) since it was "
+        return (Stale.NEW_DELIVERY,
+                f"dataset '{dataset}' has a new delivery (v{delivery.version}) since it was "
                 f"validated (v{record['delivery']['version']})")
     path = contract_path(project, dataset)
     if not path.exists():
-        return f"the data contract of '{dataset}' ({project.relative(path)}) is missing"
+        return (Stale.CONTRACT_MISSING,
+                f"the data contract of '{dataset}' ({project.relative(path)}) is missing")
     if sha256_file(path) != record["contract"]["sha256"]:
-        return (f"the data contract of '{dataset}' ({project.relative(path)}) changed since the "
+        return (Stale.CONTRACT_CHANGED,
+                f"the data contract of '{dataset}' ({project.relative(path)}) changed since the "
                 "data was validated")
     valid = project.root / record["outputs"]["valid"]["file"]
     if not valid.exists() or sha256_remembered(valid, project.state_dir) != record["outputs"]["valid"]["sha256"]:
-        return (f"the validated data of '{dataset}' ({record['outputs']['valid']['file']}) is "
+        return (Stale.OUTPUT_CHANGED,
+                f"the validated data of '{dataset}' ({record['outputs']['valid']['file']}) is "
                 "missing or was changed after validation")
     return None
+
+
+def stale_reason(project: Project, dataset: str) -> str | None:
+    """Why the validated data of *dataset* cannot be used as it is, or None when it is current."""
+    found = staleness(project, dataset)
+    return None if found is None else found[1]
 
 
 @dataclass(frozen=True)
@@ -355,17 +400,18 @@ def require_validated(project: Project, dataset: str, *, reader: str | None = No
 
 
 def _require_validated(project: Project, dataset: str) -> None:
-    problem = stale_reason(project, dataset)
-    if problem is None:
+    found = staleness(project, dataset)
+    if found is None:
         from expedition.datasets import check_delivery
 
         for delivery in project.config.datasets[dataset].read:
             check_delivery(project, delivery)  # the raw data behind it
         return
-    if "no deliveries" in problem:
+    why, problem = found
+    if why is Stale.NO_DELIVERY:
         raise StepError(problem, f"add one with `expedition data add FILE --name {dataset}`")
     fix = f"run `expedition validate {dataset}` (or `expedition run --validate`)"
-    if "not been validated" in problem and not contract_path(project, dataset).exists():
+    if why is Stale.NOT_VALIDATED and not contract_path(project, dataset).exists():
         fix = (f"draft a data contract with `expedition schema infer {dataset}`, review it, then "
                + fix)
     raise StepError(f"{problem}; steps read only validated data", fix)

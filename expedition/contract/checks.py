@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from expedition.schema.types import (
+from expedition.contract.types import (
     FLOAT,
     INTEGER,
     ORDERED,
@@ -82,7 +82,7 @@ class Kind:
 
     def spark(self, col: Any, a: Mapping[str, Any], dtype: str) -> Any:
         """The PySpark Column that is true where a present value passes, for the Spark engine
-        (*col* holds the value as `expedition.validate.spark` types it)."""
+        (*col* holds the value as `expedition.validation.spark` types it)."""
         raise NotImplementedError
 
 

@@ -16,11 +16,12 @@ from expedition._io import atomic_write_text
 from expedition._lock import locked
 from expedition.config import update_config
 from expedition.errors import ConfigError, DataError
+from expedition.profile._draft import MAX_ALLOWED_VALUES, PARSE_SHARE, PATTERN_VALUES, ContractTypes
 from expedition.project import Project
-from expedition.schema.checks import CheckSpec
-from expedition.schema.document import _suggest, contract_path, load_contract
-from expedition.schema.model import GENERATED_MARK, ColumnSpec, Contract, RuleSpec
-from expedition.schema.types import (
+from expedition.contract.checks import CheckSpec
+from expedition.contract.document import _suggest, contract_path, load_contract
+from expedition.contract.model import GENERATED_MARK, ColumnSpec, Contract, RuleSpec
+from expedition.contract.types import (
     DTYPES,
     FLOAT,
     INTEGER,
@@ -33,12 +34,8 @@ from expedition.schema.types import (
 )
 from expedition.vocabulary import (
     AREA_CODE,
-    DATE_FORMATS,
-    DATETIME_FORMATS,
-    DEFAULT_FORMATS,
     GEO_NAME,
     IDENTIFIER_NAME,
-    MONTH_FORMATS,
     NULL_TOKENS,
     PROTECTED_NAME,
     TARGET_NAME,
@@ -48,16 +45,13 @@ from expedition.vocabulary import (
 if TYPE_CHECKING:
     import polars as pl
 
+    from expedition.profile._draft import DraftColumn, DraftPass
     from expedition.reading import OpenedDataset
 
 # --------------------------------------------------------------------------- inference
 
-#: Share of non-empty values that must parse as a type for a column to get that type.
-PARSE_SHARE = 0.99
-MAX_ALLOWED_VALUES = 20
+#: Share of rows with both dates in which one must be on or after the other to become a rule.
 RULE_SHARE = 0.99
-#: Distinct values of a text column checked against the personal-data patterns.
-PATTERN_VALUES = 2_000
 
 #: Kinds of personal data a whole value can be (the patterns are `expedition.pii`'s), in the
 #: order they are tried, with how a contract's comment names them.
@@ -78,7 +72,7 @@ def value_pattern(kind: str) -> str:
     look-around guards that keep a match from starting or ending inside a longer word. Around a
     whole value there is nothing for them to guard against, and Polars' regex engine (which
     runs the contract) has no look-around; possessive repetitions become plain ones, which Rust
-    and Java read alike (`expedition.schema.checks.regex_portability`). One guard has no equivalent: the National Insurance
+    and Java read alike (`expedition.contract.checks.regex_portability`). One guard has no equivalent: the National Insurance
     prefixes that are never issued (BG, GB, KN, NK, NT, TN, ZZ) are not refused by the contract.
     """
     pattern = next(p.regex for p in pii.PATTERNS if p.name == kind)
@@ -95,13 +89,16 @@ def infer_schema(
     *,
     dataset: str | None = None,
     source: Mapping[str, Any] | None = None,
+    estimated_rows: int | None = None,
 ) -> Contract:
     """Draft a contract from a delivery (a file, a file opened by the reader, or a Polars frame).
 
     A file is read as every other stage reads it (`expedition.reading`), with the values of
-    delimited text as text. Infinite values and NaN in number columns are set aside from the
-    ranges (and said so); values of several types in JSON lines are read as text; lists and
-    objects are checked as their JSON text.
+    delimited text as text, once: by the profile's streaming pass (`expedition.profile`), which
+    collects what the draft needs batch by batch, so memory stays bounded however large the
+    file. Infinite values and NaN in number columns are set aside from the ranges (and said so);
+    values of several types in JSON lines are read as text; lists and objects are checked as
+    their JSON text.
 
     Types come from what at least 99% of non-empty values parse as (so a few bad values do not
     turn a column of numbers into text; they will fail validation instead); ranges are the
@@ -111,51 +108,31 @@ def infer_schema(
     of identifiers such as ``R0000123``) become regular expressions; roles and personal-data
     flags are guessed from names and values. ``contract.observed`` holds what was seen, and
     ``contract.to_yaml()`` writes it as comments for the person who reviews the draft.
+    *estimated_rows* (about how many rows a LazyFrame has) lets the pass stop counting types a
+    column can no longer be; a file's estimate comes from the reader.
+
+    Every count is exact; distinct values are counted exactly by 64-bit hashes while those fit
+    in 256 MiB, and estimated (about ±0.8%) beyond, which only a file of tens of millions of
+    distinct values reaches.
     """
-    import polars as pl
+    draft, n_rows = _draft_pass(data, source, estimated_rows)
+    return contract_from_draft(draft, n_rows, dataset=dataset, source=source)
 
-    from expedition.reading import (
-        OpenedDataset,
-        data_error,
-        nested_as_text,
-        open_recovering,
-        read_failure,
-    )
 
-    where = Path(source["file"]) if source else Path("the delivery")
-    if isinstance(data, (str, Path)):
-        where = Path(data)
-        data = open_recovering(data, text=True)
-    opened = data if isinstance(data, OpenedDataset) else None
-    for _ in range(3):
-        if opened is not None:
-            data = opened.frame
-        if not isinstance(data, pl.LazyFrame):
-            break
-        try:
-            data = data.collect()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            if opened is None:
-                raise data_error(exc, where) from None
-            changed = read_failure(exc, opened.path, opened.options).apply(opened.options)
-            if changed is None:
-                raise data_error(exc, where) from None
-            opened = open_recovering(opened.path, changed, text=True)
-    frame = nested_as_text(data)
-    n_rows = frame.height
+def contract_from_draft(draft: DraftPass, n_rows: int, *, dataset: str | None = None,
+                        source: Mapping[str, Any] | None = None) -> Contract:
+    """The draft contract from what the profile's pass collected for it (`infer_schema`)."""
     columns: dict[str, ColumnSpec] = {}
     notes: dict[str, list[str]] = {}
     null_values: list[str] = [""]
-    typed: dict[str, pl.Series] = {}
-    for name in frame.columns:
-        spec, column_notes, series, tokens = _infer_column(frame.get_column(name), n_rows)
-        columns[name] = spec
-        notes[name] = column_notes
-        typed[name] = series
+    for stats in draft.columns:
+        spec, column_notes, tokens = _infer_column(stats, n_rows)
+        columns[stats.name] = spec
+        notes[stats.name] = column_notes
         null_values.extend(t for t in tokens if t not in null_values)
 
-    _choose_target(columns, notes, typed)
-    rules, rule_notes = _infer_rules(columns, typed)
+    _choose_target(columns, notes, {c.name: c for c in draft.columns})
+    rules, rule_notes = _infer_rules(columns, draft)
     header = [
         f"Data contract for '{dataset or 'this dataset'}', drafted by `expedition schema infer`.",
     ]
@@ -193,54 +170,90 @@ def infer_schema(
     )
 
 
+def _draft_pass(data: Any, source: Mapping[str, Any] | None,
+                estimated_rows: int | None = None) -> tuple[DraftPass, int]:
+    """One pass of the profile over *data* collecting what the draft needs: (its statistics,
+    rows). A file whose later rows need other reading options is opened again with them, as
+    every stage does."""
+    import polars as pl
+
+    from expedition.profile._engine import ReadFailure, run_pass
+    from expedition.reading import (
+        OpenedDataset,
+        data_error,
+        nested_as_text,
+        open_recovering,
+        read_failure,
+    )
+
+    where = Path(source["file"]) if source else Path("the delivery")
+    if isinstance(data, (str, Path)):
+        where = Path(data)
+        data = open_recovering(data, text=True)
+    opened = data if isinstance(data, OpenedDataset) else None
+    for attempt in range(3):
+        frame = nested_as_text(opened.frame if opened is not None else data)
+        estimated = opened.estimated_rows if opened is not None else estimated_rows
+        if isinstance(frame, pl.DataFrame):
+            estimated = frame.height
+        try:
+            result = run_pass(frame, estimated_rows=estimated, draft=DRAFT_TYPES, statistics=False)
+        except ReadFailure as exc:
+            if opened is None or attempt == 2:
+                raise data_error(exc.error, where) from None
+            changed = read_failure(exc.error, opened.path, opened.options).apply(opened.options)
+            if changed is None:
+                raise data_error(exc.error, where) from None
+            opened = open_recovering(opened.path, changed, text=True)
+            continue
+        return result.draft, result.rows
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _fmt_count(n: int, total: int) -> str:
     share = n / total if total else 0
     return f"{n:,} ({share:.1%})" if n else "none"
 
 
-def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str], pl.Series, list[str]]:
-    import polars as pl
+def _infer_column(stats: DraftColumn, n_rows: int) -> tuple[ColumnSpec, list[str], list[str]]:
+    """A column of the draft, its notes and the null tokens it holds, from its statistics."""
+    from expedition.profile._draft import contract_format
 
-    name = series.name
+    name = stats.name
     key = _normal(name)
     notes: list[str] = []
     tokens: list[str] = []
     fmt = None
-    parsed = series
-    if series.dtype == pl.String:
-        stripped = series.str.strip_chars()
-        present = stripped.filter(stripped.is_not_null() & (stripped != ""))
-        dtype, fmt, parsed, failed, tokens = _infer_text_type(stripped, present)
-        if failed.len():
-            examples = ", ".join(repr(v) for v in failed.unique(maintain_order=True).head(3).to_list())
-            notes.append(f"{failed.len():,} value(s) did not read as {dtype}, e.g. {examples}: "
-                         "they will be quarantined")
-        if tokens:
-            notes.append(f"read as empty: {', '.join(repr(t) for t in tokens)}")
-        if dtype == "string":
-            parsed = series.replace("", None)
+    if stats.text:
+        chosen = stats.decided()
+        dtype = "string"
+        if chosen is not None:
+            dtype, fmt = chosen.dtype, contract_format(chosen)
+            failed, examples = stats.failed()
+            tokens = [t for t in NULL_TOKENS if t in stats.tokens]
+            if failed:
+                shown = ", ".join(repr(v) for v in examples)
+                notes.append(f"{failed:,} value(s) did not read as {dtype}, e.g. {shown}: "
+                             "they will be quarantined")
+            if tokens:
+                notes.append(f"read as empty: {', '.join(repr(t) for t in tokens)}")
     else:
-        dtype = _contract_dtype(series.dtype)
-        if dtype is None:
-            dtype = "string"
-            parsed = series.cast(pl.String, strict=False)
-            notes.append(f"type {series.dtype} is not supported by contracts; read as text")
-        else:
-            parsed = series.cast(polars_dtype(dtype), strict=False)
-    nonnull = parsed.drop_nulls()
+        dtype = stats.dtype or "string"
+        if not stats.supported:
+            notes.append(f"type {stats.source} is not supported by contracts; read as text")
     infinite = 0
     if dtype in FLOAT:
-        nonnull = nonnull.filter(nonnull.is_not_nan())
-        infinite = int(nonnull.is_infinite().sum())
+        infinite = stats.infinite
         if infinite:
-            values = ", ".join(sorted({str(v) for v in nonnull.filter(nonnull.is_infinite()).head(100).to_list()}))
+            values = ", ".join(sorted({str(v) for v in stats.infinite_values}))
             notes.append(f"{infinite:,} value(s) are infinite ({values}): the range below leaves them out, "
                          "so they will be quarantined; remove the range if they are valid")
-    n = nonnull.len()
+    n = stats.n
     nulls = n_rows - n
-    distinct = nonnull.n_unique() if n else 0
+    distinct = stats.distinct() if n else 0
+    exact = stats.distinct_is_exact or not n
     notes.insert(0, f"observed: {dtype}; {n:,} values, empty {_fmt_count(nulls, n_rows)}, "
-                    f"{distinct:,} distinct")
+                    f"{'' if exact else 'about '}{distinct:,} distinct")
 
     checks: list[CheckSpec] = []
     role = None
@@ -250,11 +263,10 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
     if dtype in TEMPORAL:
         role = "date"
     if n:
-        finite = nonnull.filter(nonnull.is_finite()) if dtype in FLOAT else nonnull
-        if dtype in NUMERIC and finite.len():
-            low, high = finite.min(), finite.max()
+        if dtype in NUMERIC and stats.finite:
+            low, high = stats.low, stats.high
             notes.append(f"min {_show(_round_sig(low))}, max {_show(_round_sig(high))}, "
-                         f"mean {_show(_round_sig(finite.mean()))}")
+                         f"mean {_show(_round_sig(stats.mean))}")
             lo, hi = _widen(low, high, integer=dtype in INTEGER)
             if GEO_NAME.search(key) and "lat" in key:
                 lo, hi = max(lo, -90), min(hi, 90)
@@ -266,7 +278,7 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
             if GEO_NAME.search(key):
                 role = "geo"
         elif dtype in {"date", "datetime"}:
-            low, high = nonnull.min(), nonnull.max()
+            low, high = stats.low, stats.high
             notes.append(f"earliest {_show(low)}, latest {_show(high)}")
             lo = date(low.year, 1, 1)
             hi = date(high.year + 1, 12, 31)
@@ -276,19 +288,17 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
             notes.append(f"allowed from the start of {lo.year} to the end of {hi.year}: "
                          "later deliveries will have later dates")
         elif dtype in TEXTUAL:
-            checks, role, personal, extra = _infer_text_checks(key, nonnull, distinct, n,
-                                                               personal, id_like)
+            checks, role, personal, extra = _infer_text_checks(key, stats, distinct, n, personal, id_like)
             notes.extend(extra)
         elif dtype == "boolean":
-            counts = nonnull.rename("value").value_counts(sort=True)
-            notes.append("values: " + ", ".join(f"{v} ×{c:,}" for v, c in counts.iter_rows()))
+            notes.append("values: " + ", ".join(f"{v} ×{c:,}" for v, c in _by_count(stats.counts or {})))
     if n and dtype not in FLOAT and dtype != "boolean":
         ratio = distinct / n
         if (id_like or role == "identifier") and ratio >= 0.95 and n >= 2:
             role = "identifier" if role in (None, "identifier") else role
             unique = True
             repeated = n - distinct
-            if repeated:
+            if repeated and exact:  # an estimate is not evidence of repeats
                 notes.append(f"{repeated:,} value(s) repeat; unique is set because the name and "
                              "values look like an identifier")
     if PROTECTED_NAME.search(key) and role in (None,) and (dtype in TEXTUAL or dtype == "boolean"
@@ -314,25 +324,21 @@ def _infer_column(series: pl.Series, n_rows: int) -> tuple[ColumnSpec, list[str]
         personal=personal,
         label=draft_label(name),
     )
-    return spec, [f"{line}" for line in notes], parsed, tokens
+    return spec, notes, tokens
 
 
-def draft_label(column: str) -> str:
-    """A first label for a column, from its name, for a person to improve: ``rereferred_12m``
-    -> "Rereferred 12m", ``OfficerDefinedEthnicity`` -> "Officer Defined Ethnicity"."""
-    import re
-
-    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column).replace("_", " ").split()
-    text = " ".join(words)
-    return (text[:1].upper() + text[1:]) if text else column
+def _by_count(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
+    """Values by how often they occur, most first (ties in the order they first appear)."""
+    return sorted(counts.items(), key=lambda item: -item[1])
 
 
 def _contract_dtype(dtype: Any) -> str | None:
+    """The contract type of a column read with a type of its own (None: not one contracts have)."""
     import polars as pl
 
     if dtype == pl.String:
         return "string"
-    if dtype == pl.Categorical or dtype == pl.Enum:
+    if dtype == pl.Categorical or dtype == pl.Enum or isinstance(dtype, (pl.Categorical, pl.Enum)):
         return "categorical"
     if isinstance(dtype, pl.Datetime) or dtype == pl.Datetime:
         return "datetime"
@@ -346,86 +352,37 @@ def _contract_dtype(dtype: Any) -> str | None:
     return None
 
 
-def _infer_text_type(stripped: pl.Series, present: pl.Series):
-    """(dtype, format, parsed series, values that failed, null tokens) for a text column."""
-    import polars as pl
-
-    n = present.len()
-    if n == 0:
-        return "string", None, stripped, present.head(0), []
-    tokens_seen = [t for t in NULL_TOKENS if (present == t).any()]
-    candidates = present.filter(~present.is_in(tokens_seen)) if tokens_seen else present
-    m = candidates.len()
-    if m == 0:
-        return "string", None, stripped, present.head(0), []
-
-    def share(parsed: pl.Series) -> float:
-        return parsed.is_not_null().sum() / m
-
-    lowered = candidates.str.to_lowercase()
-    if lowered.is_in(["true", "false"]).sum() / m >= PARSE_SHARE:
-        parsed = _parse(stripped, "boolean", None)
-        return _result("boolean", None, parsed, candidates, lowered.is_in(["true", "false"]),
-                       tokens_seen, stripped)
-    leading_zero = candidates.str.contains(r"^0\d").any()
-    ints = candidates.cast(pl.Int64, strict=False)
-    if not leading_zero and share(ints) >= PARSE_SHARE:
-        return _result("int64", None, _parse(stripped, "int64", None), candidates,
-                       ints.is_not_null(), tokens_seen, stripped)
-    floats = candidates.cast(pl.Float64, strict=False)
-    if not leading_zero and share(floats) >= PARSE_SHARE:
-        return _result("float64", None, _parse(stripped, "float64", None), candidates,
-                       floats.is_not_null(), tokens_seen, stripped)
-    best = None
-    for fmt in DATE_FORMATS + MONTH_FORMATS:
-        dates = candidates.str.to_date(fmt, strict=False)
-        if share(dates) >= PARSE_SHARE and (best is None or share(dates) > best[0]):
-            best = (share(dates), "date", fmt, dates)
-    if best is None:
-        for fmt in DATETIME_FORMATS:
-            try:
-                stamps = candidates.str.to_datetime(fmt, strict=False, time_unit="us")
-            except Exception:
-                continue
-            if share(stamps) >= PARSE_SHARE and (best is None or share(stamps) > best[0]):
-                best = (share(stamps), "datetime", fmt, stamps)
-    if best is not None:
-        _, dtype, fmt, values = best
-        fmt_out = None if (dtype == "date" and fmt == DEFAULT_FORMATS["date"]) else fmt
-        return _result(dtype, fmt_out, _parse(stripped, dtype, fmt), candidates,
-                       values.is_not_null(), tokens_seen, stripped)
-    return "string", None, stripped, present.head(0), []
+#: How validation reads each type, for the profile's pass to collect the draft's statistics with.
+DRAFT_TYPES = ContractTypes(parse=parse_expr, polars=polars_dtype, of=_contract_dtype,
+                            floats=frozenset(FLOAT), numbers=frozenset(NUMERIC), temporal=frozenset(TEMPORAL))
 
 
-def _result(dtype, fmt, parsed, candidates, ok, tokens, stripped):
-    failed = candidates.filter(~ok)
-    return dtype, fmt, parsed, failed, tokens
+def draft_label(column: str) -> str:
+    """A first label for a column, from its name, for a person to improve: ``rereferred_12m``
+    -> "Rereferred 12m", ``OfficerDefinedEthnicity`` -> "Officer Defined Ethnicity"."""
+    import re
+
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column).replace("_", " ").split()
+    text = " ".join(words)
+    return (text[:1].upper() + text[1:]) if text else column
 
 
-def _parse(series: pl.Series, dtype: str, fmt: str | None) -> pl.Series:
-    """Parse a text series as *dtype* the way validation does (bad values become null)."""
-    import polars as pl
-
-    return pl.DataFrame({"v": series}).select(parse_expr(pl.col("v"), dtype, fmt)).to_series()
-
-
-def _infer_text_checks(key, nonnull, distinct, n, personal, id_like):
+def _infer_text_checks(key: str, stats: DraftColumn, distinct: int, n: int, personal: bool, id_like: bool):
     notes: list[str] = []
     checks: list[CheckSpec] = []
     role = None
-    lengths = nonnull.str.len_chars()
-    mean_length = float(lengths.mean())
-    shortest, longest = lengths.min(), lengths.max()
+    mean_length = stats.len_sum / n
+    shortest, longest = stats.len_min, stats.len_max
     span = f"{shortest}" if shortest == longest else f"{shortest}–{longest}"
     notes.append(f"length {span} characters" + ("" if shortest == longest
                                                   else f", mean {mean_length:.0f}"))
-    spaces = float(nonnull.str.contains(" ", literal=True).mean())
-    kind = _personal_format(nonnull)
+    spaces = stats.spaces / n
+    kind = _personal_format(stats, n)
     if kind is not None:
         checks.append(CheckSpec("str_matches", {"pattern": value_pattern(kind)}))
         notes.append(f"values look like {PERSONAL_FORMATS[kind]}")
         return checks, role, True, notes
-    if nonnull.str.contains(AREA_CODE).mean() >= PARSE_SHARE:
+    if stats.share_area_codes() >= PARSE_SHARE:
         checks.append(CheckSpec("str_matches", {"pattern": AREA_CODE}))
         notes.append("values look like ONS area codes (GSS)")
         role = "geo" if GEO_NAME.search(key) else role
@@ -435,67 +392,56 @@ def _infer_text_checks(key, nonnull, distinct, n, personal, id_like):
         notes.append("free text: may hold personal details (names, phone numbers); they are "
                      "redacted before anything is published")
         return checks, role, personal, notes
-    if distinct <= MAX_ALLOWED_VALUES and distinct < max(n / 2, 2) and not personal:
-        counts = nonnull.rename("value").value_counts(sort=True)
-        values = sorted(counts.get_column(counts.columns[0]).to_list())
+    if distinct <= MAX_ALLOWED_VALUES and distinct < max(n / 2, 2) and not personal and stats.counts is not None:
+        counts = _by_count(stats.counts)
+        values = sorted(v for v, _ in counts)
         checks.append(CheckSpec("isin", {"values": tuple(values)}))
-        top = ", ".join(f"{v} ×{c:,}" for v, c in counts.head(MAX_ALLOWED_VALUES).iter_rows())
+        top = ", ".join(f"{v} ×{c:,}" for v, c in counts[:MAX_ALLOWED_VALUES])
         notes.append(f"counts: {top}")
         return checks, role, personal, notes
-    shape = _shape_regex(nonnull)
+    shape = _shape_regex(stats)
     if shape is not None:
         checks.append(CheckSpec("str_matches", {"pattern": shape[0]}))
         notes.append(f"every value has the shape {shape[1]}")
-        if distinct / n >= 0.95 and (id_like or nonnull.len() >= 20):
+        if distinct / n >= 0.95 and (id_like or n >= 20):
             role = "identifier"
     else:
-        max_len = int(nonnull.str.len_chars().max())
+        max_len = int(stats.len_max or 0)
         checks.append(CheckSpec("str_length", {"min": 1, "max": max(max_len, 1) * 2}))
         notes.append("length limited to twice the longest value seen")
     return checks, role, personal, notes
 
 
-def _personal_format(values: pl.Series) -> str | None:
+def _personal_format(stats: DraftColumn, n: int) -> str | None:
     """The kind of personal data (`PERSONAL_FORMATS`) at least 99% of the distinct values of a
-    text column are, judged by `expedition.pii.value_kind` on up to 2,000 of them; else None."""
-    if values.str.contains(r"[\d@]").mean() < PARSE_SHARE:  # every kind has a digit or an "@"
+    text column are, judged by `expedition.pii.value_kind` on the first 2,000 of them; else None."""
+    if stats.share_digit_or_at() < PARSE_SHARE:  # every kind has a digit or an "@"
         return None
-    checked = values.unique(maintain_order=True).head(PATTERN_VALUES).to_list()
-    kinds = [pii.value_kind(v) for v in checked]
+    kinds = [pii.value_kind(v) for v in stats.first_values[:PATTERN_VALUES]]
     for kind in PERSONAL_FORMATS:
         if sum(k == kind for k in kinds) >= PARSE_SHARE * len(kinds):
             return kind
     return None
 
 
-def _shape_regex(values: pl.Series) -> tuple[str, str] | None:
+def _shape_regex(stats: DraftColumn) -> tuple[str, str] | None:
     """A regex for values that all share one shape (``R0001234`` -> ``^R\\d{7}$``).
 
     Letters that are the same in every value are kept literally; digits become ``\\d``.
     """
-    if values.str.contains(r"^[0-9a-f]+$").all():
-        lengths = values.str.len_chars().unique()
-        if lengths.len() == 1 and lengths[0] >= 8:
-            return f"^[0-9a-f]{{{lengths[0]}}}$", f"{lengths[0]} hexadecimal digits"
-    shapes = (
-        values.str.replace_all(r"[A-Z]", "A")
-        .str.replace_all(r"[a-z]", "a")
-        .str.replace_all(r"[0-9]", "9")
-        .unique()
-    )
-    if shapes.len() != 1:
+    if stats.hex_only and stats.len_min == stats.len_max and (stats.len_min or 0) >= 8:
+        return f"^[0-9a-f]{{{stats.len_min}}}$", f"{stats.len_min} hexadecimal digits"
+    shape = stats.shape()
+    if shape is None or not shape or len(shape) > 60 or "9" not in shape:
         return None
-    shape = shapes[0]
-    if not shape or len(shape) > 60 or "9" not in shape:
-        return None
-    first = values[0]
+    first = stats.first_value or ""
     parts = []
     for run in re.finditer(r"(A+|a+|9+|[^Aa9])", shape):
         text = run.group(0)
         token = {"A": "[A-Z]", "a": "[a-z]", "9": r"\d"}.get(text[0])
         if token is None:
             parts.append(re.escape(text))
-        elif text[0] in "Aa" and values.str.slice(run.start(), len(text)).n_unique() == 1:
+        elif text[0] in "Aa" and run.start() not in stats.varying_runs:
             parts.append(re.escape(first[run.start():run.end()]))
         else:
             parts.append(token if len(text) == 1 else f"{token}{{{len(text)}}}")
@@ -529,13 +475,14 @@ def _widen(low: float, high: float, *, integer: bool) -> tuple[float, float]:
 
 
 def _choose_target(columns: dict[str, ColumnSpec], notes: dict[str, list[str]],
-                   typed: dict[str, pl.Series]) -> None:
+                   stats: dict[str, DraftColumn]) -> None:
     """At most one target: a column whose name says outcome, with few values (binary first)."""
     candidates = []
     for name, spec in columns.items():
         if spec.role is not None or not TARGET_NAME.search(_normal(name)):
             continue
-        distinct = typed[name].drop_nulls().n_unique()
+        column = stats[name]
+        distinct = (column.distinct() if column.n else 0) + (1 if spec.dtype in FLOAT and column.nan else 0)
         if 2 <= distinct <= 10:
             candidates.append((distinct != 2, list(columns).index(name), name))
     if candidates:
@@ -544,30 +491,29 @@ def _choose_target(columns: dict[str, ColumnSpec], notes: dict[str, list[str]],
         notes[name].append("looks like the outcome: role target (risk and fairness steps use it)")
 
 
-def _infer_rules(columns: dict[str, ColumnSpec], typed: dict[str, pl.Series]):
+def _infer_rules(columns: dict[str, ColumnSpec], draft: DraftPass):
     """Propose `later >= earlier` for pairs of date columns where it (almost) always holds."""
-    import polars as pl
-
+    by_name = {c.name: c for c in draft.columns}
     dated = [n for n, c in columns.items() if c.dtype in {"date", "datetime"}]
     rules, notes = [], []
     for i, a in enumerate(dated):
         for b in dated[i + 1:]:
-            both = pl.DataFrame({"a": typed[a], "b": typed[b]}).drop_nulls()
-            if both.height < 10:
+            both, b_count, a_count = draft.pair_counts(by_name[a], by_name[b])
+            if both < 10:
                 continue
-            b_after = float((both["b"] >= both["a"]).mean())
-            a_after = float((both["a"] >= both["b"]).mean())
+            b_after = b_count / both
+            a_after = a_count / both
             if b_after >= RULE_SHARE and a_after < RULE_SHARE:
                 later, earlier, share = b, a, b_after
             elif a_after >= RULE_SHARE and b_after < RULE_SHARE:
                 later, earlier, share = a, b, a_after
             else:
                 continue
-            broken = round((1 - share) * both.height)
+            broken = round((1 - share) * both)
             rules.append(RuleSpec(name=f"{later} on or after {earlier}",
                                   check=f"{later} >= {earlier}"))
-            notes.append(f"'{later} >= {earlier}' held in {both.height - broken:,} of "
-                         f"{both.height:,} rows with both dates")
+            notes.append(f"'{later} >= {earlier}' held in {both - broken:,} of "
+                         f"{both:,} rows with both dates")
     return rules, notes
 
 
@@ -625,13 +571,17 @@ def draft_contract(project: Project, dataset: str, *, force: bool = False) -> Dr
                         f"add one with `expedition data add FILE --name {dataset}`")
     path = contract_path(project, dataset)
     data: Any = open_delivery(project, dataset, text=True)
+    rows = None
     if config.combine == "all" and len(config.deliveries) > 1:
         import polars as pl
 
-        # every period the contract will check, drafted from together (not the latest alone)
-        data = pl.concat([open_delivery(project, dataset, d.version, text=True).frame.collect()
-                          for d in config.deliveries], how="diagonal_relaxed")
-    contract = infer_schema(data, dataset=dataset,
+        # every period the contract will check, drafted from together (not the latest alone),
+        # read one after the other in the same pass
+        periods = [open_delivery(project, dataset, d.version, text=True) for d in config.deliveries]
+        data = pl.concat([p.frame for p in periods], how="diagonal_relaxed")
+        if all(p.estimated_rows for p in periods):
+            rows = sum(p.estimated_rows for p in periods)
+    contract = infer_schema(data, dataset=dataset, estimated_rows=rows,
                             source={"file": delivery.file, "sha256": delivery.sha256})
     text = generated_text(contract.to_yaml())
     status: Literal["written", "replaced", "unchanged"] = "written"
