@@ -97,7 +97,7 @@ def _profile_on_spark(targets: list[str], project: Path | None, *, json_: bool, 
     """`expedition profile --engine spark`: each target (a dataset's latest delivery, a path or
     a URI) aggregated in Spark, approximate figures labelled so."""
     from expedition.errors import ConfigError
-    from expedition.profile.spark import profile_spark
+    from expedition.validation.spark_profile import profile_spark
 
     if refused:
         raise ConfigError("--compare and --html use the full profile, not --engine spark",
