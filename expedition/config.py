@@ -357,6 +357,9 @@ class DatasetConfig(_Model):
     combine: Literal["latest", "all"] = Field(
         "latest", description="latest: the newest delivery replaces the others; all: every delivery is a period, analysed together"
     )
+    engine: Literal["polars", "spark"] = Field(
+        "polars", description="what validates it: polars (this machine) or spark (pip install "
+                              "\"expedition[spark]\"; a local Spark, or the cluster's under spark-submit)")
     agreement: Agreement | None = Field(None, description="the data-sharing agreement it was received under")
     subject: Subject | None = Field(None, description="what a record of this dataset is (overrides the expedition's)")
     labels: dict[str, Annotated[LabelLookup | dict[str, str], Field(union_mode="left_to_right")]] = Field(

@@ -234,6 +234,7 @@ def test_febrl4_pairwise_f1() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("spark")  # beside the validation engine's Spark tests: one JVM per run
 def test_spark_engine_links_as_duckdb_does() -> None:
     """engine: spark, where pyspark and Java are present (skipped cleanly otherwise)."""
     import shutil

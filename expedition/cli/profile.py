@@ -32,6 +32,13 @@ def profile(
         Path | None,
         typer.Option("--html", help="Also write a self-contained HTML page to FILE.", dir_okay=False),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", metavar="ENGINE",
+                     help="polars (default: the full profile) or spark: counts, missing values, "
+                          "approximate distinct counts and quartiles aggregated in Spark (CSV/TSV "
+                          "paths or URIs, or datasets; needs pip install \"expedition[spark]\")."),
+    ] = "polars",
     project: ProjectOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -44,6 +51,15 @@ def profile(
     from expedition._io import atomic_write_text
     from expedition.profile import compare as compare_targets
     from expedition.profile import plan_targets, profile_target
+
+    if engine not in ("polars", "spark"):
+        from expedition.errors import ConfigError
+
+        raise ConfigError(f"unknown engine {engine!r}", "use --engine polars or --engine spark")
+    if engine == "spark":
+        _profile_on_spark(targets or [], project, json_=json_, quiet=quiet,
+                          refused=compare or html is not None)
+        return
 
     proj, names = plan_targets(targets or [], project, compare=compare, html=html is not None)
     silent = quiet or json_
@@ -74,3 +90,60 @@ def profile(
         _render.profile_summary(prof.to_dict(), stored=prof.stored)
     if html is not None:
         _render.note(f"  [dim]wrote {html}[/dim]")
+
+
+def _profile_on_spark(targets: list[str], project: Path | None, *, json_: bool, quiet: bool,
+                      refused: bool) -> None:
+    """`expedition profile --engine spark`: each target (a dataset's latest delivery, a path or
+    a URI) aggregated in Spark, approximate figures labelled so."""
+    from expedition.errors import ConfigError
+    from expedition.validation.spark_profile import profile_spark
+
+    if refused:
+        raise ConfigError("--compare and --html use the full profile, not --engine spark",
+                          "leave out --engine spark, or --compare and --html")
+    proj = None
+    if project is not None or not targets:
+        from expedition.project import open_project
+
+        proj = open_project(project)
+    if not targets:
+        assert proj is not None
+        targets = [n for n, d in proj.config.datasets.items() if d.deliveries]
+    documents = []
+    for target in targets:
+        if proj is None and "://" not in target and not Path(target).exists():
+            from expedition.project import open_project
+
+            proj = open_project(None)
+        if proj is not None and target in proj.config.datasets:
+            from expedition.datasets import delivery_options, delivery_path
+
+            delivery = proj.config.datasets[target].latest
+            if delivery is None:
+                raise ConfigError(f"dataset {target!r} has no deliveries yet",
+                                  f"add one with `expedition data add FILE --name {target}`")
+            documents.append(profile_spark(delivery_path(proj, target),
+                                           options=delivery_options(delivery), name=target))
+        else:
+            documents.append(profile_spark(target))
+    if json_:
+        _render.print_json(documents[0] if len(documents) == 1 else documents)
+        return
+    if quiet:
+        return
+    from rich.table import Table
+
+    for doc in documents:
+        table = Table(title=f"{doc['source']}: {doc['rows']:,} rows (Spark; ~ approximate)")
+        for heading in ("column", "missing", "distinct ~", "min", "p25 ~", "median ~", "p75 ~",
+                        "max", "mean"):
+            table.add_column(heading, justify="left" if heading == "column" else "right")
+        for col in doc["columns"]:
+            q = col.get("quantiles_approx") or {}
+            numbers = [col.get("min"), q.get("p25"), q.get("p50"), q.get("p75"), col.get("max"),
+                       col.get("mean")]
+            table.add_row(col["name"], f"{col['missing']:,} ({col['missing_share']:.1%})",
+                          f"{col['distinct_approx']:,}",
+                          *["" if v is None else f"{v:,.4g}" for v in numbers])
+        _render.console.print(table)

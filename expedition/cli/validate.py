@@ -30,6 +30,13 @@ def validate(
         typer.Option("--allow-extra-columns",
                      help="Accept columns the contract does not list (kept as delivered)."),
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", metavar="ENGINE",
+                     help="polars (default) or spark: what runs the checks (spark needs "
+                          "pip install \"expedition[spark]\" and Java 17+); default: each "
+                          "dataset's engine: in expedition.yaml."),
+    ] = None,
     project: ProjectOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -44,9 +51,14 @@ def validate(
     from expedition.project import open_project
     from expedition.validation import validate_datasets
 
+    if engine is not None and engine not in ("polars", "spark"):
+        from expedition.errors import ConfigError
+
+        raise ConfigError(f"unknown engine {engine!r}", "use --engine polars or --engine spark")
     proj = open_project(project)
     results = validate_datasets(proj, names, max_invalid=max_invalid,
-                                allow_extra_columns=allow_extra_columns, feedback=feedback)
+                                allow_extra_columns=allow_extra_columns, feedback=feedback,
+                                engine=engine)
     if json_:
         _render.print_json([r.to_dict() for r in results])
     elif not quiet:

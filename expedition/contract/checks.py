@@ -17,6 +17,7 @@ check of one column (a kind and its arguments); `KINDS` is the registry.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -79,6 +80,11 @@ class Kind:
     def pandera(self, a: Mapping[str, Any]) -> pa.Check:
         raise NotImplementedError
 
+    def spark(self, col: Any, a: Mapping[str, Any], dtype: str) -> Any:
+        """The PySpark Column that is true where a present value passes, for the Spark engine
+        (*col* holds the value as `expedition.validation.spark` types it)."""
+        raise NotImplementedError
+
 
 _RANGE_TYPE = ("a range check does not apply to a {dtype} column",
                "use isin for allowed values or str_length for lengths")
@@ -132,6 +138,12 @@ class InRange(Kind):
         return pa.Check.in_range(a["min"], a["max"], include_min=a.get("include_min", True),
                                  include_max=a.get("include_max", True))
 
+    def spark(self, col, a, dtype):
+        low, high = spark_literal(a["min"], dtype), spark_literal(a["max"], dtype)
+        low_ok = (col >= low) if a.get("include_min", True) else (col > low)
+        high_ok = (col <= high) if a.get("include_max", True) else (col < high)
+        return low_ok & high_ok
+
 
 class Compare(Kind):
     """``ge``, ``gt``, ``le``, ``lt``, ``eq``, ``ne``: one value compared with a bound."""
@@ -163,6 +175,12 @@ class Compare(Kind):
         import pandera.polars as pa
 
         return getattr(pa.Check, self.name)(a["value"])
+
+    def spark(self, col, a, dtype):
+        import operator
+
+        bound = spark_literal(a["value"], dtype)
+        return getattr(operator, self.name)(col, bound)
 
 
 class Values(Kind):
@@ -201,6 +219,10 @@ class Values(Kind):
         import pandera.polars as pa
 
         return getattr(pa.Check, self.name)(list(a["values"]))
+
+    def spark(self, col, a, dtype):
+        found = col.isin([spark_literal(v, dtype) for v in a["values"]])
+        return found if self.allowed else ~found
 
 
 class Pattern(Kind):
@@ -247,6 +269,9 @@ class Pattern(Kind):
 
         return getattr(pa.Check, self.name)(a["pattern"])
 
+    def spark(self, col, a, dtype):
+        return col.rlike(java_regex(self.regex(a)))
+
 
 class Affix(Kind):
     """``str_startswith`` and ``str_endswith``: fixed text at one end of the value."""
@@ -279,6 +304,9 @@ class Affix(Kind):
         import pandera.polars as pa
 
         return getattr(pa.Check, self.name)(a["value"])
+
+    def spark(self, col, a, dtype):
+        return col.startswith(a["value"]) if self.end == "starts" else col.endswith(a["value"])
 
 
 class Length(Kind):
@@ -341,6 +369,15 @@ class Length(Kind):
             return pa.Check.str_length(exact_value=a["exact"])
         return pa.Check.str_length(min_value=a.get("min"), max_value=a.get("max"))
 
+    def spark(self, col, a, dtype):
+        from pyspark.sql import functions as F
+
+        n = F.char_length(col)
+        low, high = self.bounds(a)
+        if low is not None and high is not None:
+            return n.between(low, high)
+        return n >= low if low is not None else n <= high
+
 
 #: Every check kind, by the name a contract uses.
 KINDS: dict[str, Kind] = {k.name: k for k in (
@@ -402,6 +439,11 @@ class CheckSpec:
     def to_pandera(self) -> pa.Check:
         return self.definition.pandera(self.args)
 
+    def spark_expr(self, col: Any, dtype: str) -> Any:
+        """The PySpark Column that is true where a present value passes (categorical columns
+        are text in Spark)."""
+        return self.definition.spark(col, self.args, dtype)
+
     def describe(self) -> str:
         return self.definition.describe(self.args)
 
@@ -428,7 +470,9 @@ def anchored(pattern: str) -> str:
 
 
 def check_regex(pattern: str) -> None:
-    """Compile with Polars' own regex engine, so the contract fails on load, not on validation."""
+    """Compile with Polars' own regex engine, so the contract fails on load, not on validation,
+    and refuse what would mean something else to Java's (the Spark engine): a contract's pattern
+    means the same on every engine (`regex_portability`)."""
     import polars as pl
 
     try:
@@ -439,6 +483,171 @@ def check_regex(pattern: str) -> None:
         raise BadCheck(f"{pattern!r} is not a valid regular expression ({message.strip()})",
                        "fix the expression (look-around and back-references are not "
                        "supported) and quote it in single quotes") from None
+    problem = regex_portability(pattern)
+    if problem is not None:
+        what, fix = problem
+        raise BadCheck(f"{pattern!r}: {what}", fix)
+
+
+#: Unicode general categories, written the same way in Rust's and Java's ``\p{..}``.
+_CATEGORIES = frozenset(
+    "L Lu Ll Lt Lm Lo M Mn Mc Me N Nd Nl No P Pc Pd Ps Pe Pi Pf Po S Sm Sc Sk So "
+    "Z Zs Zl Zp C Cc Cf Cs Co Cn".split()
+)
+
+
+def regex_portability(pattern: str) -> tuple[str, str] | None:
+    r"""(what, fix) when *pattern* (already valid for Polars' Rust engine) uses a construct
+    outside the subset that Rust and Java read alike, else None.
+
+    Refused: look-around and back-references (Rust has neither), possessive quantifiers and
+    atomic groups (``a{1,3}+`` is possessive in Java but "one or more of a{1,3}" in Rust),
+    ``(?P<name>..)`` groups, inline flags other than ``(?i)``, POSIX classes (``[[:alpha:]]``
+    is a class of the letters ``:alph`` in Java), class set operations (``&&``, ``--``, ``~~``),
+    ``\p{..}`` other than the general categories (``\p{L}``, ``\p{Nd}``), ``\<``, ``\>``
+    and ``\b{..}``, and ``{,n}``. The rest (``^ $ . \d \w \s \b``, classes, groups,
+    alternation, greedy and lazy quantifiers) is translated for Java by `java_regex`.
+    """
+    i, n = 0, len(pattern)
+    depth = 0  # inside a character class
+    prev_quantifier = False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if nxt in "pP":
+                if i + 2 < n and pattern[i + 2] == "{":
+                    end = pattern.find("}", i + 3)
+                    name = pattern[i + 3:end].replace("^", "")
+                    if name not in _CATEGORIES:
+                        return (f"\\{nxt}{{{name}}} is read differently by the Rust (Polars) and "
+                                "Java (Spark) regular-expression engines",
+                                "use a general category (\\p{L} letters, \\p{Nd} digits, "
+                                "\\p{Lu} capitals) or list the characters, e.g. [A-Za-z]")
+                    i = end + 1
+                else:
+                    i += 3
+                prev_quantifier = False
+                continue
+            if nxt in "<>" or (nxt == "b" and i + 2 < n and pattern[i + 2] == "{"):
+                return ("word-boundary forms \\<, \\> and \\b{..} exist only in Rust",
+                        "use \\b")
+            if nxt.isdigit():
+                return ("back-references are not supported", "repeat the expression instead")
+            i += 2
+            prev_quantifier = False
+            continue
+        if depth:
+            if ch == "[" and pattern.startswith("[:", i):
+                return ("POSIX classes such as [:alpha:] mean other things in Java (Spark)",
+                        "write the characters out, e.g. [A-Za-z] for [[:alpha:]]")
+            if ch == "[":
+                depth += 1
+            elif ch == "]":
+                depth -= 1
+            elif pattern.startswith(("&&", "--", "~~"), i):
+                return (f"the class operation {pattern[i:i + 2]!r} is not read alike by Rust and "
+                        "Java", "list the characters the class allows instead")
+            i += 1
+            continue
+        if ch == "[":
+            depth = 1
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            if i < n and pattern[i] == "]":  # a literal ] first in the class
+                i += 1
+            continue
+        if ch == "(" and pattern.startswith("(?", i):
+            rest = pattern[i + 2:]
+            if rest.startswith(("=", "!", "<=", "<!")):
+                return ("look-around is not supported", "match the whole value instead")
+            if rest.startswith(">"):
+                return ("atomic groups (?>..) are not supported", "use a plain group (?:..)")
+            if rest.startswith(("P<", "P=", "P>")):
+                return ("(?P<name>..) groups are not read by Java (Spark)",
+                        "use (?<name>..) or a plain group (?:..)")
+            if not rest.startswith((":", "<")):
+                flags = re.match(r"[a-zA-Z-]*", rest).group(0)
+                if flags not in ("i",):
+                    return (f"the inline flag (?{flags}..) means other things in Java (Spark)",
+                            "only (?i) (ignore case) is allowed; write the rest out")
+        if ch in "*+?" or (ch == "{" and re.match(r"\{\d*,?\d*\}", pattern[i:])):
+            if ch == "{" and pattern.startswith("{,", i):
+                return ("{,n} is not read by Java (Spark)", "write {0,n}")
+            if ch == "+" and prev_quantifier:
+                return ("possessive quantifiers (a++, a*+, a{1,3}+) mean 'one or more of the "
+                        "repetition' to Polars but 'without backtracking' to Spark",
+                        "remove the + after the quantifier (a{1,3}), or write (?:a{1,3})+ if "
+                        "that is meant")
+            if ch == "{":
+                i = pattern.index("}", i) + 1
+            else:
+                i += 1
+            if i < n and pattern[i] == "?" and ch != "?":  # lazy
+                i += 1
+            elif ch == "?" and i < n and pattern[i] == "?":
+                i += 1
+            prev_quantifier = True
+            continue
+        prev_quantifier = False
+        i += 1
+    return None
+
+
+def java_regex(pattern: str) -> str:
+    """*pattern* (Rust syntax, passed by `regex_portability`) as Java reads it alike: Unicode
+    classes and case folding (``(?U)``, as Rust's ``\\d``, ``\\w``, ``\\s`` and ``(?i)``),
+    ``.`` stopping only at a newline (``(?d)``), and ``$`` only at the very end (``\\z``, where
+    Java's ``$`` would also match before a final line break)."""
+    out: list[str] = []
+    i, n, depth = 0, len(pattern), 0
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if depth:
+            if ch == "[":
+                depth += 1
+            elif ch == "]":
+                depth -= 1
+            out.append(ch)
+        elif ch == "[":
+            depth = 1
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            out.append(pattern[i:j])
+            i = j
+            continue
+        elif ch == "$":
+            out.append("\\z")
+        else:
+            out.append(ch)
+        i += 1
+    return "(?dU)" + "".join(out)
+
+
+def spark_literal(value: Any, dtype: str) -> Any:
+    """A contract value (`typed_value`) as a PySpark literal of the type the Spark engine gives
+    the column: dates and date-times without a time zone, times as ``HH:MM:SS.ffffff`` text."""
+    from pyspark.sql import functions as F
+
+    if dtype == "datetime":
+        return F.lit(value.isoformat(sep=" ")).cast("timestamp_ntz")
+    if dtype == "date":
+        return F.lit(value.isoformat()).cast("date")
+    if dtype == "time":
+        return F.lit(value.strftime("%H:%M:%S.%f"))
+    if dtype in FLOAT:
+        return F.lit(float(value)).cast("float" if dtype == "float32" else "double")
+    if dtype == "uint64" and isinstance(value, int):  # beyond a Java long
+        return F.lit(str(value)).cast("decimal(20,0)")
+    return F.lit(value)
 
 
 def typed_value(value: Any, dtype: str, fmt: str | None) -> Any:

@@ -71,11 +71,15 @@ def value_pattern(kind: str) -> str:
     `expedition.pii` finds that kind with: anchored to the whole value, and without the
     look-around guards that keep a match from starting or ending inside a longer word. Around a
     whole value there is nothing for them to guard against, and Polars' regex engine (which
-    runs the contract) has no look-around. One guard has no equivalent: the National Insurance
+    runs the contract) has no look-around; possessive repetitions become plain ones, which Rust
+    and Java read alike (`expedition.contract.checks.regex_portability`). One guard has no equivalent: the National Insurance
     prefixes that are never issued (BG, GB, KN, NK, NT, TN, ZZ) are not refused by the contract.
     """
     pattern = next(p.regex for p in pii.PATTERNS if p.name == kind)
     source = re.sub(r"\(\?<?[!=][^()]*\)", "", pattern.pattern)
+    # possessive repetitions (Python's a{1,64}+) as plain ones: Rust reads a{1,64}+ as "one or
+    # more of a{1,64}" and Java as possessive, so contracts may not use them (`check_regex`)
+    source = re.sub(r"(\{\d+(?:,\d*)?\})\+", r"\1", source)
     flags = "(?i)" if pattern.flags & re.IGNORECASE else ""
     return f"{flags}^(?:{source})$"
 

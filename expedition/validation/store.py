@@ -133,6 +133,7 @@ def validate_dataset(
     allow_extra_columns: bool = False,
     feedback: bool = False,
     contract: Contract | None = None,
+    engine: str | None = None,
 ) -> DatasetValidation:
     """Validate the latest delivery of *dataset* and write the valid and quarantined rows.
 
@@ -156,7 +157,13 @@ def validate_dataset(
     with Unit(project.root, f"validate {dataset}") as unit:
         # the rows are written straight into the unit's staged files, never held in memory
         valid_file, quarantine_file = unit.file(valid_path), unit.file(quarantine_path)
-        if config.combine == "all":
+        if (engine or config.engine) == "spark":
+            from expedition.validation import spark
+
+            report = spark.validate_delivery(project, dataset, config, contract, valid_file,
+                                             quarantine_file, max_invalid=max_invalid,
+                                             allow_extra_columns=allow_extra_columns)
+        elif config.combine == "all":
             report, parts = _validate_combined(project, dataset, config.deliveries, contract,
                                                valid_file, quarantine_file,
                                                max_invalid=max_invalid,
@@ -276,6 +283,7 @@ def validate_datasets(
     max_invalid: float = 0.0,
     allow_extra_columns: bool = False,
     feedback: bool = False,
+    engine: str | None = None,
 ) -> list[DatasetValidation]:
     """Validate several datasets (default: every dataset with a delivery).
 
@@ -295,7 +303,7 @@ def validate_datasets(
     return [
         validate_dataset(project, name, max_invalid=max_invalid,
                          allow_extra_columns=allow_extra_columns, feedback=feedback,
-                         contract=contracts[name])
+                         contract=contracts[name], engine=engine)
         for name in wanted
     ]
 
