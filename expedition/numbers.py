@@ -74,9 +74,9 @@ def share(value: Any, digits: int = 1, *, missing: str = "n/a") -> str:
         return missing
     if pct == 0:
         return "0%"
-    if 0 < pct < step / 2:
+    if 0 < pct <= step / 2:  # at the half way, format() rounds to even: to 0
         return f"fewer than {step:.{digits}f}%"
-    if 0 > pct > -step / 2:
+    if 0 > pct >= -step / 2:
         return "just below 0%"
     if 100 - step / 2 <= pct < 100:
         return f"more than {100 - step:.{digits}f}%"
