@@ -85,6 +85,16 @@ def share(value: Any, digits: int = 1, *, missing: str = "n/a") -> str:
     return f"{pct:,.{digits}f}%"
 
 
+def short_hash(digest: Any, length: int = 12) -> str:
+    """The start of a hex digest, as a reader is shown it: *length* characters, more when they
+    would read as a number (all digits, or digits around one e, as in ``230594271e50``)."""
+    text = str(digest or "")
+    n = min(length, len(text))
+    while n < len(text) and re.fullmatch(r"\d+(?:[eE]\d+)?", text[:n]):
+        n += 1
+    return text[:n]
+
+
 def pvalue(p: Any, alpha: float = 0.05, *, prefix: bool = True) -> str:
     """'p < 0.001', or 'p = 0.012' (two significant figures, more when rounding would carry the
     value across *alpha*). Without *prefix*: '< 0.001', '0.012'."""

@@ -473,6 +473,18 @@ def _after_title(text: str, tokens: list[_Token], i: int) -> tuple[int, int] | N
         end = _continue_name(text, tokens, i + 1, after_given=True, upper=False)
         if end > i + 2:
             return i + 1, end
+        if kind == "any" and title.text.islower():
+            # all in lower case ("mr de la cruz", "mr della mcdonald"): particles, then a word
+            j = i + 1
+            while j + 1 < len(tokens) and _bare(tokens[j].text) in _PARTICLES \
+                    and _adjacent(text, tokens[j], tokens[j + 1]):
+                j += 1
+            last = tokens[j]
+            if j > i + 1 or _bare(last.text) not in _PARTICLES:
+                bare_last = _bare(last.text)
+                if last.text.islower() and bare_last not in _PARTICLES \
+                        and bare_last not in _STOP_AFTER_TITLE and bare_last not in PLACE_WORDS:
+                    return i + 1, j + 1
         if not _capitalised(first.text):
             return None
         # "Mr Das at home": a capitalised particle with no name after it is the surname

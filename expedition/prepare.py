@@ -786,7 +786,9 @@ def lineage(provenance: dict[str, Any]) -> dict[str, Any]:
 
 
 def _short(sha: Any) -> str:
-    return f"sha256 {str(sha)[:12]}…" if sha else ""
+    from expedition.numbers import short_hash
+
+    return f"sha256 {short_hash(sha)}…" if sha else ""
 
 
 def _derived_node(name: str, sha: Any, sql: Any, inputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -99,3 +99,14 @@ def test_table_cells_for_people():
     assert format_cell(2 / 44_552, "rate", "share") == "fewer than 0.1%"
     assert format_cell(15521, "count", "n") == "15,521"
     assert format_cell(2018, "label", "year") == "2018"
+
+
+@given(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+@example("230594271e50" + "3" * 40 + "a" * 12)
+@example("1" * 64)
+def test_a_short_hash_never_reads_as_a_number(digest):
+    """Attack: a digest whose first characters look like 230594271e50 (a number in scientific
+    notation) or are all digits is shown until a letter makes it read as a hash."""
+    shown = numbers.short_hash(digest)
+    assert digest.startswith(shown) and len(shown) >= 12
+    assert not re.fullmatch(r"\d+(?:[eE]\d+)?", shown) or shown == digest

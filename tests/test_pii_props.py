@@ -10,7 +10,7 @@ from pathlib import Path
 import phonenumbers
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from expedition.pii import CANDIDATE, PLACE_WORDS, name_lists, name_value, redact, scan
@@ -87,6 +87,8 @@ def style(word: str, how: str) -> str:
        st.sampled_from(["title", "upper", "lower"]), st.sampled_from(["Mc", "Mac", "O'", "", ""]),
        st.booleans())
 @settings(max_examples=300, deadline=None)
+@example("della", "aaaqil", "Mr", "lower", "Mc", True)  # a given name that is also a particle
+@example("jane", "cruz", "Mr", "lower", "", False)
 def test_names_after_a_title_are_redacted_whole(given_name, surname, title, how, prefix, with_given):
     surname = prefix + surname.capitalize()
     name = f"{given_name.capitalize()} {surname}" if with_given else surname

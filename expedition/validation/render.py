@@ -46,6 +46,9 @@ def html_fragment(v: DatasetValidation) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from expedition.numbers import short_hash
+
+    env.filters["short_hash"] = short_hash
     report = v.report
     return env.get_template("validation.html.j2").render(
         v=v,
