@@ -12,17 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from expedition.errors import DataError, environment_error
 from expedition.contract import (
-    DEFAULT_FORMATS,
     FLOAT,
-    INTEGER,
     RESERVED,
-    ColumnSpec,
     Contract,
     cast_expr,
-    human_format,
     load_contract,
     rows_words,
 )
+from expedition.validation import words
 from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
@@ -121,27 +118,6 @@ def _open(data: Any, contract: Contract, options: ReadOptions | None) -> OpenedD
     raise TypeError(f"validate() takes a Polars DataFrame/LazyFrame or a path, not {type(data).__name__}")
 
 
-def _type_fix(col: ColumnSpec) -> str:
-    if col.dtype in INTEGER:
-        return (f"send whole numbers only in '{col.name}' (no letters, decimal points, thousands "
-                "separators or units)")
-    if col.dtype in FLOAT:
-        return (f"send numbers only in '{col.name}' (a point for decimals; no thousands separators, "
-                "letters or units)")
-    if col.dtype == "date":
-        fmt = col.format or DEFAULT_FORMATS["date"]
-        return (f"send dates in '{col.name}' as {human_format(fmt)} (e.g. "
-                f"{date(2024, 3, 31).strftime(fmt)}) and check they are real calendar dates")
-    if col.dtype == "datetime":
-        shown = human_format(col.format) if col.format else "one consistent format (ISO 8601)"
-        return f"send dates and times in '{col.name}' as {shown}"
-    if col.dtype == "time":
-        return f"send times in '{col.name}' as {human_format(col.format or DEFAULT_FORMATS['time'])}"
-    if col.dtype == "boolean":
-        return f"use true or false (or yes or no) in '{col.name}'"
-    return f"check the values in '{col.name}'"
-
-
 def _plan(
     lf: pl.LazyFrame, contract: Contract, match: ColumnMatch, keep_extra: bool, map_nulls: bool,
     strip: frozenset[str] = frozenset(), short: ShortRows | None = None,
@@ -170,12 +146,7 @@ def _plan(
         select.append(pl.col("__row").cast(pl.Int64).replace_strict(
             short.rows["row"], fields.to_series(), default=None, return_dtype=pl.Int64,
         ).alias("__fields"))
-        checks.append(_Check(
-            "row:fields", None, "fields", f"every row has the header's {short.width} fields",
-            "fewer fields than the header",
-            "a row ended early (a value holding a line break without quotes, or a cut-off "
-            "export): export the file again, with text values in double quotes",
-            pl.col("__fields").is_null(), ()))
+        checks.append(_Check(*words.fields(short.width), pl.col("__fields").is_null(), ()))
     type_failures: dict[str, pl.Expr] = {}
     for i, (name, col) in enumerate(contract.columns.items()):
         source_name = match.found.get(name)
@@ -206,61 +177,34 @@ def _plan(
         c = pl.col(name)
         if name in match.missing:
             if col.required:
-                checks.append(_Check(
-                    f"{name}:present", name, "present", f"column '{name}' is in the delivery",
-                    "column missing from the delivery",
-                    f"include the column '{name}' (with exactly this header) in every delivery",
-                    pl.lit(False), ()))
+                checks.append(_Check(*words.present(name), pl.lit(False), ()))
             elif not col.nullable:
-                checks.append(_Check(
-                    f"{name}:not_null", name, "not_null", f"'{name}' is filled in",
-                    "missing (the column is not in the delivery)",
-                    f"include the column '{name}' and fill it in for every record",
-                    pl.lit(False), ()))
+                checks.append(_Check(*words.absent_not_null(name), pl.lit(False), ()))
             continue
         if name in type_failures:
-            checks.append(_Check(
-                f"{name}:dtype", name, "dtype", f"'{name}' is {col.describe_type()}",
-                f"not {col.describe_type()}", _type_fix(col),
-                type_failures[name].not_(), (name,)))
+            checks.append(_Check(*words.dtype(col), type_failures[name].not_(), (name,)))
         if not col.nullable:
             present = pl.col(raw_cols[name]).is_not_null()
             if col.dtype in FLOAT:
                 present = present & c.is_not_nan().fill_null(True)
-            checks.append(_Check(
-                f"{name}:not_null", name, "not_null", f"'{name}' is filled in", "missing",
-                f"fill in '{name}' for every record, or tell us why it is blank",
-                present, ()))
+            checks.append(_Check(*words.not_null(name), present, ()))
         if col.unique and duplicated is not None:
             checks.append(_Check(
-                f"{name}:unique", name, "unique", f"'{name}' is unique", "duplicated",
-                f"each '{name}' should appear once: check for records sent twice or "
-                "re-used references",
-                pl.col("__row").is_in(duplicated[(name,)].implode()).not_(), (name,)))
+                *words.unique(name), pl.col("__row").is_in(duplicated[(name,)].implode()).not_(),
+                (name,)))
         for check_id, check in zip(col.check_ids(), col.checks):
-            checks.append(_Check(
-                check_id, name, check.kind, f"'{name}' {check.describe()}", check.failure(),
-                check.fix(), check.expr(c, col.dtype).fill_null(True), (name,)))
+            checks.append(_Check(*words.value(check_id, name, check),
+                                 check.expr(c, col.dtype).fill_null(True), (name,)))
     for key in contract.unique if duplicated is not None else ():
         if any(k in match.missing for k in key):
             continue
         dup = pl.col("__row").is_in(duplicated[tuple(key)].implode())
-        label = ", ".join(key)
-        checks.append(_Check(
-            f"unique:{'+'.join(key)}", None, "unique_key", f"({label}) unique together",
-            f"({label}) duplicated",
-            f"each combination of {label} should appear once: check for records sent twice",
-            dup.not_(), tuple(key)))
+        checks.append(_Check(*words.unique_key(key), dup.not_(), tuple(key)))
     for rule in contract.rules:
         used = rule.columns
         if any(u in match.missing for u in used):
             continue
-        text = rule.description or rule.check
-        checks.append(_Check(
-            f"rule:{rule.name}", None, "rule", f"rule '{rule.name}': {rule.check}",
-            f"breaks rule '{rule.name}' ({rule.check})",
-            f"check the records where this should hold: {text}",
-            rule.expr().fill_null(True), tuple(used)))
+        checks.append(_Check(*words.rule(rule), rule.expr().fill_null(True), tuple(used)))
 
     for k, check in enumerate(checks):
         expr = check.expr

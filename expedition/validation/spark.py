@@ -49,7 +49,8 @@ from expedition.contract import (
     rows_words,
 )
 from expedition.vocabulary import DEFAULT_FORMATS, FALSE_WORDS, TRUE_WORDS
-from expedition.validation.engine import _as_contract, _show_value, _type_fix, match_columns
+from expedition.validation import words
+from expedition.validation.engine import _as_contract, _show_value, match_columns
 from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
@@ -614,12 +615,7 @@ def _validate_once(
                                                            src.quoting))
     # a record with more fields than the header is malformed to Spark, not short
     select.append(F.when(fields < width, fields).cast("int").alias("__fields"))
-    checks: list[_Check] = [_Check(
-        "row:fields", None, "fields", f"every row has the header's {width} fields",
-        "fewer fields than the header",
-        "a row ended early (a value holding a line break without quotes, or a cut-off "
-        "export): export the file again, with text values in double quotes",
-        F.col("__fields").isNull(), ())]
+    checks: list[_Check] = [_Check(*words.fields(width), F.col("__fields").isNull(), ())]
     has_type_check: set[str] = set()
     #: the steps of reading text as each type, one select per step, so Spark evaluates each once
     levels: dict[int, list[tuple[str, Column]]] = {}
@@ -651,41 +647,24 @@ def _validate_once(
         c = _name(name)
         if name in match.missing:
             if col.required:
-                checks.append(_Check(
-                    f"{name}:present", name, "present", f"column '{name}' is in the delivery",
-                    "column missing from the delivery",
-                    f"include the column '{name}' (with exactly this header) in every delivery",
-                    F.lit(False), ()))
+                checks.append(_Check(*words.present(name), F.lit(False), ()))
             elif not col.nullable:
-                checks.append(_Check(
-                    f"{name}:not_null", name, "not_null", f"'{name}' is filled in",
-                    "missing (the column is not in the delivery)",
-                    f"include the column '{name}' and fill it in for every record",
-                    F.lit(False), ()))
+                checks.append(_Check(*words.absent_not_null(name), F.lit(False), ()))
             continue
         raw_c = F.col(raw_cols[name])
         if name in has_type_check:
-            checks.append(_Check(
-                f"{name}:dtype", name, "dtype", f"'{name}' is {col.describe_type()}",
-                f"not {col.describe_type()}", _type_fix(col),
-                ~(raw_c.isNotNull() & c.isNull()), (name,)))
+            checks.append(_Check(*words.dtype(col), ~(raw_c.isNotNull() & c.isNull()), (name,)))
         if not col.nullable:
             present = raw_c.isNotNull()
             if col.dtype in FLOAT:
                 present = present & F.coalesce(~F.isnan(c), F.lit(True))
-            checks.append(_Check(
-                f"{name}:not_null", name, "not_null", f"'{name}' is filled in", "missing",
-                f"fill in '{name}' for every record, or tell us why it is blank", present, ()))
+            checks.append(_Check(*words.not_null(name), present, ()))
         if col.unique:
             dup = F.coalesce(F.col(_duplicated(duplicates, [name])), F.lit(False)) & c.isNotNull()
-            checks.append(_Check(
-                f"{name}:unique", name, "unique", f"'{name}' is unique", "duplicated",
-                f"each '{name}' should appear once: check for records sent twice or "
-                "re-used references", ~dup, (name,)))
+            checks.append(_Check(*words.unique(name), ~dup, (name,)))
         for check_id, check in zip(col.check_ids(), col.checks):
-            checks.append(_Check(
-                check_id, name, check.kind, f"'{name}' {check.describe()}", check.failure(),
-                check.fix(), F.coalesce(check.spark_expr(c, col.dtype), F.lit(True)), (name,)))
+            checks.append(_Check(*words.value(check_id, name, check),
+                                 F.coalesce(check.spark_expr(c, col.dtype), F.lit(True)), (name,)))
     for key in contract.unique:
         if any(k in match.missing for k in key):
             continue
@@ -694,17 +673,11 @@ def _validate_once(
         for k in cols[1:]:
             present = present & k.isNotNull()
         dup = F.coalesce(F.col(_duplicated(duplicates, list(key))), F.lit(False)) & present
-        label = ", ".join(key)
-        checks.append(_Check(
-            f"unique:{'+'.join(key)}", None, "unique_key", f"({label}) unique together",
-            f"({label}) duplicated",
-            f"each combination of {label} should appear once: check for records sent twice",
-            ~dup, tuple(key)))
+        checks.append(_Check(*words.unique_key(key), ~dup, tuple(key)))
     for rule in contract.rules:
         used = rule.columns
         if any(u in match.missing for u in used):
             continue
-        text = rule.description or rule.check
         try:
             expr = F.expr(rule.check)
         except Exception as exc:  # noqa: BLE001 - Spark's parse exception
@@ -712,11 +685,7 @@ def _validate_once(
                               f"({str(exc).strip().splitlines()[0][:200]})",
                               "write the rule in SQL both Polars and Spark read (comparisons, "
                               "AND, OR, NOT, IS NULL, arithmetic)", path=contract.path) from None
-        checks.append(_Check(
-            f"rule:{rule.name}", None, "rule", f"rule '{rule.name}': {rule.check}",
-            f"breaks rule '{rule.name}' ({rule.check})",
-            f"check the records where this should hold: {text}",
-            F.coalesce(expr, F.lit(True)), tuple(used)))
+        checks.append(_Check(*words.rule(rule), F.coalesce(expr, F.lit(True)), tuple(used)))
 
     typed = raw.select(select)
     for level in sorted(levels):
