@@ -17,13 +17,11 @@ from expedition.contract import (
     Contract,
     cast_expr,
     load_contract,
-    rows_words,
 )
 from expedition.validation import words
 from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
-    DatasetCheck,
     ValidationReport,
     ValidationResult,
 )
@@ -476,27 +474,7 @@ def _validate_once(
             failure=check.failure, fix=check.fix, failed=int(failed),
             share=failed / n_read if n_read else 0.0, examples=examples,
         ))
-    dataset_checks = []
-    if contract.rows_min is not None or contract.rows_max is not None:
-        low, high = contract.rows_min, contract.rows_max
-        passed = (low is None or n_read >= low) and (high is None or n_read <= high)
-        expected = rows_words(low, high)
-        dataset_checks.append(DatasetCheck(
-            "rows", f"row count {expected}", passed, f"{n_read:,} rows delivered",
-            f"send the complete extract ({expected} rows expected)"))
-    if expected_rows is not None and expected_rows != n_read:
-        dataset_checks.append(DatasetCheck(
-            "rows_recorded", "every row `data add` counted is read", False,
-            f"{n_read:,} rows read, but `data add` counted {expected_rows:,} in this delivery",
-            "the delivery was read differently from when it was added: add it again with "
-            "`expedition data add` (or report this as a bug with the file's description)"))
-    if match.extra:
-        dataset_checks.append(DatasetCheck(
-            "columns", "no columns beyond the contract", keep_extra,
-            "not in the contract: " + ", ".join(match.extra)
-            + (" (kept as delivered)" if keep_extra else " (left out of the valid data)"),
-            "tell us what these columns hold, or leave them out of the extract; to accept them, "
-            "add them to the contract or validate with --allow-extra-columns"))
+    dataset_checks = words.dataset_checks(contract, n_read, expected_rows, match, keep_extra)
     return ValidationReport(
         dataset=dataset or contract.dataset,
         rows_read=n_read,

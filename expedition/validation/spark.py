@@ -46,7 +46,6 @@ from expedition.contract import (
     INTEGER,
     RESERVED,
     Contract,
-    rows_words,
 )
 from expedition.vocabulary import DEFAULT_FORMATS, FALSE_WORDS, TRUE_WORDS
 from expedition.validation import words
@@ -54,7 +53,6 @@ from expedition.validation.engine import _as_contract, _show_value, match_column
 from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
-    DatasetCheck,
     ValidationReport,
 )
 
@@ -766,28 +764,11 @@ def _validate_once(
             failure=check.failure, fix=check.fix, failed=failed,
             share=failed / n_read if n_read else 0.0, examples=examples,
         ))
-    dataset_checks = []
-    if contract.rows_min is not None or contract.rows_max is not None:
-        low, high = contract.rows_min, contract.rows_max
-        passed = (low is None or n_read >= low) and (high is None or n_read <= high)
-        expected = rows_words(low, high)
-        dataset_checks.append(DatasetCheck(
-            "rows", f"row count {expected}", passed, f"{n_read:,} rows delivered",
-            f"send the complete extract ({expected} rows expected)"))
-    if expected_rows is not None and expected_rows != n_read:
-        dataset_checks.append(DatasetCheck(
-            "rows_recorded", "every row `data add` counted is read", False,
-            f"{n_read:,} rows read, but `data add` counted {expected_rows:,} in this delivery",
-            "the delivery was read differently from when it was added (Spark's CSV reader "
-            "skips blank lines): validate it with --engine polars, or remove the blank lines "
-            "and add it again with `expedition data add`"))
-    if match.extra:
-        dataset_checks.append(DatasetCheck(
-            "columns", "no columns beyond the contract", keep_extra,
-            "not in the contract: " + ", ".join(match.extra)
-            + (" (kept as delivered)" if keep_extra else " (left out of the valid data)"),
-            "tell us what these columns hold, or leave them out of the extract; to accept them, "
-            "add them to the contract or validate with --allow-extra-columns"))
+    dataset_checks = words.dataset_checks(
+        contract, n_read, expected_rows, match, keep_extra,
+        recorded_fix="the delivery was read differently from when it was added (Spark's CSV "
+                     "reader skips blank lines): validate it with --engine polars, or remove the "
+                     "blank lines and add it again with `expedition data add`")
     report = ValidationReport(
         dataset=dataset or contract.dataset,
         rows_read=n_read,

@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from expedition.contract import DEFAULT_FORMATS, FLOAT, INTEGER, human_format
+from expedition.contract import DEFAULT_FORMATS, FLOAT, INTEGER, human_format, rows_words
+from expedition.validation.report import DatasetCheck
 
 if TYPE_CHECKING:
-    from expedition.contract import CheckSpec, ColumnSpec, RuleSpec
+    from expedition.contract import CheckSpec, ColumnSpec, Contract, RuleSpec
+    from expedition.validation.engine import ColumnMatch
 
 Words = tuple[str, "str | None", str, str, str, str]
 
@@ -97,3 +99,35 @@ def value(check_id: str, name: str, check: CheckSpec) -> Words:
     """A contract's value check: its words come from its kind."""
     return (check_id, name, check.kind, f"'{name}' {check.describe()}", check.failure(),
             check.fix())
+
+
+#: What to do when the rows read are not the rows `data add` counted (an engine may add why).
+RECORDED_FIX = ("the delivery was read differently from when it was added: add it again with "
+                "`expedition data add` (or report this as a bug with the file's description)")
+
+
+def dataset_checks(contract: Contract, n_read: int, expected_rows: int | None, match: ColumnMatch,
+                   keep_extra: bool, *, recorded_fix: str = RECORDED_FIX) -> list[DatasetCheck]:
+    """The dataset-wide checks: the row count the contract allows, every row `data add`
+    counted read, no columns beyond the contract."""
+    checks = []
+    if contract.rows_min is not None or contract.rows_max is not None:
+        low, high = contract.rows_min, contract.rows_max
+        passed = (low is None or n_read >= low) and (high is None or n_read <= high)
+        expected = rows_words(low, high)
+        checks.append(DatasetCheck(
+            "rows", f"row count {expected}", passed, f"{n_read:,} rows delivered",
+            f"send the complete extract ({expected} rows expected)"))
+    if expected_rows is not None and expected_rows != n_read:
+        checks.append(DatasetCheck(
+            "rows_recorded", "every row `data add` counted is read", False,
+            f"{n_read:,} rows read, but `data add` counted {expected_rows:,} in this delivery",
+            recorded_fix))
+    if match.extra:
+        checks.append(DatasetCheck(
+            "columns", "no columns beyond the contract", keep_extra,
+            "not in the contract: " + ", ".join(match.extra)
+            + (" (kept as delivered)" if keep_extra else " (left out of the valid data)"),
+            "tell us what these columns hold, or leave them out of the extract; to accept them, "
+            "add them to the contract or validate with --allow-extra-columns"))
+    return checks
