@@ -19,6 +19,7 @@ from expedition.contract import (
     load_contract,
 )
 from expedition.validation import words
+from expedition.validation.words import Check
 from expedition.validation.report import (
     EXAMPLES,
     CheckOutcome,
@@ -80,20 +81,6 @@ def match_columns(data_columns: Sequence[str], contract: Contract) -> ColumnMatc
 # --------------------------------------------------------------------------- validation
 
 
-@dataclass(frozen=True)
-class _Check:
-    """One boolean column of the validation query (true = the row passes)."""
-
-    id: str
-    column: str | None
-    kind: str
-    description: str
-    failure: str
-    fix: str
-    expr: Any
-    shows: tuple[str, ...]  # contract columns whose delivered values illustrate a failure
-
-
 def _as_contract(contract: Contract | str | Path) -> Contract:
     if isinstance(contract, Contract):
         return contract
@@ -120,7 +107,7 @@ def _plan(
     lf: pl.LazyFrame, contract: Contract, match: ColumnMatch, keep_extra: bool, map_nulls: bool,
     strip: frozenset[str] = frozenset(), short: ShortRows | None = None,
     duplicated: Mapping[tuple[str, ...], pl.Series] | None = None,
-) -> tuple[pl.LazyFrame, list[_Check], dict[str, str], list[str]]:
+) -> tuple[pl.LazyFrame, list[Check], dict[str, str], list[str]]:
     """The one validation query: raw values, typed values and a boolean column per check.
 
     With *short* rows (fewer fields than the header), each is failed by one check that says so,
@@ -135,7 +122,7 @@ def _plan(
     nulls = [v for v in contract.null_values]
     raw_cols: dict[str, str] = {}  # contract column -> internal name of its delivered values
     select: list[pl.Expr] = [pl.col("__row")]
-    checks: list[_Check] = []
+    checks: list[Check] = []
     structural = short is not None and short.count > 0
     if structural:
         assert short is not None and short.rows is not None
@@ -144,7 +131,7 @@ def _plan(
         select.append(pl.col("__row").cast(pl.Int64).replace_strict(
             short.rows["row"], fields.to_series(), default=None, return_dtype=pl.Int64,
         ).alias("__fields"))
-        checks.append(_Check(*words.fields(short.width), pl.col("__fields").is_null(), ()))
+        checks.append(Check(*words.fields(short.width), pl.col("__fields").is_null(), ()))
     type_failures: dict[str, pl.Expr] = {}
     for i, (name, col) in enumerate(contract.columns.items()):
         source_name = match.found.get(name)
@@ -175,34 +162,34 @@ def _plan(
         c = pl.col(name)
         if name in match.missing:
             if col.required:
-                checks.append(_Check(*words.present(name), pl.lit(False), ()))
+                checks.append(Check(*words.present(name), pl.lit(False), ()))
             elif not col.nullable:
-                checks.append(_Check(*words.absent_not_null(name), pl.lit(False), ()))
+                checks.append(Check(*words.absent_not_null(name), pl.lit(False), ()))
             continue
         if name in type_failures:
-            checks.append(_Check(*words.dtype(col), type_failures[name].not_(), (name,)))
+            checks.append(Check(*words.dtype(col), type_failures[name].not_(), (name,)))
         if not col.nullable:
             present = pl.col(raw_cols[name]).is_not_null()
             if col.dtype in FLOAT:
                 present = present & c.is_not_nan().fill_null(True)
-            checks.append(_Check(*words.not_null(name), present, ()))
+            checks.append(Check(*words.not_null(name), present, ()))
         if col.unique and duplicated is not None:
-            checks.append(_Check(
+            checks.append(Check(
                 *words.unique(name), pl.col("__row").is_in(duplicated[(name,)].implode()).not_(),
                 (name,)))
         for check_id, check in zip(col.check_ids(), col.checks):
-            checks.append(_Check(*words.value(check_id, name, check),
+            checks.append(Check(*words.value(check_id, name, check),
                                  check.expr(c, col.dtype).fill_null(True), (name,)))
     for key in contract.unique if duplicated is not None else ():
         if any(k in match.missing for k in key):
             continue
         dup = pl.col("__row").is_in(duplicated[tuple(key)].implode())
-        checks.append(_Check(*words.unique_key(key), dup.not_(), tuple(key)))
+        checks.append(Check(*words.unique_key(key), dup.not_(), tuple(key)))
     for rule in contract.rules:
         used = rule.columns
         if any(u in match.missing for u in used):
             continue
-        checks.append(_Check(*words.rule(rule), rule.expr().fill_null(True), tuple(used)))
+        checks.append(Check(*words.rule(rule), rule.expr().fill_null(True), tuple(used)))
 
     for k, check in enumerate(checks):
         expr = check.expr
@@ -494,7 +481,7 @@ def _validate_once(
     )
 
 
-def _padded_type_failures(bad: pl.LazyFrame, checks: list[_Check], flags: list[str],
+def _padded_type_failures(bad: pl.LazyFrame, checks: list[Check], flags: list[str],
                           raw_cols: dict[str, str]) -> frozenset[str]:
     """Columns where a value failed its type only, perhaps, because of surrounding spaces."""
     import polars as pl
@@ -513,24 +500,16 @@ def _padded_type_failures(bad: pl.LazyFrame, checks: list[_Check], flags: list[s
     return frozenset(c for c, hit in found.items() if hit)
 
 
-def _reason(check: _Check) -> str:
-    if check.column is not None:
-        return f"{check.column}: {check.failure}"
-    return check.failure
-
-
-def _reason_expr(check: _Check, short: ShortRows | None) -> pl.Expr:
+def _reason_expr(check: Check, short: ShortRows | None) -> pl.Expr:
     """The reason a row failed *check*, as it is written in the quarantine file."""
     import polars as pl
 
     if check.kind == "fields" and short is not None:
         fields = pl.col("__fields")
-        return (
-            pl.when(fields == 0).then(pl.lit(f"blank line, the header has {short.width} fields"))
-            .when(fields == 1).then(pl.lit(f"row has 1 field, the header has {short.width}"))
-            .otherwise(pl.format("row has {} fields, the header has {}", fields, pl.lit(short.width)))
-        )
-    return pl.lit(_reason(check))
+        blank, one, many = words.short_row_reasons(short.width)
+        return (pl.when(fields == 0).then(pl.lit(blank)).when(fields == 1).then(pl.lit(one))
+                .otherwise(pl.format(many, fields)))
+    return pl.lit(words.reason(check))
 
 
 def _show_value(value: Any) -> Any:
@@ -543,7 +522,7 @@ def _show_value(value: Any) -> Any:
     return value
 
 
-def _examples(bad: pl.LazyFrame, flag: str, check: _Check, raw_cols: dict[str, str],
+def _examples(bad: pl.LazyFrame, flag: str, check: Check, raw_cols: dict[str, str],
               masked: frozenset[str]) -> list[dict[str, Any]]:
     """Up to three failing rows, one per distinct value; masked columns show row numbers only."""
     import polars as pl

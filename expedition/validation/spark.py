@@ -49,6 +49,7 @@ from expedition.contract import (
 )
 from expedition.vocabulary import DEFAULT_FORMATS, FALSE_WORDS, TRUE_WORDS
 from expedition.validation import words
+from expedition.validation.words import Check
 from expedition.validation.engine import _as_contract, _show_value, match_columns
 from expedition.validation.report import (
     EXAMPLES,
@@ -426,18 +427,6 @@ def _fields(record: Column, delimiter: str, quoting: bool) -> Column:
 # --------------------------------------------------------------------------- validation
 
 
-@dataclass(frozen=True)
-class _Check:
-    id: str
-    column: str | None
-    kind: str
-    description: str
-    failure: str
-    fix: str
-    expr: Any
-    shows: tuple[str, ...]
-
-
 @dataclass
 class SparkRows:
     """Valid or quarantined rows as a (persisted) Spark DataFrame, with how to write them."""
@@ -613,7 +602,7 @@ def _validate_once(
                                                            src.quoting))
     # a record with more fields than the header is malformed to Spark, not short
     select.append(F.when(fields < width, fields).cast("int").alias("__fields"))
-    checks: list[_Check] = [_Check(*words.fields(width), F.col("__fields").isNull(), ())]
+    checks: list[Check] = [Check(*words.fields(width), F.col("__fields").isNull(), ())]
     has_type_check: set[str] = set()
     #: the steps of reading text as each type, one select per step, so Spark evaluates each once
     levels: dict[int, list[tuple[str, Column]]] = {}
@@ -645,23 +634,23 @@ def _validate_once(
         c = _name(name)
         if name in match.missing:
             if col.required:
-                checks.append(_Check(*words.present(name), F.lit(False), ()))
+                checks.append(Check(*words.present(name), F.lit(False), ()))
             elif not col.nullable:
-                checks.append(_Check(*words.absent_not_null(name), F.lit(False), ()))
+                checks.append(Check(*words.absent_not_null(name), F.lit(False), ()))
             continue
         raw_c = F.col(raw_cols[name])
         if name in has_type_check:
-            checks.append(_Check(*words.dtype(col), ~(raw_c.isNotNull() & c.isNull()), (name,)))
+            checks.append(Check(*words.dtype(col), ~(raw_c.isNotNull() & c.isNull()), (name,)))
         if not col.nullable:
             present = raw_c.isNotNull()
             if col.dtype in FLOAT:
                 present = present & F.coalesce(~F.isnan(c), F.lit(True))
-            checks.append(_Check(*words.not_null(name), present, ()))
+            checks.append(Check(*words.not_null(name), present, ()))
         if col.unique:
             dup = F.coalesce(F.col(_duplicated(duplicates, [name])), F.lit(False)) & c.isNotNull()
-            checks.append(_Check(*words.unique(name), ~dup, (name,)))
+            checks.append(Check(*words.unique(name), ~dup, (name,)))
         for check_id, check in zip(col.check_ids(), col.checks):
-            checks.append(_Check(*words.value(check_id, name, check),
+            checks.append(Check(*words.value(check_id, name, check),
                                  F.coalesce(check.spark_expr(c, col.dtype), F.lit(True)), (name,)))
     for key in contract.unique:
         if any(k in match.missing for k in key):
@@ -671,7 +660,7 @@ def _validate_once(
         for k in cols[1:]:
             present = present & k.isNotNull()
         dup = F.coalesce(F.col(_duplicated(duplicates, list(key))), F.lit(False)) & present
-        checks.append(_Check(*words.unique_key(key), ~dup, tuple(key)))
+        checks.append(Check(*words.unique_key(key), ~dup, tuple(key)))
     for rule in contract.rules:
         used = rule.columns
         if any(u in match.missing for u in used):
@@ -683,7 +672,7 @@ def _validate_once(
                               f"({str(exc).strip().splitlines()[0][:200]})",
                               "write the rule in SQL both Polars and Spark read (comparisons, "
                               "AND, OR, NOT, IS NULL, arithmetic)", path=contract.path) from None
-        checks.append(_Check(*words.rule(rule), F.coalesce(expr, F.lit(True)), tuple(used)))
+        checks.append(Check(*words.rule(rule), F.coalesce(expr, F.lit(True)), tuple(used)))
 
     typed = raw.select(select)
     for level in sorted(levels):
@@ -806,23 +795,15 @@ def _spark_type(dtype: str) -> str:
             "datetime": "timestamp_ntz"}.get(dtype, "string")
 
 
-def _reason(check: _Check) -> str:
-    if check.column is not None:
-        return f"{check.column}: {check.failure}"
-    return check.failure
-
-
-def _reason_expr(check: _Check, width: int) -> Column:
+def _reason_expr(check: Check, width: int) -> Column:
     from pyspark.sql import functions as F
 
     if check.kind == "fields":
         fields = F.col("__fields")
-        return (
-            F.when(fields == 0, F.lit(f"blank line, the header has {width} fields"))
-            .when(fields == 1, F.lit(f"row has 1 field, the header has {width}"))
-            .otherwise(F.format_string(f"row has %d fields, the header has {width}", fields))
-        )
-    return F.lit(_reason(check))
+        blank, one, many = words.short_row_reasons(width)
+        return (F.when(fields == 0, F.lit(blank)).when(fields == 1, F.lit(one))
+                .otherwise(F.format_string(many.replace("{}", "%d"), fields)))
+    return F.lit(words.reason(check))
 
 
 #: Up to this many quarantined rows, the examples are chosen here from the rows' values (one
@@ -830,7 +811,7 @@ def _reason_expr(check: _Check, width: int) -> Column:
 LOCAL_EXAMPLES = 200_000
 
 
-def _examples_here(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
+def _examples_here(flagged: DataFrame, wanted: list[tuple[int, Check, str]],
                    raw_cols: dict[str, str], masked: frozenset[str]) -> dict[int, list[dict[str, Any]]]:
     """`_examples`, choosing among the quarantined rows' values in this process exactly as
     the Polars engine does (`expedition.validation.engine._examples`)."""
@@ -855,7 +836,7 @@ def _examples_here(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
     return found
 
 
-def _examples(flagged: DataFrame, wanted: list[tuple[int, _Check, str]],
+def _examples(flagged: DataFrame, wanted: list[tuple[int, Check, str]],
               raw_cols: dict[str, str], masked: frozenset[str]) -> dict[int, list[dict[str, Any]]]:
     """Up to three failing rows of each check in *wanted*, one per distinct value (the first row
     of each, in row order), in one Spark job; masked columns show row numbers only; a short

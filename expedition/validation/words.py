@@ -9,8 +9,9 @@ filled in, of its type, unique, a compound key unique, a rule holds — take the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expedition.contract import DEFAULT_FORMATS, FLOAT, INTEGER, human_format, rows_words
 from expedition.validation.report import DatasetCheck
@@ -20,6 +21,35 @@ if TYPE_CHECKING:
     from expedition.validation.engine import ColumnMatch
 
 Words = tuple[str, "str | None", str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check an engine runs: its words (`Words`), the engine's expression that is true
+    where a row passes, and the contract columns whose delivered values illustrate a failure."""
+
+    id: str
+    column: str | None
+    kind: str
+    description: str
+    failure: str
+    fix: str
+    expr: Any
+    shows: tuple[str, ...]
+
+
+def reason(check: Check) -> str:
+    """The reason a row failed *check*, as the quarantine file says it (short rows aside)."""
+    if check.column is not None:
+        return f"{check.column}: {check.failure}"
+    return check.failure
+
+
+def short_row_reasons(width: int) -> tuple[str, str, str]:
+    """The reasons of a row with fewer fields than the header's *width*: a blank line, one
+    field, and n fields (a template with ``{}`` for n)."""
+    return (f"blank line, the header has {width} fields", f"row has 1 field, the header has {width}",
+            f"row has {{}} fields, the header has {width}")
 
 
 def type_fix(col: ColumnSpec) -> str:
